@@ -1,0 +1,154 @@
+"""One session's regular-hours 1m bars as dense (symbol x minute) arrays.
+
+A dense grid makes the upkeep questions cheap and vectorized: which minutes have no bar (gaps), how
+many bars of each kind a symbol has (quality), and what the N-minute bars are (derived bars).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from store.calendar import NS_PER_MINUTE, Session
+from store.columns import BarColumns, DerivedBarColumns
+
+MISSING, REAL, FILLED, SYNTHETIC = 0, 1, 2, 3
+STATES = (MISSING, REAL, FILLED, SYNTHETIC)
+
+
+class MinuteGrid:
+    """Regular-hours 1m bars of one session for every symbol, as dense (symbol x minute) arrays.
+
+    Minute m covers [open + m, open + m + 1) minutes. Prices and volume are NaN where a minute has
+    no bar; `state` says whether a bar is missing, real, filled (backfill) or synthetic
+    (forward-fill).
+    """
+
+    def __init__(self, session: Session, n_symbols: int) -> None:
+        if session.close <= session.open or (session.close - session.open) % NS_PER_MINUTE:
+            raise ValueError(f"session {session.label} is not a whole number of minutes")
+        self.session = session
+        self.n_symbols = n_symbols
+        self.minutes = session.minutes
+        shape = (n_symbols, self.minutes)
+        self.open = np.full(shape, np.nan)
+        self.high = np.full(shape, np.nan)
+        self.low = np.full(shape, np.nan)
+        self.close = np.full(shape, np.nan)
+        self.volume = np.full(shape, np.nan)
+        self.state = np.zeros(shape, dtype=np.int8)
+
+    def minute_of(self, ts_start: np.ndarray) -> np.ndarray:
+        """Minute index of each bar start (no range check)."""
+        return (np.asarray(ts_start, dtype=np.int64) - self.session.open) // NS_PER_MINUTE
+
+    def put(self, bars: BarColumns, state: int = REAL) -> None:
+        """Place bars in their cells, marked with `state`.
+
+        Every bar must start on a minute of [open, close), belong to a known symbol, and land in an
+        empty cell (a bar placed twice is a bug upstream, never silently overwritten).
+        """
+        if state not in (REAL, FILLED, SYNTHETIC):
+            raise ValueError(f"cannot put bars with state {state}")
+        if len(bars) == 0:
+            return
+        ts = np.asarray(bars.ts_start, dtype=np.int64)
+        symbol = np.asarray(bars.symbol, dtype=np.int64)
+        offset = ts - self.session.open
+        outside = (offset < 0) | (ts >= self.session.close) | (offset % NS_PER_MINUTE != 0)
+        if outside.any():
+            bad = int(ts[np.argmax(outside)])
+            raise ValueError(
+                f"bar start {bad} is off the 1m grid of [open, close) "
+                f"of session {self.session.label}"
+            )
+        if ((symbol < 0) | (symbol >= self.n_symbols)).any():
+            raise ValueError(f"symbol id out of range 0..{self.n_symbols - 1}")
+        minute = offset // NS_PER_MINUTE
+        cell = symbol * self.minutes + minute
+        if len(np.unique(cell)) != len(cell):
+            raise ValueError("the same (symbol, minute) appears twice in one put")
+        if (self.state[symbol, minute] != MISSING).any():
+            raise ValueError("a bar was put on a minute that already has one")
+        self.open[symbol, minute] = bars.open
+        self.high[symbol, minute] = bars.high
+        self.low[symbol, minute] = bars.low
+        self.close[symbol, minute] = bars.close
+        self.volume[symbol, minute] = bars.volume
+        self.state[symbol, minute] = state
+
+    def counts(self) -> np.ndarray:
+        """(n_symbols, 4) int64: bars per state (MISSING, REAL, FILLED, SYNTHETIC), per symbol."""
+        return self.counts_until(self.minutes)
+
+    def counts_until(self, minutes: int, symbols: np.ndarray | None = None) -> np.ndarray:
+        """Like `counts`, over the first `minutes` minutes only and optionally some symbols."""
+        state = self.state[:, :minutes] if symbols is None else self.state[symbols, :minutes]
+        return np.stack([(state == s).sum(axis=1) for s in STATES], axis=1).astype(np.int64)
+
+    def n_buckets(self, interval: int) -> int:
+        """Number of `interval`-minute buckets in the session; the last one may be short."""
+        return -(-self.minutes // interval)
+
+    def derived(
+        self,
+        interval: int,
+        symbols: np.ndarray | None = None,
+        buckets: np.ndarray | None = None,
+    ) -> DerivedBarColumns:
+        """N-minute bars aligned to the session open, from every 1m bar present (any state).
+
+        Bucket k covers [open + k*N, open + (k+1)*N) minutes, clipped to the close. Buckets with no
+        bar are omitted. `symbols` and `buckets` restrict the result (both sides of the product).
+        Rows are sorted by (ts_end, symbol).
+        """
+        if interval < 1:
+            raise ValueError(f"derived interval must be >= 1 minute, not {interval}")
+        n_buckets = self.n_buckets(interval)
+        sym = (
+            np.arange(self.n_symbols)
+            if symbols is None
+            else np.unique(np.asarray(symbols, dtype=np.int64))
+        )
+        bkt = np.arange(n_buckets) if buckets is None else np.unique(np.asarray(buckets, np.int64))
+        if len(bkt) and (bkt[0] < 0 or bkt[-1] >= n_buckets):
+            raise ValueError(f"bucket index out of range 0..{n_buckets - 1}")
+        if len(sym) == 0 or len(bkt) == 0:
+            return DerivedBarColumns.empty()
+
+        minute = bkt[:, None] * interval + np.arange(interval)[None, :]
+        inside = minute < self.minutes
+        minute = np.minimum(minute, self.minutes - 1)
+        rows = sym[:, None, None]
+        cols = minute[None, :, :]
+        state = self.state[rows, cols]
+        present = (state != MISSING) & inside[None, :, :]
+        filled = present & (state >= FILLED)
+
+        first = np.argmax(present, axis=2)[..., None]
+        last = (interval - 1 - np.argmax(present[..., ::-1], axis=2))[..., None]
+        o = np.take_along_axis(self.open[rows, cols], first, axis=2)[..., 0]
+        c = np.take_along_axis(self.close[rows, cols], last, axis=2)[..., 0]
+        h = np.where(present, self.high[rows, cols], -np.inf).max(axis=2)
+        lo = np.where(present, self.low[rows, cols], np.inf).min(axis=2)
+        v = np.where(present, self.volume[rows, cols], 0.0).sum(axis=2)
+        n_bars = present.sum(axis=2)
+        n_filled = filled.sum(axis=2)
+
+        # (symbol, bucket) -> (bucket, symbol): ts_end grows with the bucket, so this is the order.
+        keep = n_bars.T > 0
+        k = np.broadcast_to(bkt[:, None], keep.shape)[keep]
+        step = interval * NS_PER_MINUTE
+        ts_start = self.session.open + k * step
+        return DerivedBarColumns(
+            symbol=np.broadcast_to(sym[None, :], keep.shape)[keep].astype(np.int32),
+            ts_start=ts_start.astype(np.int64),
+            ts_end=np.minimum(ts_start + step, self.session.close).astype(np.int64),
+            interval=np.full(len(k), interval, dtype=np.int64),
+            open=o.T[keep],
+            high=h.T[keep],
+            low=lo.T[keep],
+            close=c.T[keep],
+            volume=v.T[keep],
+            bars=n_bars.T[keep].astype(np.int64),
+            filled=n_filled.T[keep].astype(np.int64),
+        )

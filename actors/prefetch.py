@@ -1,0 +1,28 @@
+"""Prefetch: reads and validates the next session while the current one streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.shell import Shell
+from messages.commands import LoadSession, SessionLoaded
+from store.repository import MarketDataRepository
+
+
+class Prefetch(Shell):
+    """Owns the repository's reads, so file I/O overlaps with streaming on another thread.
+
+    The coordinator asks for one session ahead, so at most two sessions of data are in memory: the
+    one streaming and the one loaded here.
+    """
+
+    name = "Prefetch"
+
+    def __init__(self, supervisor: Any, repository: MarketDataRepository) -> None:
+        super().__init__(supervisor)
+        self.repository = repository
+
+    def handle(self, message: Any) -> None:
+        match message:
+            case LoadSession(session=session, history=history, reply_to=reply_to):
+                reply_to.tell(SessionLoaded(self.repository.load_session(session), history))

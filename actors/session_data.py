@@ -1,0 +1,212 @@
+"""SessionData: the state of every symbol in the current session, plus trailing history.
+
+Everything is columns. 1m bars live in a dense minute grid per session; derived bars are computed
+from the grid when asked (so fills and revisions are always reflected); history keeps only the
+last `trailing_days` grids, so retained memory stays flat over a long run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from actors.minute_grid import FILLED, REAL, SYNTHETIC, MinuteGrid
+from actors.shell import Shell
+from messages.commands import AddHistory, BeginSession, Released, Upkept
+from messages.events import GapFilled, QualityUpdated
+from store.calendar import NS_PER_MINUTE, Session
+from store.columns import BarColumns, DerivedBarColumns, QuoteColumns, TradeColumns
+
+_METRICS = ("open", "high", "low", "close", "volume")
+
+
+class SessionDataCore:
+    """Pure state; the actor shell only forwards messages and queries."""
+
+    def __init__(self, symbols: tuple[str, ...], trailing_days: int = 0) -> None:
+        self.symbols = symbols
+        self._ids = {s: i for i, s in enumerate(symbols)}
+        self.history: deque[MinuteGrid] = deque(maxlen=max(trailing_days, 0))
+        self.grid: MinuteGrid | None = None
+        self.now = 0
+        n = len(symbols)
+        self.metrics = {m: np.full(n, np.nan) for m in _METRICS}
+        self.updated = np.zeros(n, bool)
+        self.quality = np.full(n, np.nan)
+        self._trades: list[TradeColumns] = []
+        self._quotes: list[QuoteColumns] = []
+
+    def symbol_id(self, symbol: str) -> int:
+        try:
+            return self._ids[symbol]
+        except KeyError:
+            raise KeyError(f"{symbol} is not in this run's symbols") from None
+
+    # -- updates -------------------------------------------------------------------------------
+
+    def add_history(self, session: Session, bars: BarColumns) -> None:
+        grid = MinuteGrid(session, len(self.symbols))
+        regular = (bars.ts_start >= session.open) & (bars.ts_start < session.close)
+        grid.put(bars.take(regular))
+        self.history.append(grid)
+
+    def begin(self, session: Session) -> None:
+        """Roll the finished session into history and start an empty one."""
+        if self.grid is not None and self.history.maxlen:
+            self.history.append(self.grid)
+        self.grid = MinuteGrid(session, len(self.symbols))
+        self.now = session.open
+        for column in self.metrics.values():
+            column.fill(np.nan)
+        self.metrics["volume"].fill(0.0)
+        self.updated[:] = False
+        self.quality.fill(np.nan)
+        self._trades.clear()
+        self._quotes.clear()
+
+    def released(
+        self, now: int, bars: BarColumns, trades: TradeColumns, quotes: QuoteColumns
+    ) -> None:
+        grid = self.grid
+        self.now = now
+        regular = bars.take(
+            (bars.ts_start >= grid.session.open) & (bars.ts_start < grid.session.close)
+        )
+        grid.put(regular)
+        self.updated[:] = False
+        if len(regular):
+            sym, m = regular.symbol, self.metrics
+            ids, first_row = np.unique(sym, return_index=True)
+            _, last_from_end = np.unique(sym[::-1], return_index=True)
+            opening = np.isnan(m["open"][ids])
+            m["open"][ids[opening]] = regular.open[first_row[opening]]
+            m["close"][ids] = regular.close[len(sym) - 1 - last_from_end]
+            np.fmax.at(m["high"], sym, regular.high)
+            np.fmin.at(m["low"], sym, regular.low)
+            np.add.at(m["volume"], sym, regular.volume)
+            self.updated[sym] = True
+        if len(trades):
+            self._trades.append(trades)
+            self.updated[trades.symbol] = True
+        if len(quotes):
+            self._quotes.append(quotes)
+            self.updated[quotes.symbol] = True
+
+    def upkept(self, events: list[Any]) -> None:
+        """Fills enter the grid marked as filled; quality follows Upkeep's figures."""
+        for event in events:
+            if isinstance(event, GapFilled):
+                sid = self._ids[event.symbol]
+                row = BarColumns(
+                    symbol=np.array([sid], np.int32),
+                    ts_start=np.array([event.ts_start], np.int64),
+                    open=np.array([event.open]),
+                    high=np.array([event.high]),
+                    low=np.array([event.low]),
+                    close=np.array([event.close]),
+                    volume=np.array([event.volume]),
+                    source=np.array([-1], np.int64),
+                )
+                self.grid.put(row, SYNTHETIC if event.synthetic else FILLED)
+            elif isinstance(event, QualityUpdated):
+                self.quality[self._ids[event.symbol]] = event.quality
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def _grids(self) -> list[MinuteGrid]:
+        return [*self.history, *([self.grid] if self.grid is not None else [])]
+
+    def bars(
+        self, symbol: str, *, interval: int = 1, start: int | None = None, end: int | None = None
+    ) -> BarColumns | DerivedBarColumns:
+        """Known bars of `symbol` (ends <= now) starting in [start, end), over history + current."""
+        sid = self.symbol_id(symbol)
+        parts = []
+        for grid in self._grids():
+            if interval == 1:
+                part = _grid_bars(grid, sid)
+                known = part.ts_start + NS_PER_MINUTE <= self.now
+            else:
+                part = grid.derived(interval, symbols=np.array([sid]))
+                known = part.ts_end <= self.now
+            parts.append(part.take(known))
+        columns = (BarColumns if interval == 1 else DerivedBarColumns).concat(parts)
+        lo = -(2**63) if start is None else start
+        hi = 2**63 - 1 if end is None else end
+        return columns.take((columns.ts_start >= lo) & (columns.ts_start < hi))
+
+    def last_bars(
+        self, symbol: str, n: int, *, interval: int = 1
+    ) -> BarColumns | DerivedBarColumns:
+        columns = self.bars(symbol, interval=interval)
+        return columns.take(slice(max(len(columns) - n, 0), None))
+
+    def trades(self, symbol: str) -> TradeColumns:
+        columns = TradeColumns.concat(self._trades)
+        return columns.take(columns.symbol == self.symbol_id(symbol))
+
+    def quotes(self, symbol: str) -> QuoteColumns:
+        columns = QuoteColumns.concat(self._quotes)
+        return columns.take(columns.symbol == self.symbol_id(symbol))
+
+    def session_metrics(self, symbol: str) -> dict[str, Any]:
+        sid = self.symbol_id(symbol)
+        values = {m: float(self.metrics[m][sid]) for m in _METRICS}
+        counts = self.grid.counts()[sid] if self.grid is not None else np.zeros(4, np.int64)
+        return {
+            **values,
+            "updated": bool(self.updated[sid]),
+            "quality": float(self.quality[sid]),
+            "real": int(counts[REAL]),
+            "filled": int(counts[FILLED]),
+            "synthetic": int(counts[SYNTHETIC]),
+        }
+
+    def retained_bytes(self) -> int:
+        """Bytes held in arrays: what must stay flat over a long run."""
+        total = sum(c.nbytes for c in self.metrics.values()) + self.updated.nbytes
+        for grid in self._grids():
+            total += sum(a.nbytes for a in (grid.open, grid.high, grid.low, grid.close))
+            total += grid.volume.nbytes + grid.state.nbytes
+        for chunk in (*self._trades, *self._quotes):
+            total += sum(getattr(chunk, f).nbytes for f in chunk.__dataclass_fields__)
+        return total
+
+
+def _grid_bars(grid: MinuteGrid, sid: int) -> BarColumns:
+    present = np.flatnonzero(grid.state[sid] != 0)
+    return BarColumns(
+        symbol=np.full(len(present), sid, np.int32),
+        ts_start=grid.session.open + present.astype(np.int64) * NS_PER_MINUTE,
+        open=grid.open[sid, present],
+        high=grid.high[sid, present],
+        low=grid.low[sid, present],
+        close=grid.close[sid, present],
+        volume=grid.volume[sid, present],
+        source=np.full(len(present), -1, np.int64),
+    )
+
+
+class SessionData(Shell):
+    """Answers queries with `ask`; receives releases and findings with `tell`."""
+
+    name = "SessionData"
+
+    def __init__(self, supervisor: Any, core: SessionDataCore) -> None:
+        super().__init__(supervisor)
+        self.core = core
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case AddHistory(input=data):
+                self.core.add_history(data.session, data.bars)
+            case BeginSession(session=session):
+                self.core.begin(session)
+            case Released(now=now, bars=bars, trades=trades, quotes=quotes):
+                self.core.released(now, bars, trades, quotes)
+            case Upkept(events=events):
+                self.core.upkept(events)
+            case (str() as query, args, kwargs):
+                return getattr(self.core, query)(*args, **kwargs)

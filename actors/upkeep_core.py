@@ -1,0 +1,394 @@
+"""Data upkeep for one session at a time (DESIGN §4): gaps, fills, derived bars and quality.
+
+A pure, single-threaded core: the Upkeep actor feeds it the released 1m bars and the simulated time,
+and logs the events it returns. Everything it keeps is per session and dropped at `open_session`, so
+memory stays flat over a long run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from messages.events import (
+    DerivedBar,
+    DerivedBarRevised,
+    Event,
+    GapDetected,
+    GapFilled,
+    QualityUpdated,
+    SessionClosed,
+)
+from store.calendar import NS_PER_MINUTE, Session
+from store.columns import BarColumns, DerivedBarColumns
+
+Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
+"""backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs."""
+
+GAP_POLICIES = ("leave", "forward-fill")
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+class UpkeepCore:
+    """Keeps one session's 1m grid and turns time advances into upkeep events.
+
+    Per `advance` call the events come in a fixed order: gaps (by minute, then symbol id), fills
+    (same order), derived bars (per configured interval, by end time then symbol), then quality for
+    the symbols that had a gap or a fill in that call. All carry ts=now.
+    """
+
+    def __init__(
+        self,
+        symbols: tuple[str, ...],
+        *,
+        derived: tuple[int, ...] = (5, 15),
+        gap_policy: str = "leave",
+        backfill: Backfill | None = None,
+        fill_retries: int = 3,
+    ) -> None:
+        if gap_policy not in GAP_POLICIES:
+            raise ValueError(f"gap_policy must be one of {GAP_POLICIES}, not {gap_policy!r}")
+        if any(int(n) < 1 for n in derived) or len(set(derived)) != len(derived):
+            raise ValueError(f"derived intervals must be distinct whole minutes >= 1: {derived}")
+        if fill_retries < 0:
+            raise ValueError(f"fill_retries must be >= 0, not {fill_retries}")
+        self.symbols = tuple(symbols)
+        self.derived_intervals = tuple(int(n) for n in derived)
+        self.gap_policy = gap_policy
+        self.backfill = backfill
+        self.fill_retries = fill_retries
+        self._grid: MinuteGrid | None = None
+
+    @property
+    def grid(self) -> MinuteGrid:
+        """The current session's grid (read-only for callers)."""
+        if self._grid is None:
+            raise RuntimeError("no session is open: call open_session first")
+        return self._grid
+
+    @property
+    def session(self) -> Session:
+        return self.grid.session
+
+    def open_session(self, session: Session) -> None:
+        """Start a fresh grid and fresh counters; nothing of the previous session is kept."""
+        self._grid = MinuteGrid(session, len(self.symbols))
+        self._now = session.open
+        self._last_now: int | None = None
+        self._checked = 0
+        self._last_minute: int | None = None
+        self._closed = False
+        self._pending_symbol = _EMPTY
+        self._pending_minute = _EMPTY
+        self._pending_retries = _EMPTY
+        self._released = dict.fromkeys(self.derived_intervals, 0)
+        self._emitted = {
+            n: np.zeros((len(self.symbols), self._grid.n_buckets(n)), dtype=bool)
+            for n in self.derived_intervals
+        }
+
+    def advance(self, now: int, bars: BarColumns) -> list[Event]:
+        """Take the real 1m bars released since the last call and run upkeep up to `now`."""
+        grid = self._live_grid(now)
+        if len(bars):
+            if (np.asarray(bars.ts_start) + NS_PER_MINUTE > now).any():
+                raise ValueError("a bar that ends after now was handed to upkeep (look-ahead)")
+            if (grid.minute_of(bars.ts_start) < self._checked).any():
+                raise ValueError("a bar arrived after its minute had already been checked for gaps")
+        grid.put(bars, REAL)
+        self._now = self._last_now = now
+
+        due = int(np.clip((now - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
+        gap_symbol, gap_minute = self._detect_gaps(due)
+        events: list[Event] = self._gap_events(now, gap_symbol, gap_minute)
+
+        minute = (now - grid.session.open) // NS_PER_MINUTE
+        retry = self._last_minute is not None and minute > self._last_minute
+        self._last_minute = minute
+        fill_symbol, fill_minute, fill_events = self._fill(now, gap_symbol, gap_minute, retry)
+        events += fill_events
+        events += self._derived_events(now, due, fill_symbol, fill_minute)
+        touched = np.unique(np.concatenate([gap_symbol, fill_symbol]))
+        events += self._quality_events(now, touched)
+        return events
+
+    def close_session(self, now: int, released: int, left_out: int) -> list[Event]:
+        """Give up pending gaps, report every symbol's final quality, and close the session.
+
+        `released` and `left_out` are the coordinator's counts of 1m bars released and of input rows
+        kept out of regular hours; they only pass through into `SessionClosed`.
+        """
+        grid = self._live_grid(now)
+        if self._checked < grid.minutes or now < grid.session.close:
+            raise ValueError("close_session needs advance(close, ...) first")
+        self._now = self._last_now = now
+        symbol, minute = self._pending_symbol, self._pending_minute
+        self._pending_symbol = self._pending_minute = self._pending_retries = _EMPTY
+        fill_symbol, fill_minute, events = self._give_up(now, symbol, minute)
+        events += self._derived_events(now, grid.minutes, fill_symbol, fill_minute)
+        events += self.quality()
+        events.append(
+            SessionClosed(ts=now, session=grid.session.label, bars=released, left_out=left_out)
+        )
+        self._closed = True
+        return events
+
+    def quality(self) -> list[QualityUpdated]:
+        """Every symbol's quality so far, as of the last advance (for reports and the close)."""
+        return self._quality_events(self._now, np.arange(len(self.symbols)))
+
+    def pending_gaps(self) -> int:
+        """Gaps still waiting for a backfill retry."""
+        return len(self._pending_symbol) if self._grid is not None else 0
+
+    def _live_grid(self, now: int) -> MinuteGrid:
+        grid = self.grid
+        if self._closed:
+            raise RuntimeError(f"session {grid.session.label} is already closed")
+        if self._last_now is not None and now < self._last_now:
+            raise ValueError(f"time went backwards: {now} < {self._last_now}")
+        return grid
+
+    def _detect_gaps(self, due: int) -> tuple[np.ndarray, np.ndarray]:
+        """(symbol, minute) of the newly due minutes with no bar, by minute then symbol."""
+        start, self._checked = self._checked, max(self._checked, due)
+        if due <= start:
+            return _EMPTY, _EMPTY
+        minute, symbol = np.nonzero(self.grid.state[:, start:due].T == MISSING)
+        return symbol.astype(np.int64), minute.astype(np.int64) + start
+
+    def _gap_events(self, now: int, symbol: np.ndarray, minute: np.ndarray) -> list[Event]:
+        ts_start = self._ts_start(minute)
+        return [
+            GapDetected(ts=now, symbol=self.symbols[s], ts_start=t)
+            for s, t in zip(symbol.tolist(), ts_start.tolist(), strict=True)
+        ]
+
+    def _fill(
+        self, now: int, symbol: np.ndarray, minute: np.ndarray, retry: bool
+    ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
+        """Try the backfill on new gaps (and on pending ones when a new minute began).
+
+        Returns the cells that got a bar in this call (filled or synthetic) and their events.
+        """
+        if self.backfill is None:
+            return self._give_up(now, symbol, minute)
+        retries = np.zeros(len(symbol), dtype=np.int64)
+        if retry and len(self._pending_symbol):
+            symbol = np.concatenate([self._pending_symbol, symbol])
+            minute = np.concatenate([self._pending_minute, minute])
+            retries = np.concatenate([self._pending_retries + 1, retries])
+            self._pending_symbol = self._pending_minute = self._pending_retries = _EMPTY
+        if len(symbol) == 0:
+            return _EMPTY, _EMPTY, []
+        order = np.lexsort((symbol, minute))
+        symbol, minute, retries = symbol[order], minute[order], retries[order]
+
+        grid = self.grid
+        found = self._requested(
+            self.backfill(grid.session, symbol.astype(np.int32), self._ts_start(minute)),
+            symbol,
+            minute,
+        )
+        grid.put(found, FILLED)
+        found_minute = grid.minute_of(found.ts_start)
+        found_symbol = np.asarray(found.symbol, dtype=np.int64)
+        hit = np.isin(self._cell(symbol, minute), self._cell(found_symbol, found_minute))
+
+        miss = ~hit
+        give_up = miss & (retries >= self.fill_retries)
+        keep = miss & ~give_up
+        self._pending_symbol = np.concatenate([self._pending_symbol, symbol[keep]])
+        self._pending_minute = np.concatenate([self._pending_minute, minute[keep]])
+        self._pending_retries = np.concatenate([self._pending_retries, retries[keep]])
+        synth_symbol, synth_minute, _ = self._give_up(now, symbol[give_up], minute[give_up])
+
+        cell_symbol = np.concatenate([found_symbol, synth_symbol])
+        cell_minute = np.concatenate([found_minute, synth_minute])
+        order = np.lexsort((cell_symbol, cell_minute))
+        cell_symbol, cell_minute = cell_symbol[order], cell_minute[order]
+        return cell_symbol, cell_minute, self._fill_events(now, cell_symbol, cell_minute)
+
+    def _requested(self, bars: BarColumns, symbol: np.ndarray, minute: np.ndarray) -> BarColumns:
+        """The backfill rows that answer a requested gap, one per gap; extras are ignored."""
+        if len(bars) == 0:
+            return BarColumns.empty()
+        grid = self.grid
+        ts = np.asarray(bars.ts_start, dtype=np.int64)
+        symbol_id = np.asarray(bars.symbol, dtype=np.int64)
+        on_grid = (
+            (symbol_id >= 0)
+            & (symbol_id < grid.n_symbols)
+            & (ts >= grid.session.open)
+            & (ts < grid.session.close)
+            & ((ts - grid.session.open) % NS_PER_MINUTE == 0)
+        )
+        cell = self._cell(symbol_id, grid.minute_of(ts))
+        wanted = on_grid & np.isin(cell, self._cell(symbol, minute))
+        index = np.flatnonzero(wanted)
+        _, first = np.unique(cell[index], return_index=True)
+        return bars.take(index[first])
+
+    def _give_up(
+        self, now: int, symbol: np.ndarray, minute: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
+        """End the fill attempts of these gaps; under forward-fill they become synthetic bars.
+
+        A synthetic bar is flat at the symbol's last close earlier in the session, volume 0; with
+        no earlier bar the gap stays a gap.
+        """
+        if self.gap_policy != "forward-fill" or len(symbol) == 0:
+            return _EMPTY, _EMPTY, []
+        grid = self.grid
+        rows, row_of = np.unique(symbol, return_inverse=True)
+        close = grid.close[rows]
+        seen = np.where(np.isnan(close), -1, np.arange(grid.minutes)[None, :])
+        last_seen = np.maximum.accumulate(seen, axis=1)
+        before = np.where(minute > 0, last_seen[row_of, np.maximum(minute - 1, 0)], -1)
+        ok = before >= 0
+        symbol, minute = symbol[ok], minute[ok]
+        price = close[row_of[ok], before[ok]]
+        grid.put(
+            BarColumns(
+                symbol=symbol.astype(np.int32),
+                ts_start=self._ts_start(minute),
+                open=price,
+                high=price,
+                low=price,
+                close=price,
+                volume=np.zeros(len(price)),
+                source=np.full(len(price), -1, dtype=np.int64),
+            ),
+            SYNTHETIC,
+        )
+        order = np.lexsort((symbol, minute))
+        symbol, minute = symbol[order], minute[order]
+        return symbol, minute, self._fill_events(now, symbol, minute)
+
+    def _fill_events(self, now: int, symbol: np.ndarray, minute: np.ndarray) -> list[Event]:
+        grid = self.grid
+        columns = (
+            symbol.tolist(),
+            self._ts_start(minute).tolist(),
+            grid.open[symbol, minute].tolist(),
+            grid.high[symbol, minute].tolist(),
+            grid.low[symbol, minute].tolist(),
+            grid.close[symbol, minute].tolist(),
+            grid.volume[symbol, minute].tolist(),
+            (grid.state[symbol, minute] == SYNTHETIC).tolist(),
+        )
+        return [
+            GapFilled(
+                ts=now,
+                symbol=self.symbols[s],
+                ts_start=t,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=v,
+                synthetic=synthetic,
+            )
+            for s, t, o, h, lo, c, v, synthetic in zip(*columns, strict=True)
+        ]
+
+    def _derived_events(
+        self, now: int, due: int, fill_symbol: np.ndarray, fill_minute: np.ndarray
+    ) -> list[Event]:
+        """Release the derived bars that ended by now, and revise released ones a fill changed."""
+        grid = self.grid
+        events: list[Event] = []
+        for interval in self.derived_intervals:
+            n_buckets = grid.n_buckets(interval)
+            released = self._released[interval]
+            parts: list[DerivedBarColumns] = []
+
+            bucket = fill_minute // interval
+            late = bucket < released
+            if late.any():
+                changed = grid.derived(interval, symbols=fill_symbol[late], buckets=bucket[late])
+                changed_bucket = (changed.ts_start - grid.session.open) // (
+                    interval * NS_PER_MINUTE
+                )
+                wanted = np.isin(
+                    changed.symbol.astype(np.int64) * n_buckets + changed_bucket,
+                    fill_symbol[late] * n_buckets + bucket[late],
+                )
+                parts.append(changed.take(wanted))
+
+            now_due = n_buckets if due == grid.minutes else due // interval
+            if now_due > released:
+                parts.append(grid.derived(interval, buckets=np.arange(released, now_due)))
+                self._released[interval] = now_due
+
+            events += self._derived_bar_events(now, interval, DerivedBarColumns.concat(parts))
+        return events
+
+    def _derived_bar_events(self, now: int, interval: int, bars: DerivedBarColumns) -> list[Event]:
+        """A first release is a `DerivedBar`; a bucket already released gets a revision."""
+        if len(bars) == 0:
+            return []
+        emitted = self._emitted[interval]
+        symbol = bars.symbol.astype(np.int64)
+        bucket = (bars.ts_start - self.grid.session.open) // (interval * NS_PER_MINUTE)
+        revised = emitted[symbol, bucket]
+        emitted[symbol, bucket] = True
+        columns = (
+            symbol.tolist(),
+            bars.ts_start.tolist(),
+            bars.open.tolist(),
+            bars.high.tolist(),
+            bars.low.tolist(),
+            bars.close.tolist(),
+            bars.volume.tolist(),
+            bars.bars.tolist(),
+            bars.filled.tolist(),
+            revised.tolist(),
+        )
+        return [
+            (DerivedBarRevised if again else DerivedBar)(
+                ts=now,
+                symbol=self.symbols[s],
+                ts_start=t,
+                interval=interval,
+                open=o,
+                high=h,
+                low=lo,
+                close=c,
+                volume=v,
+                bars=n,
+                filled=f,
+            )
+            for s, t, o, h, lo, c, v, n, f, again in zip(*columns, strict=True)
+        ]
+
+    def _quality_events(self, now: int, symbols: np.ndarray) -> list[QualityUpdated]:
+        if len(symbols) == 0:
+            return []
+        expected = self._checked
+        counts = self.grid.counts_until(expected, symbols)
+        label = self.grid.session.label
+        return [
+            QualityUpdated(
+                ts=now,
+                symbol=self.symbols[s],
+                session=label,
+                expected=expected,
+                real=real,
+                filled=filled,
+                synthetic=synthetic,
+                quality=(real + filled) / expected if expected else 0.0,
+            )
+            for s, (_, real, filled, synthetic) in zip(
+                symbols.tolist(), counts.tolist(), strict=True
+            )
+        ]
+
+    def _ts_start(self, minute: np.ndarray) -> np.ndarray:
+        return self.grid.session.open + np.asarray(minute, dtype=np.int64) * NS_PER_MINUTE
+
+    def _cell(self, symbol: np.ndarray, minute: np.ndarray) -> np.ndarray:
+        return symbol * self.grid.minutes + minute

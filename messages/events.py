@@ -1,0 +1,180 @@
+"""The event catalog (DESIGN §11): every fact the log can hold.
+
+Events are frozen, tagged, array-like msgspec Structs. Array-like keeps records small and lets the
+columnar encoder in `messages.codec` write bars, trades and quotes without building one object per
+row. Schema evolution rule: new fields go at the end, with defaults, so old logs stay readable.
+
+Every event carries `ts`: the simulated time, int ns UTC, at which it happened.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+
+class Event(msgspec.Struct, frozen=True, tag=True, array_like=True):
+    ts: int
+
+
+class RunStarted(Event, frozen=True, tag=True, array_like=True):
+    """The facts a run depends on; paths, speed and wall times stay in the manifest."""
+
+    symbols: tuple[str, ...]
+    start: str
+    end: str
+    calendar: str
+    extended_hours: bool
+    derived: tuple[int, ...]
+    trailing_days: int
+    gap_policy: str
+    backfill: bool
+    label: str
+    inputs: tuple[str, ...]  # sha256 of every input file, sorted
+    schema: int = SCHEMA_VERSION
+
+
+class RunFinished(Event, frozen=True, tag=True, array_like=True):
+    sessions: int
+    bars: int
+
+
+class Bar(Event, frozen=True, tag=True, array_like=True):
+    """A released 1-minute bar, stamped with the start of its interval."""
+
+    symbol: str
+    ts_start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Trade(Event, frozen=True, tag=True, array_like=True):
+    symbol: str
+    price: float
+    size: float
+
+
+class Quote(Event, frozen=True, tag=True, array_like=True):
+    """A quote update; a side with price 0 and size 0 is absent (one-sided update)."""
+
+    symbol: str
+    bid: float
+    bid_size: float
+    ask: float
+    ask_size: float
+
+
+class TimeAdvanced(Event, frozen=True, tag=True, array_like=True):
+    """Simulated time moved forward to `ts`."""
+
+
+class SessionOpened(Event, frozen=True, tag=True, array_like=True):
+    session: str
+    open: int
+    close: int
+    early_close: bool
+
+
+class SessionClosed(Event, frozen=True, tag=True, array_like=True):
+    session: str
+    bars: int  # 1m bars released in the session
+    left_out: int  # input rows outside regular hours, kept out of the stream
+
+
+class DerivedBar(Event, frozen=True, tag=True, array_like=True):
+    symbol: str
+    ts_start: int
+    interval: int  # minutes
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    bars: int  # 1m bars it was built from
+    filled: int  # of which filled by backfill or forward-fill
+
+
+class DerivedBarRevised(DerivedBar, frozen=True, tag=True, array_like=True):
+    """A fill changed a derived bar that was already released; this is its new value."""
+
+
+class GapDetected(Event, frozen=True, tag=True, array_like=True):
+    """No 1m bar for `ts_start` once its minute had passed."""
+
+    symbol: str
+    ts_start: int
+
+
+class GapFilled(Event, frozen=True, tag=True, array_like=True):
+    """A gap got a bar: from the backfill repository, or synthetic (forward-fill, volume 0)."""
+
+    symbol: str
+    ts_start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    synthetic: bool
+
+
+class QualityUpdated(Event, frozen=True, tag=True, array_like=True):
+    symbol: str
+    session: str
+    expected: int
+    real: int
+    filled: int
+    synthetic: int
+    quality: float  # (real + filled) / expected
+
+
+class DataRejected(Event, frozen=True, tag=True, array_like=True):
+    reason: str
+    file: str  # name relative to the data folder, never an absolute path
+    row: int  # 1-based data row; 0 for the whole file
+    symbol: str = ""
+
+
+class Paused(Event, frozen=True, tag=True, array_like=True):
+    pass
+
+
+class Resumed(Event, frozen=True, tag=True, array_like=True):
+    pass
+
+
+class Stopped(Event, frozen=True, tag=True, array_like=True):
+    pass
+
+
+class ActorFailed(Event, frozen=True, tag=True, array_like=True):
+    actor: str
+    error: str
+
+
+AnyEvent = (
+    RunStarted
+    | RunFinished
+    | Bar
+    | Trade
+    | Quote
+    | TimeAdvanced
+    | SessionOpened
+    | SessionClosed
+    | DerivedBar
+    | DerivedBarRevised
+    | GapDetected
+    | GapFilled
+    | QualityUpdated
+    | DataRejected
+    | Paused
+    | Resumed
+    | Stopped
+    | ActorFailed
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in AnyEvent.__args__}
