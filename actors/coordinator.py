@@ -350,7 +350,7 @@ class StreamCoordinator(Shell):
                     if self.state == "streaming":
                         self._schedule_step()
             case Stop():
-                self._stop()
+                self._stop_gracefully()
 
     def _start(self) -> None:
         self._emit([self.run_started])
@@ -476,7 +476,7 @@ class StreamCoordinator(Shell):
         logger.debug("run finished: {} events, digest {}", self.totals.events, self.totals.digest)
         self.supervisor.finished(self.totals)
 
-    def _stop(self) -> None:
+    def _stop_gracefully(self) -> None:
         """Graceful: a step already handed to Upkeep is written first, then `Stopped`."""
         if self.state in ("finished", "stopped"):
             return

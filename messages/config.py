@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 
 GAP_POLICIES = ("leave", "forward-fill")
@@ -32,6 +34,12 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
         """Raise ValueError with one sentence for the first setting that cannot work."""
         if not self.symbols or any(not s.strip() for s in self.symbols):
             raise ValueError("--symbols needs at least one non-empty symbol")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            try:
+                dt.date.fromisoformat(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"--{name} is not a date (YYYY-MM-DD): {value!r}") from None
         if self.start > self.end:
             raise ValueError(f"--start {self.start} is after --end {self.end}")
         if self.speed < 0:

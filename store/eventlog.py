@@ -189,9 +189,7 @@ class EventLog:
         while True:
             try:
                 with self._env.begin(write=True) as txn:
-                    _, added = txn.cursor(self._events).putmulti(
-                        self._pending_items(), append=True
-                    )
+                    _, added = txn.cursor(self._events).putmulti(self._pending_items(), append=True)
                     if added != self._pending_count:
                         raise LogError(
                             f"log {self.path}: append refused after {added} of "

@@ -1,0 +1,270 @@
+"""The spine end to end: real files -> real actors -> a real LMDB log that verifies."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pykka
+import pytest
+
+from actors import coordinator
+from actors.clock import ClockCore
+from actors.session_data import SessionDataCore
+from actors.shell import Shell
+from actors.system import ActorFailure, ConfigError, System
+from actors.upkeep_core import UpkeepCore
+from messages.events import ActorFailed, Bar, DataRejected, RunFinished, RunStarted, TimeAdvanced
+from store.eventlog import EventLog
+from store.repository import MarketDataRepository
+from tests.helpers import REAL_SYMBOLS, bar_files_only, config, file_bars, of_kind, read, run
+
+
+def test_real_session_releases_exactly_the_regular_hours_bars(
+    realdata: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    first = run(config(realdata, log))
+    events = read(log)
+
+    expected = file_bars([realdata / f"{s}.csv" for s in REAL_SYMBOLS])
+    expected = expected[(expected.day == "2013-10-07") & expected.regular]
+    released = of_kind(events, "Bar")
+    got = sorted((b.symbol, b.ts_start, b.open, b.high, b.low, b.close, b.volume) for b in released)
+    want = sorted(
+        zip(
+            expected.symbol,
+            expected.ts_start,
+            expected.open,
+            expected.high,
+            expected.low,
+            expected.close,
+            expected.volume.astype(float),
+            strict=True,
+        )
+    )
+    assert got == want  # none from pre/post market, none missing
+    assert all(b.ts == b.ts_start + 60_000_000_000 for b in released)  # no look-ahead
+
+    times = [e.ts for e in events if not isinstance(e, RunStarted | RunFinished)]
+    assert times == sorted(times)  # one time order for bars, trades and quotes
+    advances = [e.ts for e in events if isinstance(e, TimeAdvanced)]
+    assert len(advances) == len(set(advances))
+    kinds = {type(e).__name__ for e in events}
+    assert {"Trade", "Quote", "DerivedBar", "SessionOpened", "SessionClosed"} <= kinds
+
+    with EventLog.open(log) as opened:
+        assert opened.verify().ok
+    assert run(config(realdata, tmp_path / "again")) == first
+
+
+def test_slice_order_is_time_then_kind_then_symbol(realdata: Path, tmp_path: Path) -> None:
+    run(config(realdata, tmp_path / "log"))
+    rank = {"Quote": 0, "Trade": 1, "Bar": 2}
+    previous = None
+    for event in read(tmp_path / "log"):
+        kind = type(event).__name__
+        if kind == "TimeAdvanced":
+            previous = None
+            continue
+        if kind not in rank:
+            continue
+        key = (event.ts, rank[kind], event.symbol)
+        assert previous is None or key >= previous
+        previous = key
+
+
+def test_same_digest_with_random_delays_in_every_actor(
+    realdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = bar_files_only(realdata, tmp_path / "data")
+    settings = {"start": "2013-10-04", "end": "2013-10-08", "step_minutes": 7}
+    plain = run(config(data, tmp_path / "plain", **settings))
+
+    original = Shell.on_receive
+    jitter = random.Random(11)
+    lock = threading.Lock()
+
+    def delayed(self: Shell, message: object) -> object:
+        with lock:
+            pause = jitter.random() * 0.002
+        threading.Event().wait(pause)
+        return original(self, message)
+
+    monkeypatch.setattr(Shell, "on_receive", delayed)
+    assert run(config(data, tmp_path / "delayed", **settings)) == plain
+    assert run(config(data, tmp_path / "bigsteps", **{**settings, "step_minutes": 390})) == plain
+
+
+def test_digest_ignores_paths_speed_and_sync_but_not_facts(realdata: Path, tmp_path: Path) -> None:
+    a = run(config(bar_files_only(realdata, tmp_path / "a"), tmp_path / "la"))
+    b = run(config(bar_files_only(realdata, tmp_path / "b"), tmp_path / "x" / "lb", sync="full"))
+    assert a == b
+    c = run(config(tmp_path / "a", tmp_path / "lc", derived=(5,)))
+    assert c != a
+
+
+def _boom(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("injected failure")
+
+
+FAILURES = {
+    "Upkeep": (UpkeepCore, "advance"),
+    "SessionData": (SessionDataCore, "released"),
+    "Prefetch": (MarketDataRepository, "load_session"),
+    "Clock": (ClockCore, "advance"),
+    "StreamCoordinator": (coordinator, "plan_session"),
+}
+
+
+@pytest.mark.parametrize("actor", sorted(FAILURES))
+def test_actor_failure_stops_the_system_and_is_logged(
+    actor: str, realdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, attribute = FAILURES[actor]
+    monkeypatch.setattr(target, attribute, _boom)
+    log = tmp_path / "log"
+    system = System(config(bar_files_only(realdata, tmp_path / "data"), log))
+    with pytest.raises(
+        ActorFailure, match=f"^{actor} failed: RuntimeError: injected failure"
+    ) as caught:
+        system.run(timeout=60)
+    assert caught.value.actor == actor
+    assert pykka.ActorRegistry.get_all() == []  # fail-stop: nothing left running
+    events = read(log)
+    assert events[0] == system.run_started
+    assert events[-1] == ActorFailed(
+        ts=events[-1].ts, actor=actor, error="RuntimeError: injected failure"
+    )
+    with EventLog.open(log) as opened:
+        assert opened.verify().ok
+
+
+BAD_BARS = """symbol,timestamp,open,high,low,close,volume
+SPY,2013-10-07T09:30:00-04:00,10,11,9,10.5,100
+SPY,2013-10-07T09:31:00-04:00,NaN,11,9,10.5,100
+SPY,2013-10-07T09:32:00-04:00,10,11,9,10.5,100
+SPY,2013-10-07T09:33:00-04:00,0,11,9,10.5,100
+SPY,2013-10-07T09:34:00-04:00,10,9,11,10,100
+SPY,2013-10-07T09:35:00-04:00,10,11,9,10.5,-5
+SPY,2013-10-07T09:36:30-04:00,10,11,9,10.5,100
+SPY,2013-10-07T09:32:00-04:00,10,11,9,10.5,100
+SPY,not-a-time,10,11,9,10.5,100
+SPY,2013-10-07T09:38:00,10,11,9,10.5,100
+SPY,2013-10-07T09:39:00-04:00,10,11,9,10.5,100
+"""
+
+
+def test_bad_rows_are_rejected_one_by_one_and_good_rows_stream(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "SPY.csv").write_text(BAD_BARS)
+    log = tmp_path / "log"
+    run(config(data, log, symbols=("SPY",)))
+    events = read(log)
+    rejected = of_kind(events, "DataRejected")
+    assert [(r.row, r.reason) for r in rejected] == [
+        (2, "NaN price"),
+        (4, "non-positive price"),
+        (5, "high below low"),
+        (6, "negative volume"),
+        (7, "off the minute grid"),
+        (8, "duplicate timestamp"),
+        (9, "unparseable timestamp"),
+        (10, "timestamp has no time zone"),
+    ]
+    assert all(isinstance(r, DataRejected) and r.file == "SPY.csv" for r in rejected)
+    bars = of_kind(events, "Bar")
+    assert [(b.ts_start - bars[0].ts_start) // 60_000_000_000 for b in bars] == [0, 2, 9]
+    assert events[-1].bars == 3
+    with EventLog.open(log) as opened:
+        assert opened.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"data": "/no/such/folder"}, "does not exist"),
+        ({"symbols": ("SPY", "NOPE")}, "NOPE"),
+        ({"start": "2013-13-01"}, "not a date"),
+        ({"start": "2013-10-09", "end": "2013-10-08"}, "after"),
+        ({"calendar": "MOON"}, "unknown calendar"),
+        ({"start": "2013-10-05", "end": "2013-10-06"}, "no XNYS sessions"),
+        ({"gap_policy": "guess"}, "gap-policy"),
+    ],
+)
+def test_bad_config_is_one_sentence_before_any_actor_starts(
+    realdata: Path, tmp_path: Path, change: dict, message: str
+) -> None:
+    settings = {"data": realdata, **change}
+    with pytest.raises(ConfigError, match=message) as caught:
+        System(config(settings.pop("data"), tmp_path / "log", **settings))
+    assert "\n" not in str(caught.value)
+    assert pykka.ActorRegistry.get_all() == []
+
+
+def test_events_stream_to_a_slow_consumer_with_backpressure(realdata: Path, tmp_path: Path) -> None:
+    data = bar_files_only(realdata, tmp_path / "data")
+    cfg = config(data, tmp_path / "log", output_queue=2, step_minutes=5)
+    with System(cfg) as system:
+        system.start()
+        seen = []
+        for event in system.events():
+            seen.append(event)
+            if len(seen) % 500 == 0:
+                assert system.output.qsize() <= 2
+                time.sleep(0.01)
+        totals = system.wait(timeout=60)
+        assert system.query("session_metrics", "SPY")["real"] == 390
+    assert seen == read(tmp_path / "log")
+    assert totals.events == len(seen)
+    assert isinstance(seen[-1], RunFinished)
+
+
+def test_pause_and_resume_are_logged_and_nothing_is_released_while_paused(
+    realdata: Path, tmp_path: Path
+) -> None:
+    data = bar_files_only(realdata, tmp_path / "data")
+    cfg = config(data, tmp_path / "log", output_queue=1, step_minutes=1)
+    with System(cfg) as system:
+        system.start()
+        stream = system.events()
+        before = [next(stream) for _ in range(50)]
+        system.pause()
+        time.sleep(0.2)
+        released_while_paused = system.log.next_seq
+        time.sleep(0.3)
+        assert system.log.next_seq - released_while_paused <= 3  # at most what was in hand
+        system.resume()
+        rest = list(stream)
+        system.wait(timeout=60)
+    events = before + rest
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.count("Paused") == 1 and kinds.count("Resumed") == 1
+    assert kinds.index("Paused") < kinds.index("Resumed")
+    assert sum(isinstance(e, Bar) for e in events) == 1559
+
+
+def test_stop_is_graceful(realdata: Path, tmp_path: Path) -> None:
+    data = bar_files_only(realdata, tmp_path / "data")
+    cfg = config(data, tmp_path / "log", output_queue=1, start="2013-10-04", end="2013-10-11")
+    system = System(cfg)
+    system.start()
+    stream = system.events()
+    for _ in range(100):
+        next(stream)
+    stopper = threading.Thread(target=system.stop)
+    stopper.start()
+    for _ in stream:
+        pass
+    stopper.join(30)
+    system.close()
+    events = read(tmp_path / "log")
+    assert type(events[-1]).__name__ == "Stopped"
+    assert not any(isinstance(e, RunFinished) for e in events)
+    with EventLog.open(tmp_path / "log") as opened:
+        assert opened.verify().ok
+    assert np.all(np.diff([e.ts for e in events[1:]]) >= 0)
