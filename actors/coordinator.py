@@ -66,6 +66,7 @@ class SessionPlan:
     session: Session
     start: int  # stream start: the open, or the first extended-hours release before it
     end: int  # the close, or the last extended-hours release after it
+    data_end: int  # the last release of any data item; after it the stream is exhausted
     records: EncodedBatch  # every release event, in log order
     record_time: np.ndarray  # release time of each record, non-decreasing
     boundaries: np.ndarray  # minute boundaries where upkeep runs, the close last
@@ -100,7 +101,9 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
     last_item = int(item_times.max()) if len(item_times) else session.open
     marks = session.open + NS_PER_MINUTE * np.arange(1, session.minutes + 1, dtype=np.int64)
     # Stream exhaustion: once the data ends, time moves straight to the close.
-    boundaries = np.concatenate([marks[marks < min(last_item, session.close)], [session.close]])
+    boundaries = np.concatenate(
+        [marks[(marks <= last_item) & (marks < session.close)], [session.close]]
+    )
     times = np.unique(np.concatenate([item_times, boundaries]))
 
     batch = EncodedBatch.concat(
@@ -149,6 +152,7 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
         session=session,
         start=session.window_start if extended_hours else session.open,
         end=int(times[-1]),
+        data_end=last_item,
         records=batch.take(order),
         record_time=record_time[order],
         boundaries=boundaries,
@@ -171,8 +175,8 @@ class Step:
     cuts: np.ndarray  # record index after which each crossed boundary's upkeep findings go
     boundaries: np.ndarray
     bars: BarColumns
-    bar_release: np.ndarray
-    regular: np.ndarray
+    upkeep_bars: BarColumns  # regular-hours bars Upkeep has not seen yet, by release time
+    upkeep_release: np.ndarray
     trades: TradeColumns
     quotes: QuoteColumns
 
@@ -186,12 +190,18 @@ class StreamCursor:
         self._record = 0
         self._boundary = 0
         self._bar = 0
+        self._upkeep_bar = 0
         self._trade = 0
         self._quote = 0
 
     @property
     def bars_released(self) -> int:
         return self._bar
+
+    @property
+    def exhausted(self) -> bool:
+        """No data left today: time may move straight to the close."""
+        return self.now >= self.plan.data_end
 
     @property
     def finished(self) -> bool:
@@ -219,6 +229,8 @@ class StreamCursor:
         trade_last = int(np.searchsorted(plan.trades.ts, until, side="right"))
         quote_last = int(np.searchsorted(plan.quotes.ts, until, side="right"))
         bars = slice(self._bar, bar_last)
+        upkeep = slice(self._upkeep_bar, bar_last if len(boundaries) else self._upkeep_bar)
+        regular = plan.regular[upkeep]
         step = Step(
             now=until,
             first=first,
@@ -226,13 +238,14 @@ class StreamCursor:
             cuts=cuts,
             boundaries=boundaries,
             bars=plan.bars.take(bars),
-            bar_release=plan.bar_release[bars],
-            regular=plan.regular[bars],
+            upkeep_bars=plan.bars.take(upkeep).take(regular),
+            upkeep_release=plan.bar_release[upkeep][regular],
             trades=plan.trades.take(slice(self._trade, trade_last)),
             quotes=plan.quotes.take(slice(self._quote, quote_last)),
         )
         self._record, self._boundary = last, b_last
         self._bar, self._trade, self._quote = bar_last, trade_last, quote_last
+        self._upkeep_bar = upkeep.stop
         self.now = max(self.now, until)
         return step
 
@@ -415,14 +428,17 @@ class StreamCoordinator(Shell):
         if self.paused or self.waiting_step:
             return
         self.waiting_step = True
-        if self.config.speed > 0:
+        if self._paced():
             self.clock.tell(WakeAt(self.cursor.next_time(), reply_to=self.actor_ref))
         else:
             self.actor_ref.tell(NextStep())
 
+    def _paced(self) -> bool:
+        return self.config.speed > 0 and not self.cursor.exhausted
+
     def _step(self) -> None:
         cursor = self.cursor
-        if self.config.speed > 0:
+        if self._paced():
             until = cursor.next_time()
         else:
             until = cursor.boundary_after(self.config.step_minutes)
@@ -432,13 +448,9 @@ class StreamCoordinator(Shell):
         self.session_data.tell(Released(step.now, step.bars, step.trades, step.quotes))
         if len(step.boundaries):
             self.pending = step
-            regular = step.regular
             self.upkeep.tell(
                 UpkeepStep(
-                    step.boundaries,
-                    step.bars.take(regular),
-                    step.bar_release[regular],
-                    reply_to=self.actor_ref,
+                    step.boundaries, step.upkeep_bars, step.upkeep_release, reply_to=self.actor_ref
                 )
             )
             self.state = "upkeep"

@@ -268,3 +268,16 @@ def test_stop_is_graceful(realdata: Path, tmp_path: Path) -> None:
     with EventLog.open(tmp_path / "log") as opened:
         assert opened.verify().ok
     assert np.all(np.diff([e.ts for e in events[1:]]) >= 0)
+
+
+def test_clock_driven_mode_paces_releases_and_logs_the_same_facts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [f"SPY,2013-10-07T09:{30 + m}:00-04:00,10,11,9,10.5,{100 + m}" for m in range(10)]
+    (data / "SPY.csv").write_text("symbol,timestamp,open,high,low,close,volume\n" + "\n".join(rows))
+    fast = run(config(data, tmp_path / "fast", symbols=("SPY",)))
+    began = time.perf_counter()
+    paced = run(config(data, tmp_path / "paced", symbols=("SPY",), speed=1200.0))
+    elapsed = time.perf_counter() - began
+    assert paced == fast  # speed is pacing, not a fact
+    assert elapsed >= 10 * 60 / 1200 * 0.9  # ten simulated minutes at 1200x take ~0.5 s
