@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from actors.shell import Shell
 from actors.upkeep_core import UpkeepCore
 from messages.commands import (
@@ -52,11 +50,7 @@ class Upkeep(Shell):
                 self.clock.tell(AdvanceTo(start))
                 reply_to.tell(UpkeepReply([session_opened(session, start)]))
             case UpkeepStep(boundaries=boundaries, bars=bars, release=release, reply_to=reply_to):
-                ends = np.searchsorted(release, boundaries, side="right").tolist()
-                findings, start = [], 0
-                for boundary, end in zip(boundaries.tolist(), ends, strict=True):
-                    findings.append(self.core.advance(boundary, bars.take(slice(start, end))))
-                    start = end
+                findings = self.core.advance_many(boundaries, bars, release)
                 self.session_data.tell(Upkept([e for events in findings for e in events]))
                 reply_to.tell(UpkeepReply(findings))
             case CloseSession(now=now, released=released, left_out=left_out, reply_to=reply_to):

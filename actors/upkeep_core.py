@@ -115,6 +115,68 @@ class UpkeepCore:
         events += self._quality_events(now, touched)
         return events
 
+    def advance_many(
+        self, boundaries: np.ndarray, bars: BarColumns, release: np.ndarray
+    ) -> list[list[Event]]:
+        """Upkeep at each minute boundary of a step; `bars` are sorted by `release`.
+
+        Gives exactly what `advance` at each boundary would. Without fills to attempt (no backfill,
+        gaps left as gaps, or no gap at all) the step is done in one vectorized pass; otherwise
+        boundary by boundary, since each fill attempt depends on the ones before it.
+        """
+        grid = self._live_grid(int(boundaries[0]))
+        last = int(boundaries[-1])
+        due = int(np.clip((last - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
+        gaps_stay_gaps = self.backfill is None and self.gap_policy == "leave"
+        if not gaps_stay_gaps and not self._quiet(bars, due):
+            ends = np.searchsorted(release, boundaries, side="right").tolist()
+            findings, start = [], 0
+            for boundary, end in zip(boundaries.tolist(), ends, strict=True):
+                findings.append(self.advance(boundary, bars.take(slice(start, end))))
+                start = end
+            return findings
+        if len(bars) and (np.asarray(bars.ts_start) + NS_PER_MINUTE > last).any():
+            raise ValueError("a bar that ends after now was handed to upkeep (look-ahead)")
+        grid.put(bars, REAL)
+        gap_symbol, gap_minute = self._detect_gaps(due)
+        self._now = self._last_now = last
+        self._last_minute = (last - grid.session.open) // NS_PER_MINUTE
+        findings: list[list[Event]] = [[] for _ in range(len(boundaries))]
+        gap_at = np.searchsorted(boundaries, self._ts_start(gap_minute) + NS_PER_MINUTE, "left")
+        gaps = self._gap_events(boundaries[gap_at], gap_symbol, gap_minute)
+        for j, event in zip(gap_at.tolist(), gaps, strict=True):
+            findings[j].append(event)
+        for interval in self.derived_intervals:
+            released = self._released[interval]
+            now_due = grid.n_buckets(interval) if due == grid.minutes else due // interval
+            if now_due <= released:
+                continue
+            self._released[interval] = now_due
+            bars_due = grid.derived(interval, buckets=np.arange(released, now_due))
+            at = np.searchsorted(boundaries, bars_due.ts_end, side="left")
+            events = self._derived_bar_events(boundaries[at], interval, bars_due)
+            for j, event in zip(at.tolist(), events, strict=True):
+                findings[j].append(event)
+        for j in np.unique(gap_at).tolist():
+            boundary = int(boundaries[j])
+            expected = min((boundary - grid.session.open) // NS_PER_MINUTE, grid.minutes)
+            symbols = np.unique(gap_symbol[gap_at == j])
+            findings[j] += self._quality_events(boundary, symbols, expected)
+        return findings
+
+    def _quiet(self, bars: BarColumns, due: int) -> bool:
+        """No gap pending, and every minute due by the step's end has a bar for every symbol."""
+        if len(self._pending_symbol):
+            return False
+        start = self._checked
+        if due <= start:
+            return True
+        have = self.grid.state[:, start:due] != MISSING
+        minute = self.grid.minute_of(bars.ts_start) - start
+        inside = (minute >= 0) & (minute < due - start)
+        have[np.asarray(bars.symbol)[inside], minute[inside]] = True
+        return bool(have.all())
+
     def close_session(self, now: int, released: int, left_out: int) -> list[Event]:
         """Give up pending gaps, report every symbol's final quality, and close the session.
 
@@ -160,11 +222,14 @@ class UpkeepCore:
         minute, symbol = np.nonzero(self.grid.state[:, start:due].T == MISSING)
         return symbol.astype(np.int64), minute.astype(np.int64) + start
 
-    def _gap_events(self, now: int, symbol: np.ndarray, minute: np.ndarray) -> list[Event]:
+    def _gap_events(
+        self, now: int | np.ndarray, symbol: np.ndarray, minute: np.ndarray
+    ) -> list[Event]:
+        ts = np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape).tolist()
         ts_start = self._ts_start(minute)
         return [
-            GapDetected(ts=now, symbol=self.symbols[s], ts_start=t)
-            for s, t in zip(symbol.tolist(), ts_start.tolist(), strict=True)
+            GapDetected(ts=at, symbol=self.symbols[s], ts_start=t)
+            for at, s, t in zip(ts, symbol.tolist(), ts_start.tolist(), strict=True)
         ]
 
     def _fill(
@@ -327,8 +392,12 @@ class UpkeepCore:
             events += self._derived_bar_events(now, interval, DerivedBarColumns.concat(parts))
         return events
 
-    def _derived_bar_events(self, now: int, interval: int, bars: DerivedBarColumns) -> list[Event]:
-        """A first release is a `DerivedBar`; a bucket already released gets a revision."""
+    def _derived_bar_events(
+        self, now: int | np.ndarray, interval: int, bars: DerivedBarColumns
+    ) -> list[Event]:
+        """A first release is a `DerivedBar`; a bucket already released gets a revision.
+
+        `now` is one time for all, or each bar's release time."""
         if len(bars) == 0:
             return []
         emitted = self._emitted[interval]
@@ -337,6 +406,7 @@ class UpkeepCore:
         revised = emitted[symbol, bucket]
         emitted[symbol, bucket] = True
         columns = (
+            np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape).tolist(),
             symbol.tolist(),
             bars.ts_start.tolist(),
             bars.open.tolist(),
@@ -350,7 +420,7 @@ class UpkeepCore:
         )
         return [
             (DerivedBarRevised if again else DerivedBar)(
-                ts=now,
+                ts=at,
                 symbol=self.symbols[s],
                 ts_start=t,
                 interval=interval,
@@ -362,13 +432,15 @@ class UpkeepCore:
                 bars=n,
                 filled=f,
             )
-            for s, t, o, h, lo, c, v, n, f, again in zip(*columns, strict=True)
+            for at, s, t, o, h, lo, c, v, n, f, again in zip(*columns, strict=True)
         ]
 
-    def _quality_events(self, now: int, symbols: np.ndarray) -> list[QualityUpdated]:
+    def _quality_events(
+        self, now: int, symbols: np.ndarray, expected: int | None = None
+    ) -> list[QualityUpdated]:
         if len(symbols) == 0:
             return []
-        expected = self._checked
+        expected = self._checked if expected is None else expected
         counts = self.grid.counts_until(expected, symbols)
         label = self.grid.session.label
         return [

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 from loguru import logger
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -71,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="generate the bundled demo data set and run it")
     demo.add_argument("--out", help="folder for the demo data and log (default: a temp folder)")
+
+    bench = sub.add_parser("bench", help="measure throughput (medians) and print a table")
+    bench.add_argument("--symbols", type=int, default=20, help="generated symbols")
+    bench.add_argument("--start", default="2024-03-04")
+    bench.add_argument("--end", default="2024-03-15")
+    bench.add_argument("--repeat", type=int, default=5)
+    bench.add_argument("--json", action="store_true")
 
     log = sub.add_parser("log", help="inspect an event log")
     log_sub = log.add_subparsers(dest="log_command", required=True)
@@ -157,7 +165,6 @@ def _summary(totals: RunTotals, seconds: float, log: str) -> Table:
     table.add_row("rows rejected", f"{totals.rejected:,}")
     table.add_row("wall time", f"{seconds:.3f} s")
     table.add_row("bars/s", f"{totals.bars / seconds:,.0f}" if seconds > 0 else "-")
-    table.add_row("digest", totals.digest)
     return table
 
 
@@ -183,6 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     totals, seconds = run_with_progress(config)
     console.print(_summary(totals, seconds, config.log))
+    print(f"digest {totals.digest}")
     return 0
 
 
@@ -203,9 +211,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(f"demo data: {len(spec.symbols)} symbols, {spec.start} to {spec.end}, in {data}")
     totals, seconds = run_with_progress(config)
     console.print(_summary(totals, seconds, config.log))
+    print(f"digest {totals.digest}")
     with EventLog.open(config.log) as log:
         console.print(_stats_table(stats(log)))
     console.print(f"next: ticktape log show {config.log} --kind SessionOpened,GapDetected")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from scenarios.bench import bench
+
+    rows = bench(args.symbols, args.start, args.end, args.repeat)
+    if args.json:
+        print(json.dumps([msgspec.to_builtins(r) for r in rows]))
+        return 0
+    table = Table(title=f"ticktape bench (median of {args.repeat})")
+    for column in ("case", "bars", "events", "seconds", "bars/s", "events/s", "vs log ceiling"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for r in rows:
+        table.add_row(
+            r.case,
+            f"{r.bars:,}",
+            f"{r.events:,}",
+            f"{r.seconds:.3f}",
+            f"{r.bars_per_s:,.0f}",
+            f"{r.events_per_s:,.0f}",
+            f"{r.ratio:.2f}x",
+        )
+    console.print(table)
     return 0
 
 
@@ -253,9 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "bench":
+            return cmd_bench(args)
         return cmd_log(args)
     except (UsageError, ConfigError, LogError) as e:
         print(f"ticktape: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"ticktape: error: {e.strerror or e}: {e.filename}", file=sys.stderr)
         return 2
     except ActorFailure as e:
         print(f"ticktape: run failed: {e}", file=sys.stderr)

@@ -94,16 +94,19 @@ class EventLog:
         path = Path(path)
         if sync not in SYNC_POLICIES:
             raise LogError(f"unknown sync policy {sync!r}: use one of {', '.join(SYNC_POLICIES)}")
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise LogError(f"log {path} already exists; choose another --log path or remove it")
-        path.mkdir(parents=True, exist_ok=True)
-        env = lmdb.open(
-            str(path),
-            map_size=map_size,
-            max_dbs=3,
-            sync=sync != "none",
-            metasync=sync == "full",
-        )
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                max_dbs=3,
+                sync=sync != "none",
+                metasync=sync == "full",
+            )
+        except (OSError, lmdb.Error) as e:
+            raise LogError(f"cannot create log {path}: {e.strerror or e}") from None
         log = cls(path, env, writable=True, group_size=group_size)
         log.write_manifest(manifest)
         return log

@@ -8,6 +8,7 @@ the tests over the real bar files skip when `../shared/realdata` is absent.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,12 @@ def stats_json(capsys: pytest.CaptureFixture[str], log: Path) -> dict:
     code, out, err = cli(capsys, "log", "stats", log, "--json")
     assert (code, err) == (0, "")
     return json.loads(out)
+
+
+@pytest.fixture(autouse=True)
+def eighty_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables for people are drawn to the console width: pin it, as a CI log or pipe would."""
+    monkeypatch.setenv("COLUMNS", "80")
 
 
 @pytest.fixture(scope="module")
@@ -121,15 +128,9 @@ def test_run_over_real_bars_verifies_and_reruns_to_the_same_digest(
     assert again["events"] == stats_json(capsys, first)["events"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scenarios/cli.py _summary: the rich table cuts the 64-hex digest to the console width "
-    "(ends in '…' at 80 columns), so `run` never prints the run's full digest",
-)
 def test_run_prints_the_full_digest_on_an_80_column_console(
-    demo_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+    demo_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "80")
     log = tmp_path / "run.lmdb"
     args = run_args(demo_data, log, DEMO_SPEC.symbols, DEMO_SPEC.start, DEMO_SPEC.end)
     code, out, err = cli(capsys, *args)
@@ -199,14 +200,8 @@ def test_export_jsonl_writes_every_event_with_seq_kind_and_fields(
 def test_export_filters_by_kind_and_symbol(
     demo_log: Path, capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
-    code = main(
-        ["log", "export", str(demo_log), "--format", "jsonl"]
-        + ["--kind", "Bar"]
-        + [
-            "--symbol",
-            "ACME",
-        ]
-    )
+    argv = ["log", "export", str(demo_log), "--format", "jsonl", "--kind", "Bar", "--symbol"]
+    code = main([*argv, "ACME"])
     out, err = capsysbinary.readouterr()
     assert (code, err) == (0, b"")
     rows = [json.loads(line) for line in out.decode().splitlines()]
@@ -273,41 +268,53 @@ def test_verify_names_the_first_changed_record(
 # --- errors: one line, exit 2, no traceback -------------------------------------------------
 
 
-def _error_cases() -> dict[str, object]:
-    def run(**change: object):
-        def argv(data: Path, log: Path, tmp: Path) -> list:
-            settings = {
-                "data": data,
-                "symbols": ",".join(DEMO_SPEC.symbols),
-                "start": DEMO_SPEC.start,
-                "end": DEMO_SPEC.end,
-                "log": tmp / "new.lmdb",
-                **change,
-            }
-            settings = {k: (v(data, log, tmp) if callable(v) else v) for k, v in settings.items()}
-            return ["run", *[x for k, v in settings.items() for x in (f"--{k}", v)]]
-
-        return argv
-
-    return {
-        "missing data folder": (run(data=lambda d, lg, t: t / "no-such-folder"), "no-such-folder"),
-        "unknown symbol": (run(symbols="ACME,NOPE"), "NOPE"),
-        "bad date": (run(start="2024-13-01"), "2024-13-01"),
-        "end before start": (run(start="2024-11-27", end="2024-11-26"), "after"),
-        "log already exists": (run(log=lambda d, lg, t: lg), "already exists"),
-        "run with no options": (lambda d, lg, t: ["run"], "--data"),
-        "stats on a missing log": (
-            lambda d, lg, t: ["log", "stats", t / "no-log", "--json"],
-            "no-log",
-        ),
-        "missing scenario": (lambda d, lg, t: ["run", t / "nope.py"], "nope.py"),
+def _run(data: Path, tmp: Path, **change: object) -> list[object]:
+    """`run` with the demo settings, some of them changed, writing to a fresh log path."""
+    settings = {
+        "data": data,
+        "symbols": ",".join(DEMO_SPEC.symbols),
+        "start": DEMO_SPEC.start,
+        "end": DEMO_SPEC.end,
+        "log": tmp / "new.lmdb",
+        **change,
     }
+    return ["run", *[x for name, value in settings.items() for x in (f"--{name}", value)]]
 
 
-ERRORS = _error_cases()
+# case -> (argv from (demo data, an existing log, a temp folder), text the message must name)
+ERRORS = {
+    "missing data folder": (lambda d, lg, t: _run(t / "no-such-folder", t), "no-such-folder"),
+    "unknown symbol": (lambda d, lg, t: _run(d, t, symbols="ACME,NOPE"), "NOPE"),
+    "bad date": (lambda d, lg, t: _run(d, t, start="2024-13-01"), "2024-13-01"),
+    "end before start": (
+        lambda d, lg, t: _run(d, t, start="2024-11-27", end="2024-11-26"),
+        "after",
+    ),
+    "log already exists": (lambda d, lg, t: _run(d, t, log=lg), "already exists"),
+    "run with no options": (lambda d, lg, t: ["run"], "--data"),
+    "stats on a missing log": (lambda d, lg, t: ["log", "stats", t / "no-log", "--json"], "no-log"),
+    "missing scenario script": (lambda d, lg, t: ["run", t / "nope.py"], "nope.py"),
+    "log path is a file": (lambda d, lg, t: _run(d, t, log=_a_file(t / "afile")), "afile"),
+    "log folder cannot be made": (
+        lambda d, lg, t: _run(d, t, log=_a_file(t / "afile") / "run.lmdb"),
+        "afile",
+    ),
+    "export to a missing folder": (
+        lambda d, lg, t: ["log", "export", lg, "--out", t / "no-such-dir" / "out.jsonl"],
+        "no-such-dir",
+    ),
+}
 
 
-@pytest.mark.parametrize("case", sorted(ERRORS))
+def _a_file(path: Path) -> Path:
+    path.write_text("not a log\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    sorted(ERRORS),
+)
 def test_errors_are_one_line_with_exit_code_2(
     case: str,
     demo_data: Path,
@@ -339,6 +346,7 @@ def test_demo_as_a_subprocess(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "COLUMNS": "80"},
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr

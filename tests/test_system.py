@@ -112,7 +112,7 @@ def _boom(*args: object, **kwargs: object) -> None:
 
 
 FAILURES = {
-    "Upkeep": (UpkeepCore, "advance"),
+    "Upkeep": (UpkeepCore, "advance_many"),
     "SessionData": (SessionDataCore, "released"),
     "Prefetch": (MarketDataRepository, "load_session"),
     "Clock": (ClockCore, "advance"),
