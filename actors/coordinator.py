@@ -312,10 +312,10 @@ class StreamCoordinator(Shell):
             self._publish(batch)
 
     def _emit(self, events: list[Event]) -> None:
-        for event in events:
-            self.log.append(event)
         if events:
-            self._publish(EncodedBatch.of(events))
+            batch = EncodedBatch.of(events)
+            self.log.append_batch(batch)
+            self._publish(batch)
 
     def _publish(self, batch: EncodedBatch) -> None:
         if self.output is None:
