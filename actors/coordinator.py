@@ -320,7 +320,7 @@ class StreamCoordinator(Shell):
     def _publish(self, batch: EncodedBatch) -> None:
         if self.output is None:
             return
-        while not self.stopping:
+        while not self.supervisor.stop_requested.is_set():
             try:
                 self.output.put(batch, timeout=0.2)
                 return

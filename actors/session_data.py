@@ -209,4 +209,7 @@ class SessionData(Shell):
             case Upkept(events=events):
                 self.core.upkept(events)
             case (str() as query, args, kwargs):
-                return getattr(self.core, query)(*args, **kwargs)
+                try:  # a bad query is the caller's error, not a failure of the run
+                    return True, getattr(self.core, query)(*args, **kwargs)
+                except Exception as error:
+                    return False, error

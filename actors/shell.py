@@ -38,6 +38,7 @@ class RunSupervisor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.done = threading.Event()
+        self.stop_requested = threading.Event()  # lets a blocked publisher give up at once
         self.failure: tuple[str, BaseException] | None = None
         self.result: Any = None
 

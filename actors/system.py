@@ -182,6 +182,7 @@ class System:
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> RunTotals:
         """Graceful: the step in hand is logged, then `Stopped`, then the actors stop."""
+        self.supervisor.stop_requested.set()
         coordinator = self._refs.get("StreamCoordinator")
         if coordinator is not None and coordinator.is_alive():
             coordinator.tell(Stop())
@@ -240,4 +241,7 @@ class System:
 
     def query(self, name: str, *args: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
         """Ask SessionData, e.g. `query("last_bars", "SPY", 5)`."""
-        return self._refs["SessionData"].ask((name, args, kwargs), timeout=timeout)
+        ok, answer = self._refs["SessionData"].ask((name, args, kwargs), timeout=timeout)
+        if not ok:
+            raise answer
+        return answer

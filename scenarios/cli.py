@@ -165,6 +165,7 @@ def _summary(totals: RunTotals, seconds: float, log: str) -> Table:
     table.add_row("rows rejected", f"{totals.rejected:,}")
     table.add_row("wall time", f"{seconds:.3f} s")
     table.add_row("bars/s", f"{totals.bars / seconds:,.0f}" if seconds > 0 else "-")
+    table.add_row("events/s", f"{totals.events / seconds:,.0f}" if seconds > 0 else "-")
     return table
 
 

@@ -281,3 +281,26 @@ def test_clock_driven_mode_paces_releases_and_logs_the_same_facts(tmp_path: Path
     elapsed = time.perf_counter() - began
     assert paced == fast  # speed is pacing, not a fact
     assert elapsed >= 10 * 60 / 1200 * 0.9  # ten simulated minutes at 1200x take ~0.5 s
+
+
+def test_a_bad_query_is_the_callers_error_not_a_failure(realdata: Path, tmp_path: Path) -> None:
+    data = bar_files_only(realdata, tmp_path / "data", ("SPY",))
+    with System(config(data, tmp_path / "log", symbols=("SPY",))) as system:
+        system.start()
+        system.wait(timeout=60)
+        with pytest.raises(KeyError, match="MSFT is not in this run"):
+            system.query("last_bars", "MSFT", 3)
+        assert len(system.query("last_bars", "SPY", 3)) == 3
+    assert system.supervisor.failure is None
+
+
+def test_stop_does_not_wait_for_a_consumer_that_went_away(realdata: Path, tmp_path: Path) -> None:
+    data = bar_files_only(realdata, tmp_path / "data")
+    system = System(config(data, tmp_path / "log", output_queue=1, **{"end": "2013-10-11"}))
+    system.start()
+    next(system.events())  # read one event, then stop reading
+    time.sleep(0.2)
+    totals = system.stop(timeout=10)
+    system.close()
+    assert totals.events == len(read(tmp_path / "log"))
+    assert type(read(tmp_path / "log")[-1]).__name__ == "Stopped"
