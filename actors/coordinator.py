@@ -64,7 +64,7 @@ class SessionPlan:
     """One session's release stream, ready to walk."""
 
     session: Session
-    start: int  # stream start: the open, or the first extended-hours release before it
+    start: int  # stream start: the open, or the window start with extended hours
     end: int  # the close, or the last extended-hours release after it
     data_end: int  # the last release of any data item; after it the stream is exhausted
     records: EncodedBatch  # every release event, in log order
@@ -298,6 +298,7 @@ class StreamCoordinator(Shell):
         self.loaded: dict[str, SessionInput] = {}
         self.next_index = 0
         self.cursor: StreamCursor | None = None
+        self._rejections: tuple[DataRejected, ...] = ()
         self.pending: Step | None = None
         self.paused = False
         self.stopping = False

@@ -164,8 +164,14 @@ def test_lossy_feed_is_filled_from_the_backfill_repository(realdata: Path, tmp_p
     lossy.mkdir()
     spy.drop(index=dropped).to_csv(lossy / "SPY.csv", index=False)
     log = tmp_path / "log"
-    run(config(lossy, log, symbols=("SPY",), backfill=str(realdata), **WEEK))
+    with System(config(lossy, log, symbols=("SPY",), backfill=str(realdata), **WEEK)) as system:
+        system.start()
+        system.wait(timeout=120)
+        metrics = system.query("session_metrics", "SPY")  # the last session
     events = read(log)
+    friday = pd.to_datetime(spy.timestamp.iloc[dropped], utc=True).dt.tz_convert(ET).dt.day == 11
+    assert metrics["filled"] == int(friday.sum()) and metrics["real"] + metrics["filled"] == 390
+    assert metrics["quality"] == 1.0
 
     dropped_minutes = set(
         pd.to_datetime(spy.timestamp.iloc[dropped], utc=True).dt.as_unit("ns").astype("int64")
