@@ -32,8 +32,7 @@ class SessionDataCore:
         self.grid: MinuteGrid | None = None
         self.now = 0
         n = len(symbols)
-        self.metrics = {m: np.full(n, np.nan) for m in _METRICS}
-        self.updated = np.zeros(n, bool)
+        self.updated = np.zeros(n, bool)  # got data in the last release
         self.quality = np.full(n, np.nan)
         self._trades: list[TradeColumns] = []
         self._quotes: list[QuoteColumns] = []
@@ -58,9 +57,6 @@ class SessionDataCore:
             self.history.append(self.grid)
         self.grid = MinuteGrid(session, len(self.symbols))
         self.now = session.open
-        for column in self.metrics.values():
-            column.fill(np.nan)
-        self.metrics["volume"].fill(0.0)
         self.updated[:] = False
         self.quality.fill(np.nan)
         self._trades.clear()
@@ -76,17 +72,7 @@ class SessionDataCore:
         )
         grid.put(regular)
         self.updated[:] = False
-        if len(regular):
-            sym, m = regular.symbol, self.metrics
-            ids, first_row = np.unique(sym, return_index=True)
-            _, last_from_end = np.unique(sym[::-1], return_index=True)
-            opening = np.isnan(m["open"][ids])
-            m["open"][ids[opening]] = regular.open[first_row[opening]]
-            m["close"][ids] = regular.close[len(sym) - 1 - last_from_end]
-            np.fmax.at(m["high"], sym, regular.high)
-            np.fmin.at(m["low"], sym, regular.low)
-            np.add.at(m["volume"], sym, regular.volume)
-            self.updated[sym] = True
+        self.updated[regular.symbol] = True
         if len(trades):
             self._trades.append(trades)
             self.updated[trades.symbol] = True
@@ -152,9 +138,22 @@ class SessionDataCore:
         return columns.take(columns.symbol == self.symbol_id(symbol))
 
     def session_metrics(self, symbol: str) -> dict[str, Any]:
+        """Session open/high/low/close/volume from the real and filled 1m bars known so far."""
         sid = self.symbol_id(symbol)
-        values = {m: float(self.metrics[m][sid]) for m in _METRICS}
-        counts = self.grid.counts()[sid] if self.grid is not None else np.zeros(4, np.int64)
+        values = {m: float("nan") for m in _METRICS} | {"volume": 0.0}
+        counts = np.zeros(4, np.int64)
+        if self.grid is not None:
+            grid = self.grid
+            counts = grid.counts()[sid]
+            data = np.flatnonzero((grid.state[sid] == REAL) | (grid.state[sid] == FILLED))
+            if len(data):
+                values = {
+                    "open": float(grid.open[sid, data[0]]),
+                    "high": float(grid.high[sid, data].max()),
+                    "low": float(grid.low[sid, data].min()),
+                    "close": float(grid.close[sid, data[-1]]),
+                    "volume": float(grid.volume[sid, data].sum()),
+                }
         return {
             **values,
             "updated": bool(self.updated[sid]),
@@ -166,7 +165,7 @@ class SessionDataCore:
 
     def retained_bytes(self) -> int:
         """Bytes held in arrays: what must stay flat over a long run."""
-        total = sum(c.nbytes for c in self.metrics.values()) + self.updated.nbytes
+        total = self.updated.nbytes + self.quality.nbytes
         for grid in self._grids():
             total += sum(a.nbytes for a in (grid.open, grid.high, grid.low, grid.close))
             total += grid.volume.nbytes + grid.state.nbytes
