@@ -42,7 +42,8 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
 _ROW_BITS = 32
 _ROW_MASK = (1 << _ROW_BITS) - 1
 
-_TS_OK, _TS_UNPARSEABLE, _TS_NAIVE = 0, 1, 2
+_TS_OK, _TS_UNPARSEABLE, _TS_NAIVE, _TS_NOT_NS = 0, 1, 2, 3
+_EARLIEST_NS = 10**17  # 1973-03-03: an integer below this is seconds or millis, not ns
 _ISO_ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}(:?\d{2})?)$"
 _ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 _INTEGER_NS = r"^-?(\d{1,18}|[1-8]\d{18})$"  # stays inside int64
@@ -430,7 +431,13 @@ def _symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _parse_timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """ns UTC of each row, and its status: ok, unparseable, or naive (no time zone)."""
+    """ns UTC of each row, and its status: ok, unparseable, naive, or too early to be ns."""
+    ts, status = _parse_timestamp_values(column)
+    status[(status == _TS_OK) & (ts < _EARLIEST_NS)] = _TS_NOT_NS
+    return ts, status
+
+
+def _parse_timestamp_values(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     column = _plain(column)
     rows = len(column)
     ts = np.zeros(rows, dtype=np.int64)
@@ -542,6 +549,7 @@ def _parse_file(
     verdicts = _Verdicts(len(ts))
     verdicts.flag("unparseable timestamp", status == _TS_UNPARSEABLE)
     verdicts.flag("timestamp has no time zone", status == _TS_NAIVE)
+    verdicts.flag("timestamp is not ns since the epoch", status == _TS_NOT_NS)
     verdicts.flag("missing symbol", blank)
     values: dict[str, np.ndarray] = {}
     for name in fields:
@@ -643,6 +651,8 @@ def _check_quotes(
         verdicts.flag("negative price", (bid < 0) | (ask < 0))
         verdicts.flag("NaN size", np.isnan(bid_size) | np.isnan(ask_size))
         verdicts.flag("negative size", (bid_size < 0) | (ask_size < 0))
+        verdicts.flag("quote side with size but no price", (bid == 0) & (bid_size > 0))
+        verdicts.flag("quote side with size but no price", (ask == 0) & (ask_size > 0))
     verdicts.flag("out-of-order timestamp", _out_of_order(verdicts.ok, symbol, ts))
 
 

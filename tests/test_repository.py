@@ -532,3 +532,23 @@ def test_a_file_is_parsed_once_and_dropped_after_its_last_session(tmp_path: Path
     again = repo.load_session(session(DAY))  # dropped from the cache, so read again
     assert len(again.bars) == 0
     assert [r.reason.split(" (")[0] for r in again.rejected] == ["unreadable file"]
+
+
+def test_integer_seconds_and_priceless_quote_sides_are_rejected_not_ignored(
+    tmp_path: Path,
+) -> None:
+    open_ns = session("2013-10-07").open
+    write_csv(
+        tmp_path / "SPY.csv",
+        "symbol,timestamp,open,high,low,close,volume",
+        [f"SPY,{open_ns},10,11,9,10,5", f"SPY,{open_ns // 10**9 + 60},10,11,9,10,5"],
+    )
+    quote_rows = [f"SPY,{open_ns},10,1,0,0", f"SPY,{open_ns},0,3,11,2", f"SPY,{open_ns},10,1,0,4"]
+    write_csv(tmp_path / "SPY_quotes.csv", "symbol,timestamp,bid,bid_size,ask,ask_size", quote_rows)
+    loaded = MarketDataRepository(tmp_path, ["SPY"]).load_session(session("2013-10-07"))
+    assert len(loaded.bars) == 1 and len(loaded.quotes) == 1
+    assert rejections(loaded.rejected) == [
+        ("SPY.csv", 2, "timestamp is not ns since the epoch", "SPY"),
+        ("SPY_quotes.csv", 2, "quote side with size but no price", "SPY"),
+        ("SPY_quotes.csv", 3, "quote side with size but no price", "SPY"),
+    ]
