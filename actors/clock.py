@@ -42,8 +42,10 @@ class ClockCore:
         """Seconds of wall time until simulated time reaches `ts`."""
         return max(0.0, (ts - self.sim_at(wall)) / (self.speed * 1e9))
 
-    def pause(self, wall: float) -> None:
-        self.now = max(self.now, self.sim_at(wall))
+    def pause(self, wall: float, limit: int | None = None) -> None:
+        """Freeze; never past `limit`, the next release, which must not be skipped on resume."""
+        frozen = self.sim_at(wall) if limit is None else min(self.sim_at(wall), limit)
+        self.now = max(self.now, frozen)
         self.paused = True
 
     def resume(self, wall: float) -> None:
@@ -61,7 +63,7 @@ class Clock(Shell):
         self._timer: threading.Timer | None = None
         self._wake: WakeAt | None = None
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> None:
         wall = time.monotonic()
         match message:
             case AdvanceTo(ts=ts):
@@ -70,13 +72,11 @@ class Clock(Shell):
                 self._wake = message
                 self._arm(wall)
             case Pause():
-                self.core.pause(wall)
+                self.core.pause(wall, self._wake.ts if self._wake else None)
                 self._disarm()
             case Resume():
                 self.core.resume(wall)
                 self._arm(wall)
-            case "now":
-                return self.core.sim_at(wall)
 
     def _arm(self, wall: float) -> None:
         self._disarm()
@@ -88,9 +88,13 @@ class Clock(Shell):
         self._timer.start()
 
     def _fire(self, wake: WakeAt) -> None:
-        if self._wake is wake:
-            self._wake = None
-            wake.reply_to.tell(NextStep())
+        """Runs on the timer's thread, so a failure is reported here, not lost."""
+        try:
+            if self._wake is wake:
+                self._wake = None
+                wake.reply_to.tell(NextStep())
+        except Exception as error:
+            self.supervisor.actor_failed(self.name, error)
 
     def _disarm(self) -> None:
         if self._timer is not None:

@@ -10,6 +10,7 @@ the records released up to that boundary, whatever thread produced them.
 from __future__ import annotations
 
 import queue
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,8 @@ from store.eventlog import EventLog
 
 # Tie order inside a slice (DESIGN §2): the time advance first, then quotes, trades, bars.
 _TIME, _QUOTE, _TRADE, _BAR = 0, 1, 2, 3
+_AWAITING_REPLY = ("opening", "upkeep", "closing")
+_PACED_COMMIT_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,9 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
     boundaries = np.concatenate(
         [marks[(marks <= last_item) & (marks < session.close)], [session.close]]
     )
+    start = session.window_start if extended_hours else session.open
     times = np.unique(np.concatenate([item_times, boundaries]))
+    times = times[times > start]  # Upkeep's day transition already moved time to the start
 
     batch = EncodedBatch.concat(
         [
@@ -150,7 +155,7 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
     order = np.lexsort((source, symbol, kind, record_time))
     return SessionPlan(
         session=session,
-        start=session.window_start if extended_hours else session.open,
+        start=start,
         end=int(times[-1]),
         data_end=last_item,
         records=batch.take(order),
@@ -303,6 +308,8 @@ class StreamCoordinator(Shell):
         self.paused = False
         self.stopping = False
         self.waiting_step = False
+        self.controls: list[type[Event]] = []
+        self._committed_at = time.monotonic()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -355,20 +362,38 @@ class StreamCoordinator(Shell):
                 if not self.paused:
                     self.paused = True
                     self.clock.tell(Pause())
-                    self._emit([Paused(ts=self._now())])
+                    self._control(Paused)
             case Resume():
                 if self.paused:
                     self.paused = False
                     self.clock.tell(Resume())
-                    self._emit([Resumed(ts=self._now())])
+                    self._control(Resumed)
                     if self.state == "streaming":
                         self._schedule_step()
             case Stop():
                 self._stop_gracefully()
 
+    def _control(self, kind: type[Event]) -> None:
+        """Control inputs are facts, written after the step in hand so time never runs back."""
+        self.controls.append(kind)
+        if self.state not in _AWAITING_REPLY:
+            self._write_controls()
+
+    def _write_controls(self) -> None:
+        if self.controls:
+            self._emit([kind(ts=self._now()) for kind in self.controls])
+            self.controls.clear()
+            self._commit()
+
+    def _commit(self) -> None:
+        self.log.flush()
+        self._committed_at = time.monotonic()
+
     def _start(self) -> None:
         self._emit([self.run_started])
-        self._emit(list(self.file_rejections))
+        self._emit(
+            [msgspec.structs.replace(r, ts=self.run_started.ts) for r in self.file_rejections]
+        )
         self.totals.rejected += len(self.file_rejections)
         for session in self.history:
             self.prefetch.tell(LoadSession(session, history=True, reply_to=self.actor_ref))
@@ -401,6 +426,7 @@ class StreamCoordinator(Shell):
             self._emit([msgspec.structs.replace(r, ts=self.cursor.now) for r in self._rejections])
             self.totals.rejected += len(self._rejections)
             self.state = "streaming"
+            self._write_controls()
             if self.stopping:
                 self._write_stopped()
             else:
@@ -413,11 +439,14 @@ class StreamCoordinator(Shell):
                 self._emit(events)
                 position = cut
             self._emit_records(position, step.last)
+            self._write_controls()
             self._after_step()
         elif self.state == "closing":
             self._emit(findings[0])
             self.totals.sessions += 1
             self.state = "streaming"
+            self._write_controls()
+            self._commit()  # a closed session is durable
             if self.stopping:
                 self._write_stopped()
             elif self.totals.sessions < len(self.sessions):
@@ -461,6 +490,8 @@ class StreamCoordinator(Shell):
 
     def _after_step(self) -> None:
         self.state = "streaming"
+        if self.config.speed > 0 and time.monotonic() - self._committed_at > _PACED_COMMIT_S:
+            self._commit()  # paced runs are slow: commit by time, so readers and crashes see it
         if self.stopping:
             self._write_stopped()
             return
@@ -480,27 +511,27 @@ class StreamCoordinator(Shell):
             self._schedule_step()
 
     def _finish(self) -> None:
-        last = self.sessions[-1].close if self.sessions else self.run_started.ts
-        self._emit([RunFinished(ts=last, sessions=self.totals.sessions, bars=self.totals.bars)])
-        self.log.flush()
-        self.totals.events = self.log.next_seq - 1
-        self.totals.digest = self.log.digest
-        self.state = "finished"
-        logger.debug("run finished: {} events, digest {}", self.totals.events, self.totals.digest)
-        self.supervisor.finished(self.totals)
+        totals = self.totals
+        self._emit([RunFinished(ts=self._now(), sessions=totals.sessions, bars=totals.bars)])
+        self._end("finished")
+        logger.debug("run finished: {} events, digest {}", totals.events, totals.digest)
 
     def _stop_gracefully(self) -> None:
         """Graceful: a step already handed to Upkeep is written first, then `Stopped`."""
         if self.state in ("finished", "stopped"):
             return
         self.stopping = True
-        if self.state not in ("opening", "upkeep", "closing"):
+        if self.state not in _AWAITING_REPLY:
             self._write_stopped()
 
     def _write_stopped(self) -> None:
+        self._write_controls()
         self._emit([Stopped(ts=self._now())])
-        self.log.flush()
+        self._end("stopped")
+
+    def _end(self, state: str) -> None:
+        self._commit()
         self.totals.events = self.log.next_seq - 1
         self.totals.digest = self.log.digest
-        self.state = "stopped"
+        self.state = state
         self.supervisor.finished(self.totals)

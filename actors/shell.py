@@ -46,6 +46,7 @@ class RunSupervisor:
         with self._lock:
             if self.failure is None:
                 self.failure = (actor, error)
+        self.stop_requested.set()
         self.done.set()
 
     def finished(self, result: Any) -> None:

@@ -97,6 +97,7 @@ class System:
         self._repository, self._backfill, self._history = repository, backfill, history
         self._refs: dict[str, pykka.ActorRef] = {}
         self._closed = False
+        self._failure_logged = False
 
     @staticmethod
     def _manifest(
@@ -163,9 +164,10 @@ class System:
             waited += 0.25
             if timeout is not None and waited >= timeout:
                 raise TimeoutError(f"run did not finish within {timeout} s")
+        if self.supervisor.failure is None:
+            self._stop_actors(keep=("SessionData",))  # their last messages are handled first
         if self.supervisor.failure is not None:
             self._fail_stop()
-        self._stop_actors(keep=("SessionData",))
         return self.supervisor.result
 
     def run(self, timeout: float | None = None) -> RunTotals:
@@ -175,10 +177,18 @@ class System:
             self.close()
 
     def pause(self) -> None:
-        self._refs["StreamCoordinator"].tell(Pause())
+        self._control(Pause())
 
     def resume(self) -> None:
-        self._refs["StreamCoordinator"].tell(Resume())
+        self._control(Resume())
+
+    def _control(self, message: Pause | Resume) -> None:
+        if self.supervisor.failure is not None:
+            self._fail_stop()
+        try:
+            self._refs["StreamCoordinator"].tell(message)
+        except pykka.ActorDeadError:
+            raise RuntimeError("the run has already ended") from None
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> RunTotals:
         """Graceful: the step in hand is logged, then `Stopped`, then the actors stop."""
@@ -212,6 +222,9 @@ class System:
 
     def _fail_stop(self) -> None:
         actor, error = self.supervisor.failure
+        if self._failure_logged:
+            raise ActorFailure(actor, error)
+        self._failure_logged = True
         logger.error("{} failed: {!r}; stopping the system", actor, error)
         self._stop_actors()
         self.log.flush()

@@ -246,6 +246,8 @@ def test_pause_and_resume_are_logged_and_nothing_is_released_while_paused(
     assert kinds.count("Paused") == 1 and kinds.count("Resumed") == 1
     assert kinds.index("Paused") < kinds.index("Resumed")
     assert sum(isinstance(e, Bar) for e in events) == 1559
+    times = [e.ts for e in events[1:]]
+    assert times == sorted(times)  # a control input never runs time backwards
 
 
 def test_stop_is_graceful(realdata: Path, tmp_path: Path) -> None:
@@ -304,3 +306,27 @@ def test_stop_does_not_wait_for_a_consumer_that_went_away(realdata: Path, tmp_pa
     system.close()
     assert totals.events == len(read(tmp_path / "log"))
     assert type(read(tmp_path / "log")[-1]).__name__ == "Stopped"
+
+
+def test_pause_and_resume_at_speed_hold_time_without_a_burst(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [f"SPY,2013-10-07T09:{30 + m}:00-04:00,10,11,9,10.5,{100 + m}" for m in range(10)]
+    (data / "SPY.csv").write_text("symbol,timestamp,open,high,low,close,volume\n" + "\n".join(rows))
+    cfg = config(data, tmp_path / "log", symbols=("SPY",), speed=1200.0)
+    with System(cfg) as system:
+        system.start()
+        time.sleep(0.2)
+        system.pause()
+        time.sleep(0.1)
+        held = system.log.next_seq
+        time.sleep(0.4)  # nearly another whole run's worth of simulated time, frozen
+        assert system.log.next_seq == held
+        began = time.perf_counter()
+        system.resume()
+        totals = system.wait(timeout=30)
+        assert time.perf_counter() - began >= 0.15  # the rest is paced again, not burst out
+    events = read(tmp_path / "log")
+    assert totals.bars == 10 and [type(e).__name__ for e in events].count("Paused") == 1
+    times = [e.ts for e in events[1:]]
+    assert times == sorted(times)
