@@ -13,6 +13,7 @@ import platform
 import queue
 from collections.abc import Iterator
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -70,6 +71,10 @@ class System:
                     f"no {config.calendar} sessions between {config.start} and {config.end}"
                 )
             repository = MarketDataRepository(config.data, config.symbols, label=config.label)
+            if config.backfill and Path(config.backfill).resolve().is_relative_to(
+                repository.folder.resolve()
+            ):
+                raise ConfigError("--backfill must not be inside --data (it would be read twice)")
             backfill = (
                 MarketDataRepository(config.backfill, config.symbols, label=config.label)
                 if config.backfill
@@ -79,6 +84,7 @@ class System:
             self.run_started = RunStarted(
                 ts=first.window_start if config.extended_hours else first.open,
                 inputs=repository.input_digests(),
+                backfill_inputs=backfill.input_digests() if backfill else (),
                 **config.facts(),
             )
             self.log = EventLog.create(

@@ -33,6 +33,7 @@ class RunStarted(Event, frozen=True, tag=True, array_like=True):
     label: str
     inputs: tuple[str, ...]  # sha256 of every input file, sorted
     schema: int = SCHEMA_VERSION
+    backfill_inputs: tuple[str, ...] = ()  # sha256 of every backfill file, sorted
 
 
 class RunFinished(Event, frozen=True, tag=True, array_like=True):

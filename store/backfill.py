@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from messages.events import DataRejected
 from store.calendar import NS_PER_MINUTE, Session
 from store.columns import BarColumns
 from store.repository import MarketDataRepository
@@ -17,13 +18,16 @@ class BackfillSource:
         self._session: Session | None = None
         self._bars = BarColumns.empty()
         self.requests = 0
+        self.rejected: list[DataRejected] = []  # bad backfill rows, for Upkeep to log
 
     def __call__(
         self, session: Session, symbol_ids: np.ndarray, ts_starts: np.ndarray
     ) -> BarColumns:
         self.requests += 1
         if self._session != session:
-            self._session, self._bars = session, self.repository.load_session(session).bars
+            loaded = self.repository.load_session(session)
+            self._session, self._bars = session, loaded.bars
+            self.rejected += loaded.rejected
         bars = self._bars
         have = (
             bars.symbol.astype(np.int64) << 32

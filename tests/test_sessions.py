@@ -296,3 +296,27 @@ def test_retained_memory_is_flat_over_many_sessions(tmp_path: Path) -> None:
             assert totals.sessions == len(TradingCalendar().sessions(start, end))
             retained[sessions] = system.query("retained_bytes")
     assert retained[40] == retained[5]
+
+
+def test_backfill_is_part_of_the_facts_and_its_bad_rows_are_logged(
+    realdata: Path, tmp_path: Path
+) -> None:
+    spy = pd.read_csv(realdata / "SPY.csv")
+    day = spy[spy.timestamp.str.startswith("2013-10-07")]
+    lossy, backfill = tmp_path / "lossy", tmp_path / "backfill"
+    lossy.mkdir()
+    backfill.mkdir()
+    missing = day.index[day.timestamp.str.contains("T10:0[0-2]:00")]
+    day.drop(index=missing).to_csv(lossy / "SPY.csv", index=False)
+    bad = day.loc[[missing[0]]].assign(close=float("nan"))
+    pd.concat([day.drop(index=missing[0]), bad]).to_csv(backfill / "SPY.csv", index=False)
+
+    log = tmp_path / "log"
+    run(config(lossy, log, symbols=("SPY",), backfill=str(backfill)))
+    events = read(log)
+    assert len(events[0].backfill_inputs) == 1
+    rejected = of_kind(events, "DataRejected")
+    assert [(r.file, r.reason) for r in rejected] == [("SPY.csv", "NaN price")]
+    assert len(of_kind(events, "GapFilled")) == 2  # the bad row is not a fill
+    with pytest.raises(Exception, match="must not be inside"):
+        System(config(tmp_path, tmp_path / "log2", symbols=("SPY",), backfill=str(backfill)))
