@@ -127,11 +127,10 @@ class System:
         config, sup = self.config, self.supervisor
         backfill = self._backfill
         clock = Clock.start(sup, config.speed)
-        session_data = SessionData.start(
-            sup, SessionDataCore(tuple(sorted(set(config.symbols))), config.trailing_days)
-        )
+        symbols = self._repository.symbols
+        session_data = SessionData.start(sup, SessionDataCore(symbols, config.trailing_days))
         upkeep_core = UpkeepCore(
-            tuple(sorted(set(config.symbols))),
+            symbols,
             derived=tuple(sorted(set(config.derived))),
             gap_policy=config.gap_policy,
             backfill=BackfillSource(backfill) if backfill else None,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from messages.config import GAP_POLICIES
 from messages.events import (
     DerivedBar,
     DerivedBarRevised,
@@ -27,7 +28,6 @@ from store.columns import BarColumns, DerivedBarColumns
 Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
 """backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs."""
 
-GAP_POLICIES = ("leave", "forward-fill")
 
 _EMPTY = np.empty(0, dtype=np.int64)
 

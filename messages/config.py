@@ -44,8 +44,8 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"--start {self.start} is after --end {self.end}")
         if self.speed < 0:
             raise ValueError("--speed must be 0 (data-driven) or positive")
-        if not self.derived or any(n < 2 or n > 1440 for n in self.derived):
-            raise ValueError("--derived intervals must be whole minutes between 2 and 1440")
+        if not self.derived or any(n < 1 or n > 1440 for n in self.derived):
+            raise ValueError("--derived intervals must be whole minutes between 1 and 1440")
         if self.trailing_days < 0:
             raise ValueError("--trailing-days must be 0 or more")
         if self.gap_policy not in GAP_POLICIES:

@@ -43,13 +43,14 @@ class BenchRow(msgspec.Struct):
     ratio: float = 0.0  # events/s relative to the log ceiling of the same data
 
 
-def _median_seconds(action: Callable[[int], None], repeat: int) -> float:
-    times = []
+def _median_seconds(action: Callable[[int], object], repeat: int) -> tuple[float, object]:
+    """Median wall seconds of `repeat` calls, and what the last call returned."""
+    times, result = [], None
     for i in range(repeat):
         began = time.perf_counter()
-        action(i)
+        result = action(i)
         times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    return statistics.median(times), result
 
 
 def _row(case: str, bars: int, events: int, seconds: float) -> BenchRow:
@@ -83,24 +84,20 @@ def bench(
 
     rows: list[BenchRow] = []
     logs = itertools.count()
+    ceilings: dict[Path, float] = {}
     for case, folder, names, first, last, sync in cases:
 
-        def one_run(_: int, folder=folder, names=names, first=first, last=last, sync=sync) -> None:
+        def one_run(_: int, folder=folder, names=names, first=first, last=last, sync=sync):
+            log = str(work / f"run{next(logs)}")
             config = RunConfig(
-                data=str(folder),
-                symbols=names,
-                start=first,
-                end=last,
-                log=str(work / f"run{next(logs)}"),
-                sync=sync,
+                data=str(folder), symbols=names, start=first, end=last, log=log, sync=sync
             )
-            totals = System(config).run(timeout=600)
-            one_run.totals = totals  # type: ignore[attr-defined]
+            return System(config).run(timeout=600)
 
-        seconds = _median_seconds(one_run, repeat)
-        totals = one_run.totals  # type: ignore[attr-defined]
+        seconds, totals = _median_seconds(one_run, repeat)
         run_row = _row(f"run: {case}", totals.bars, totals.events, seconds)
-        if sync == "full":
+        if folder in ceilings:
+            run_row.ratio = run_row.events_per_s / ceilings[folder]
             rows.append(run_row)
             continue
 
@@ -125,13 +122,10 @@ def bench(
                         sid, ts, o, h, lo, c, v = row
                         log.append(Bar(ts + 60_000_000_000, universe[sid], ts, o, h, lo, c, v))
 
-        ceiling_row = _row(f"log ceiling: {case}", n, n, _median_seconds(ceiling, repeat))
-        object_row = _row(f"object per bar: {case}", n, n, _median_seconds(per_object, repeat))
+        ceiling_row = _row(f"log ceiling: {case}", n, n, _median_seconds(ceiling, repeat)[0])
+        object_row = _row(f"object per bar: {case}", n, n, _median_seconds(per_object, repeat)[0])
+        ceilings[folder] = ceiling_row.events_per_s
         for row in (run_row, ceiling_row, object_row):
-            row.ratio = row.events_per_s / ceiling_row.events_per_s
+            row.ratio = row.events_per_s / ceilings[folder]
         rows += [run_row, ceiling_row, object_row]
-    for row in rows:
-        if row.ratio == 0.0:
-            ceiling = next(r for r in rows if r.case == "log ceiling: generated")
-            row.ratio = row.events_per_s / ceiling.events_per_s
     return rows

@@ -16,7 +16,6 @@ from messages.events import (
     GapFilled,
     QualityUpdated,
     RunFinished,
-    SessionClosed,
     SessionOpened,
 )
 from store.eventlog import EventLog
@@ -77,8 +76,6 @@ def stats(log: EventLog) -> dict[str, Any]:
                     filled_bars=event.filled,
                     synthetic=event.synthetic,
                 )
-            case SessionClosed():
-                pass
             case RunFinished():
                 finished = True
     seq, digest = log.committed()
