@@ -105,18 +105,29 @@ class SessionDataCore:
         return [*self.history, *([self.grid] if self.grid is not None else [])]
 
     def bars(
-        self, symbol: str, *, interval: int = 1, start: int | None = None, end: int | None = None
+        self,
+        symbol: str,
+        *,
+        interval: int = 1,
+        start: int | None = None,
+        end: int | None = None,
+        as_of: int | None = None,
     ) -> BarColumns | DerivedBarColumns:
-        """Known bars of `symbol` (ends <= now) starting in [start, end), over history + current."""
+        """Known bars of `symbol` starting in [start, end), over history + current.
+
+        Known means ended by now, or by `as_of` when earlier: a consumer reading the event stream
+        behind the coordinator passes the time of its event, and sees no bar from its future.
+        """
         sid = self.symbol_id(symbol)
+        now = self.now if as_of is None else min(self.now, as_of)
         parts = []
         for grid in self._grids():
             if interval == 1:
                 part = _grid_bars(grid, sid)
-                known = part.ts_start + NS_PER_MINUTE <= self.now
+                known = part.ts_start + NS_PER_MINUTE <= now
             else:
                 part = grid.derived(interval, symbols=np.array([sid]))
-                known = part.ts_end <= self.now
+                known = part.ts_end <= now
             parts.append(part.take(known))
         columns = (BarColumns if interval == 1 else DerivedBarColumns).concat(parts)
         lo = -(2**63) if start is None else start
@@ -124,9 +135,9 @@ class SessionDataCore:
         return columns.take((columns.ts_start >= lo) & (columns.ts_start < hi))
 
     def last_bars(
-        self, symbol: str, n: int, *, interval: int = 1
+        self, symbol: str, n: int, *, interval: int = 1, as_of: int | None = None
     ) -> BarColumns | DerivedBarColumns:
-        columns = self.bars(symbol, interval=interval)
+        columns = self.bars(symbol, interval=interval, as_of=as_of)
         return columns.take(slice(max(len(columns) - n, 0), None))
 
     def trades(self, symbol: str) -> TradeColumns:

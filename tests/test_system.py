@@ -330,3 +330,20 @@ def test_pause_and_resume_at_speed_hold_time_without_a_burst(tmp_path: Path) -> 
     assert totals.bars == 10 and [type(e).__name__ for e in events].count("Paused") == 1
     times = [e.ts for e in events[1:]]
     assert times == sorted(times)
+
+
+def test_queries_as_of_the_consumers_event_see_no_future_bar(
+    realdata: Path, tmp_path: Path
+) -> None:
+    data = bar_files_only(realdata, tmp_path / "data", ("SPY",))
+    cfg = config(data, tmp_path / "log", symbols=("SPY",), output_queue=4, step_minutes=30)
+    checked = 0
+    with System(cfg) as system:
+        system.start()
+        for event in system.events():
+            if isinstance(event, Bar) and event.ts_start % (37 * 60_000_000_000) == 0:
+                last = system.query("last_bars", "SPY", 1, as_of=event.ts)
+                assert last.ts_start.tolist() == [event.ts_start]
+                checked += 1
+        system.wait(timeout=60)
+    assert checked >= 5
