@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+import pandas as pd
 from loguru import logger
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -22,6 +23,7 @@ from actors.coordinator import RunTotals
 from actors.system import ActorFailure, ConfigError, System
 from messages.codec import to_dict
 from messages.config import GAP_POLICIES, RunConfig
+from store.calendar import TradingCalendar
 from store.eventlog import SYNC_POLICIES, EventLog, LogError
 from store.inspect import export_jsonl, select, stats
 
@@ -243,6 +245,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+_TIME_FIELDS = {"ts", "ts_start", "open", "close"}
+
+
+def _local(ns: object, tz: str) -> object:
+    """Times for people, in the exchange's time zone (prices named open/close stay numbers)."""
+    if not isinstance(ns, int) or isinstance(ns, bool) or ns < 10**17:
+        return ns
+    return pd.Timestamp(ns, tz="UTC").tz_convert(tz).isoformat()
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     with EventLog.open(args.path) as log:
         if args.log_command == "stats":
@@ -260,13 +272,18 @@ def cmd_log(args: argparse.Namespace) -> int:
             print(f"FAILED at seq {result.first_bad_seq}: {result.reason}", file=sys.stderr)
             return 1
         elif args.log_command == "show":
+            calendar = log.manifest().get("config", {}).get("calendar", "XNYS")
+            tz = TradingCalendar(calendar).tz
             chosen = select(log, kinds=args.kind, symbols=args.symbol, start_seq=args.from_seq)
             for n, (seq, event) in enumerate(chosen):
                 if n >= args.limit:
                     break
                 fields = to_dict(event)
                 kind = fields.pop("kind")
-                print(f"{seq:>10}  {kind:<18} {fields}")
+                for name in _TIME_FIELDS.intersection(fields):
+                    fields[name] = _local(fields[name], tz)
+                shown = " ".join(f"{k}={v}" for k, v in fields.items())
+                print(f"{seq:>10}  {kind:<18} {shown}")
         elif args.log_command == "export":
             chosen = select(log, kinds=args.kind, symbols=args.symbol, start_seq=args.from_seq)
             if args.out:
