@@ -77,7 +77,6 @@ class UpkeepCore:
         """Start a fresh grid and fresh counters; nothing of the previous session is kept."""
         self._grid = MinuteGrid(session, len(self.symbols))
         self._now = session.open
-        self._last_now: int | None = None
         self._checked = 0
         self._last_minute: int | None = None
         self._closed = False
@@ -99,7 +98,7 @@ class UpkeepCore:
             if (grid.minute_of(bars.ts_start) < self._checked).any():
                 raise ValueError("a bar arrived after its minute had already been checked for gaps")
         grid.put(bars, REAL)
-        self._now = self._last_now = now
+        self._now = now
 
         due = int(np.clip((now - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
         gap_symbol, gap_minute = self._detect_gaps(due)
@@ -139,7 +138,7 @@ class UpkeepCore:
             raise ValueError("a bar that ends after now was handed to upkeep (look-ahead)")
         grid.put(bars, REAL)
         gap_symbol, gap_minute = self._detect_gaps(due)
-        self._now = self._last_now = last
+        self._now = last
         self._last_minute = (last - grid.session.open) // NS_PER_MINUTE
         findings: list[list[Event]] = [[] for _ in range(len(boundaries))]
         gap_at = np.searchsorted(boundaries, self._ts_start(gap_minute) + NS_PER_MINUTE, "left")
@@ -186,7 +185,7 @@ class UpkeepCore:
         grid = self._live_grid(now)
         if self._checked < grid.minutes or now < grid.session.close:
             raise ValueError("close_session needs advance(close, ...) first")
-        self._now = self._last_now = now
+        self._now = now
         symbol, minute = self._pending_symbol, self._pending_minute
         self._pending_symbol = self._pending_minute = self._pending_retries = _EMPTY
         fill_symbol, fill_minute, events = self._give_up(now, symbol, minute)
@@ -210,8 +209,8 @@ class UpkeepCore:
         grid = self.grid
         if self._closed:
             raise RuntimeError(f"session {grid.session.label} is already closed")
-        if self._last_now is not None and now < self._last_now:
-            raise ValueError(f"time went backwards: {now} < {self._last_now}")
+        if now < self._now:
+            raise ValueError(f"time went backwards: {now} < {self._now}")
         return grid
 
     def _detect_gaps(self, due: int) -> tuple[np.ndarray, np.ndarray]:

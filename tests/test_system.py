@@ -272,11 +272,17 @@ def test_stop_is_graceful(realdata: Path, tmp_path: Path) -> None:
     assert np.all(np.diff([e.ts for e in events[1:]]) >= 0)
 
 
-def test_clock_driven_mode_paces_releases_and_logs_the_same_facts(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
+def ten_minutes_of_spy(folder: Path) -> Path:
+    """Ten flat SPY bars from the open: a short day that paced tests can afford to wait for."""
+    folder.mkdir()
     rows = [f"SPY,2013-10-07T09:{30 + m}:00-04:00,10,11,9,10.5,{100 + m}" for m in range(10)]
-    (data / "SPY.csv").write_text("symbol,timestamp,open,high,low,close,volume\n" + "\n".join(rows))
+    header = "symbol,timestamp,open,high,low,close,volume\n"
+    (folder / "SPY.csv").write_text(header + "\n".join(rows))
+    return folder
+
+
+def test_clock_driven_mode_paces_releases_and_logs_the_same_facts(tmp_path: Path) -> None:
+    data = ten_minutes_of_spy(tmp_path / "data")
     fast = run(config(data, tmp_path / "fast", symbols=("SPY",)))
     began = time.perf_counter()
     paced = run(config(data, tmp_path / "paced", symbols=("SPY",), speed=1200.0))
@@ -309,10 +315,7 @@ def test_stop_does_not_wait_for_a_consumer_that_went_away(realdata: Path, tmp_pa
 
 
 def test_pause_and_resume_at_speed_hold_time_without_a_burst(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    rows = [f"SPY,2013-10-07T09:{30 + m}:00-04:00,10,11,9,10.5,{100 + m}" for m in range(10)]
-    (data / "SPY.csv").write_text("symbol,timestamp,open,high,low,close,volume\n" + "\n".join(rows))
+    data = ten_minutes_of_spy(tmp_path / "data")
     cfg = config(data, tmp_path / "log", symbols=("SPY",), speed=1200.0)
     with System(cfg) as system:
         system.start()
