@@ -20,6 +20,7 @@ from loguru import logger
 
 from actors.shell import Shell
 from messages.codec import EncodedBatch, encode_columns
+from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
 from messages.commands import (
     AddHistory,
     AdvanceTo,
@@ -52,8 +53,7 @@ from messages.events import (
     TimeAdvanced,
     Trade,
 )
-from store.calendar import NS_PER_MINUTE, Session
-from store.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from messages.session import NS_PER_MINUTE, Session
 from store.eventlog import EventLog
 
 # Tie order inside a slice (DESIGN §2): the time advance first, then quotes, trades, bars.

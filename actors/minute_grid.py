@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from store.calendar import NS_PER_MINUTE, Session
-from store.columns import BarColumns, DerivedBarColumns
+from messages.columns import BarColumns, DerivedBarColumns
+from messages.session import NS_PER_MINUTE, Session
 
 MISSING, REAL, FILLED, SYNTHETIC = 0, 1, 2, 3
 STATES = (MISSING, REAL, FILLED, SYNTHETIC)

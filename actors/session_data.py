@@ -14,10 +14,10 @@ import numpy as np
 
 from actors.minute_grid import FILLED, REAL, SYNTHETIC, MinuteGrid
 from actors.shell import Shell
+from messages.columns import BarColumns, DerivedBarColumns, QuoteColumns, TradeColumns
 from messages.commands import AddHistory, BeginSession, Released, Upkept
 from messages.events import GapFilled, QualityUpdated
-from store.calendar import NS_PER_MINUTE, Session
-from store.columns import BarColumns, DerivedBarColumns, QuoteColumns, TradeColumns
+from messages.session import NS_PER_MINUTE, Session
 
 _METRICS = ("open", "high", "low", "close", "volume")
 

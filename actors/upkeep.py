@@ -17,8 +17,8 @@ from messages.commands import (
     Upkept,
 )
 from messages.events import Event, SessionOpened, TimeAdvanced
+from messages.session import Session
 from store.backfill import BackfillSource
-from store.calendar import Session
 
 
 def session_opened(session: Session, start: int) -> list[Event]:

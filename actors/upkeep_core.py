@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from messages.columns import BarColumns, DerivedBarColumns
 from messages.config import GAP_POLICIES
 from messages.events import (
     DerivedBar,
@@ -22,8 +23,7 @@ from messages.events import (
     QualityUpdated,
     SessionClosed,
 )
-from store.calendar import NS_PER_MINUTE, Session
-from store.columns import BarColumns, DerivedBarColumns
+from messages.session import NS_PER_MINUTE, Session
 
 Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
 """backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs."""

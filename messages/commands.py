@@ -10,9 +10,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
 from messages.events import Event
-from store.calendar import Session
-from store.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from messages.session import Session
 
 
 class Start(msgspec.Struct, frozen=True):

@@ -25,7 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from store.calendar import NS_PER_MINUTE, Session, TradingCalendar
+from messages.session import NS_PER_MINUTE, Session
+from store.calendar import TradingCalendar
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from messages.columns import BarColumns
 from messages.events import DataRejected
-from store.calendar import NS_PER_MINUTE, Session
-from store.columns import BarColumns
+from messages.session import NS_PER_MINUTE, Session
 from store.repository import MarketDataRepository
 
 

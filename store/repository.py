@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
 from messages.events import DataRejected
-from store.calendar import NS_PER_MINUTE, Session
-from store.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from messages.session import NS_PER_MINUTE, Session
 
 LABELS = ("start", "end")
 KEY_COLUMNS = ("symbol", "timestamp")

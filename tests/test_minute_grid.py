@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
-from store.calendar import NS_PER_MINUTE, Session, TradingCalendar
-from store.columns import BarColumns
+from messages.columns import BarColumns
+from messages.session import NS_PER_MINUTE, Session
+from store.calendar import TradingCalendar
 
 ET = "America/New_York"
 

@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from messages.columns import SessionInput
 from messages.events import DataRejected
-from store.calendar import NS_PER_MINUTE, Session, TradingCalendar
-from store.columns import SessionInput
+from messages.session import NS_PER_MINUTE, Session
+from store.calendar import TradingCalendar
 from store.repository import DataConfigError, MarketDataRepository
 
 REAL_SYMBOLS = ["SPY", "AIG", "BAC", "IBM"]

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from actors.upkeep_core import UpkeepCore
+from messages.columns import BarColumns
 from messages.events import (
     DerivedBar,
     DerivedBarRevised,
@@ -23,8 +24,8 @@ from messages.events import (
     QualityUpdated,
     SessionClosed,
 )
-from store.calendar import NS_PER_MINUTE, Session, TradingCalendar
-from store.columns import BarColumns
+from messages.session import NS_PER_MINUTE, Session
+from store.calendar import TradingCalendar
 
 DAY = "2013-10-07"
 UNIVERSE = ("AIG", "BAC", "IBM", "SPY")

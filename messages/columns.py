@@ -13,7 +13,7 @@ from typing import Self
 import numpy as np
 
 from messages.events import DataRejected
-from store.calendar import Session
+from messages.session import Session
 
 
 @dataclass(frozen=True, slots=True)
