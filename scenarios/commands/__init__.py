@@ -1,0 +1,1 @@
+"""The `ticktape` subcommands: each module registers its parser and its handler."""

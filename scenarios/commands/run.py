@@ -1,0 +1,165 @@
+"""`ticktape run` and `ticktape demo`: start a System and show its progress and totals."""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from actors.coordinator import RunTotals
+from actors.system import System
+from messages.config import GAP_POLICIES, RunConfig
+from scenarios.commands.common import UsageError, console, csv_list
+from scenarios.commands.log import stats_table
+from store.eventlog import SYNC_POLICIES, EventLog
+from store.inspect import stats
+
+
+def _minutes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in csv_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of minutes: {text!r}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run a backtest (or a scenario script)")
+    add_run_options(run)
+    run.set_defaults(handler=cmd_run)
+    demo = sub.add_parser("demo", help="generate the bundled demo data set and run it")
+    demo.add_argument("--out", help="folder for the demo data and log (default: a temp folder)")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", nargs="?", help="a scenario script to run instead of the options")
+    p.add_argument("--data", help="folder of CSV or Parquet files")
+    p.add_argument("--symbols", type=csv_list, help="comma-separated symbols, e.g. SPY,AIG")
+    p.add_argument("--start", help="first session, YYYY-MM-DD")
+    p.add_argument("--end", help="last session, YYYY-MM-DD")
+    p.add_argument("--log", help="path of the event log to create")
+    p.add_argument("--speed", type=float, default=0.0, help="0 = data-driven; else sim/wall ratio")
+    p.add_argument("--calendar", default="XNYS")
+    p.add_argument("--extended-hours", action="store_true")
+    p.add_argument("--derived", type=_minutes, default=(5, 15), help="derived intervals, e.g. 5,15")
+    p.add_argument("--trailing-days", type=int, default=0)
+    p.add_argument("--backfill", help="folder to fetch missing bars from")
+    p.add_argument("--gap-policy", choices=GAP_POLICIES, default="leave")
+    p.add_argument(
+        "--label", choices=("start", "end"), default="start", help="bar stamp convention"
+    )
+    p.add_argument("--sync", choices=SYNC_POLICIES, default="full", help="log fsync policy")
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    missing = [f"--{k}" for k in ("data", "symbols", "start", "end", "log") if not getattr(args, k)]
+    if missing:
+        raise UsageError(f"run needs {', '.join(missing)} (or a scenario script)")
+    return RunConfig(
+        data=args.data,
+        symbols=args.symbols,
+        start=args.start,
+        end=args.end,
+        log=args.log,
+        speed=args.speed,
+        calendar=args.calendar,
+        extended_hours=args.extended_hours,
+        derived=args.derived,
+        trailing_days=args.trailing_days,
+        backfill=args.backfill,
+        gap_policy=args.gap_policy,
+        label=args.label,
+        sync=args.sync,
+    )
+
+
+def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
+    """Run a System with a live event counter; returns totals and wall seconds (setup included)."""
+    began = time.perf_counter()
+    system = System(config)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
+        task = progress.add_task("replaying", total=None)
+        system.start()
+        done = threading.Event()
+
+        def report() -> None:
+            while not done.wait(0.2):
+                progress.update(task, description=f"replaying: {system.log.next_seq - 1:,} events")
+
+        reporter = threading.Thread(target=report, daemon=True)
+        reporter.start()
+        try:
+            totals = system.wait()
+        except KeyboardInterrupt:
+            totals = system.stop()
+        finally:
+            done.set()
+            system.close()
+    return totals, time.perf_counter() - began
+
+
+def _summary(totals: RunTotals, seconds: float, log: str) -> Table:
+    table = Table(title="ticktape run", show_header=False)
+    table.add_row("log", log)
+    table.add_row("sessions", f"{totals.sessions}")
+    table.add_row("bars released", f"{totals.bars:,}")
+    table.add_row("events logged", f"{totals.events:,}")
+    table.add_row("rows outside regular hours", f"{totals.left_out:,}")
+    table.add_row("rows rejected", f"{totals.rejected:,}")
+    table.add_row("wall time", f"{seconds:.3f} s")
+    table.add_row("bars/s", f"{totals.bars / seconds:,.0f}" if seconds > 0 else "-")
+    table.add_row("events/s", f"{totals.events / seconds:,.0f}" if seconds > 0 else "-")
+    return table
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.scenario:
+        script = Path(args.scenario)
+        if not script.is_file():
+            raise UsageError(f"no scenario script at {script}")
+        runpy.run_path(str(script), run_name="__main__")
+        return 0
+    config = _config(args)
+    totals, seconds = run_with_progress(config)
+    console.print(_summary(totals, seconds, config.log))
+    print(f"digest {totals.digest}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scenarios.demo_data import DemoSpec, generate
+
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ticktape-demo-"))
+    spec = DemoSpec()
+    data = generate(out / "data", spec)
+    config = RunConfig(
+        data=str(data),
+        symbols=spec.symbols,
+        start=spec.start,
+        end=spec.end,
+        log=str(out / "demo.lmdb"),
+        trailing_days=0,
+    )
+    console.print(f"demo data: {len(spec.symbols)} symbols, {spec.start} to {spec.end}, in {data}")
+    totals, seconds = run_with_progress(config)
+    console.print(_summary(totals, seconds, config.log))
+    print(f"digest {totals.digest}")
+    with EventLog.open(config.log) as log:
+        console.print(stats_table(stats(log)))
+    console.print(f"next: ticktape log show {config.log} --kind SessionOpened,GapDetected")
+    return 0
