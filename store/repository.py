@@ -118,15 +118,18 @@ class MarketDataRepository:
     in increasing order; a file leaves the cache once the sessions being loaded have passed it.
     """
 
-    def __init__(self, folder: str | Path, symbols: Sequence[str], *, label: str = "start") -> None:
+    def __init__(
+        self, folder: str | Path, symbols: Sequence[str] | None, *, label: str = "start"
+    ) -> None:
+        """`symbols=None` takes every symbol the folder holds (what ingest wants)."""
         if label not in LABELS:
             raise DataConfigError(f"label must be 'start' or 'end', not {label!r}")
         if isinstance(symbols, str):
             symbols = [symbols]
-        names = [s.strip() for s in symbols]
-        if not names:
+        names = None if symbols is None else [s.strip() for s in symbols]
+        if names is not None and not names:
             raise DataConfigError("no symbols were given")
-        if not all(names):
+        if names is not None and not all(names):
             raise DataConfigError("a symbol name is blank")
         self.folder = Path(folder)
         if not self.folder.exists():
@@ -139,10 +142,7 @@ class MarketDataRepository:
                 f"data folder {self.folder} holds no .csv, .csv.gz or .parquet files"
             )
 
-        self.symbols: tuple[str, ...] = tuple(sorted(set(names)))
         self.label = label
-        self._universe = pa.array(self.symbols, type=pa.string())
-        self._wanted = frozenset(self.symbols) | {""}
         self._names = [p.relative_to(self.folder).as_posix() for p in paths]
         self._digests: list[str] = []
         sources: list[_Source] = []
@@ -154,6 +154,11 @@ class MarketDataRepository:
             else:
                 sources.append(scanned)
         self._sources = tuple(sources)
+        if names is None:
+            names = sorted(frozenset().union(*(s.symbols for s in sources)) - {""})
+        self.symbols: tuple[str, ...] = tuple(sorted(set(names)))
+        self._universe = pa.array(self.symbols, type=pa.string())
+        self._wanted = frozenset(self.symbols) | {""}
         self._source_at = {s.index: s for s in sources}
         self.files: tuple[InputFile, ...] = tuple(s.info for s in sources)
         self.file_rejections: tuple[DataRejected, ...] = tuple(rejections)
