@@ -83,8 +83,6 @@ class System:
             first = self.sessions[0]
             self.run_started = RunStarted(
                 ts=first.window_start if config.extended_hours else first.open,
-                inputs=repository.input_digests(),
-                backfill_inputs=backfill.input_digests() if backfill else (),
                 **config.facts(),
             )
             self.log = EventLog.create(

@@ -66,4 +66,5 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
             "gap_policy": self.gap_policy,
             "backfill": self.backfill is not None,
             "label": self.label,
+            "fill_retries": self.fill_retries,
         }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Event(msgspec.Struct, frozen=True, tag=True, array_like=True):
@@ -19,7 +19,8 @@ class Event(msgspec.Struct, frozen=True, tag=True, array_like=True):
 
 
 class RunStarted(Event, frozen=True, tag=True, array_like=True):
-    """The facts a run depends on; paths, speed and wall times stay in the manifest."""
+    """The settings that change what is released; paths, speed, wall times and the sha256 of
+    every file read stay in the manifest. The data itself is chained as it is released."""
 
     symbols: tuple[str, ...]
     start: str
@@ -31,9 +32,10 @@ class RunStarted(Event, frozen=True, tag=True, array_like=True):
     gap_policy: str
     backfill: bool
     label: str
-    inputs: tuple[str, ...]  # sha256 of every input file, sorted
+    inputs: tuple[str, ...] = ()  # schema 1 only: sha256 of every input file
     schema: int = SCHEMA_VERSION
-    backfill_inputs: tuple[str, ...] = ()  # sha256 of every backfill file, sorted
+    backfill_inputs: tuple[str, ...] = ()  # schema 1 only
+    fill_retries: int = 3
 
 
 class RunFinished(Event, frozen=True, tag=True, array_like=True):
