@@ -1,5 +1,7 @@
 """Clock: the run's simulated time. Data-driven (speed 0) it just follows the coordinator; at
-speed > 0 it paces releases against wall time with timers, and a paused clock costs no CPU."""
+speed > 0 it paces releases against wall time. One timer thread waits on a condition until the next
+release is due (never polling); when it wakes it tells the coordinator the simulated time the wall
+clock gives now, so everything due by then is released as one step. A paused clock costs no CPU."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ import time
 from typing import Any
 
 from actors.shell import Shell
-from messages.commands import AdvanceTo, NextStep, Pause, Resume, WakeAt
+from messages.commands import COORDINATOR, AdvanceTo, NextStep, Pause, Resume, SetSpeed, WakeAt
+
+_LONGEST_WAIT = 60.0  # seconds per wait; a longer delay is waited in pieces, so none overflows
+_JOIN_TIMEOUT = 5.0
 
 
 class ClockError(RuntimeError):
@@ -22,21 +27,21 @@ class ClockCore:
         self.speed = speed
         self.now = start
         self.paused = False
-        self._anchor_sim = start
-        self._anchor_wall = 0.0
+        self.anchor_sim = start
+        self.anchor_wall = 0.0
 
     def advance(self, ts: int, wall: float) -> None:
         """Move forward to `ts` (the coordinator within a session, Upkeep at a day transition)."""
         if ts < self.now:
             raise ClockError(f"time may only move forward: {ts} < {self.now}")
         if self.speed <= 0 or ts > self.sim_at(wall):
-            self._anchor_sim, self._anchor_wall = ts, wall  # a jump: pace from here
+            self.anchor_sim, self.anchor_wall = ts, wall  # a jump: pace from here
         self.now = ts
 
     def sim_at(self, wall: float) -> int:
         if self.paused or self.speed <= 0:
             return self.now
-        return self._anchor_sim + int((wall - self._anchor_wall) * self.speed * 1e9)
+        return self.anchor_sim + int((wall - self.anchor_wall) * self.speed * 1e9)
 
     def wall_delay(self, ts: int, wall: float) -> float:
         """Seconds of wall time until simulated time reaches `ts`."""
@@ -51,7 +56,13 @@ class ClockCore:
     def resume(self, wall: float) -> None:
         """Continue from the frozen time: no burst of catch-up."""
         self.paused = False
-        self._anchor_sim, self._anchor_wall = self.now, wall
+        self.anchor_sim, self.anchor_wall = self.now, wall
+
+    def set_speed(self, speed: float, wall: float) -> None:
+        """Pacing only: re-anchor at the simulated time now, then run at the new speed."""
+        self.now = max(self.now, self.sim_at(wall))
+        self.anchor_sim, self.anchor_wall = self.now, wall
+        self.speed = speed
 
 
 class Clock(Shell):
@@ -60,46 +71,65 @@ class Clock(Shell):
     def __init__(self, supervisor: Any, speed: float) -> None:
         super().__init__(supervisor)
         self.core = ClockCore(speed)
-        self._timer: threading.Timer | None = None
+        self._cond = threading.Condition()
         self._wake: WakeAt | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._timer, name="ticktape-clock", daemon=True)
 
-    def handle(self, message: Any) -> None:
-        wall = time.monotonic()
-        match message:
-            case AdvanceTo(ts=ts):
-                self.core.advance(ts, wall)
-            case WakeAt():
-                self._wake = message
-                self._arm(wall)
-            case Pause():
-                self.core.pause(wall, self._wake.ts if self._wake else None)
-                self._disarm()
-            case Resume():
-                self.core.resume(wall)
-                self._arm(wall)
+    def on_start(self) -> None:
+        super().on_start()
+        self._thread.start()
+        self.supervisor.threads.append(self._thread)
 
-    def _arm(self, wall: float) -> None:
-        self._disarm()
-        if self._wake is None or self.core.paused:
-            return
-        wake = self._wake
-        self._timer = threading.Timer(self.core.wall_delay(wake.ts, wall), self._fire, args=(wake,))
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self, wake: WakeAt) -> None:
-        """Runs on the timer's thread, so a failure is reported here, not lost."""
-        try:
-            if self._wake is wake:
-                self._wake = None
-                wake.reply_to.tell(NextStep())
-        except Exception as error:
-            self.supervisor.actor_failed(self.name, error)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def on_failure(self, *exc_info: Any) -> None:
+        super().on_failure(*exc_info)
+        self.on_stop()  # pykka skips on_stop for a failed actor; the timer must end with it
 
     def on_stop(self) -> None:
-        self._disarm()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(_JOIN_TIMEOUT)
+
+    def handle(self, message: Any) -> None:
+        with self._cond:
+            wall = time.monotonic()
+            match message:
+                case AdvanceTo(ts=ts):
+                    self.core.advance(ts, wall)
+                case WakeAt():
+                    self._wake = message
+                case Pause():
+                    self.core.pause(wall, self._wake.ts if self._wake else None)
+                case Resume():
+                    self.core.resume(wall)
+                case SetSpeed(speed=speed):
+                    self.core.set_speed(speed, wall)
+            self._cond.notify()
+
+    def _timer(self) -> None:
+        """The one timer: wait until the pending wake is due, then hand the coordinator a step."""
+        try:
+            with self._cond:
+                while not self._stopping:
+                    wake, core = self._wake, self.core
+                    if wake is None or core.paused or core.speed <= 0:
+                        self._cond.wait(_LONGEST_WAIT)
+                        continue
+                    wall = time.monotonic()
+                    delay = core.wall_delay(wake.ts, wall)
+                    if delay > 0:
+                        self._cond.wait(min(delay, _LONGEST_WAIT))
+                        continue
+                    self._wake = None
+                    step = NextStep(
+                        until=core.sim_at(wall),
+                        wall=wall,
+                        anchor_sim=core.anchor_sim,
+                        anchor_wall=core.anchor_wall,
+                        speed=core.speed,
+                    )
+                    self.peers[COORDINATOR].tell(step)
+        except BaseException as error:  # a timer failure fail-stops the System, named
+            self.supervisor.actor_failed(self.name, error)

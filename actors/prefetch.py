@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.effects import Effect, Tell
 from actors.shell import Shell
-from messages.commands import LoadSession, SessionLoaded
+from messages.commands import COORDINATOR, LoadSession, SessionLoaded
 from store.repository import MarketDataRepository
+
+
+def prefetch_receive(repository: MarketDataRepository, message: Any) -> list[Effect]:
+    match message:
+        case LoadSession(session=session, history=history):
+            return [Tell(COORDINATOR, SessionLoaded(repository.load_session(session), history))]
+    raise TypeError(f"Prefetch cannot handle {type(message).__name__}")
 
 
 class Prefetch(Shell):
@@ -23,6 +31,4 @@ class Prefetch(Shell):
         self.repository = repository
 
     def handle(self, message: Any) -> None:
-        match message:
-            case LoadSession(session=session, history=history, reply_to=reply_to):
-                reply_to.tell(SessionLoaded(self.repository.load_session(session), history))
+        self.carry_out(prefetch_receive(self.repository, message))

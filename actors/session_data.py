@@ -99,6 +99,21 @@ class SessionDataCore:
             elif isinstance(event, QualityUpdated):
                 self.quality[self._ids[event.symbol]] = event.quality
 
+    def receive(self, message: Any) -> list:
+        """The messages that change state; SessionData sends nothing back."""
+        match message:
+            case AddHistory(session=session, bars=bars):
+                self.add_history(session, bars)
+            case BeginSession(session=session):
+                self.begin(session)
+            case Released(now=now, bars=bars, trades=trades, quotes=quotes):
+                self.released(now, bars, trades, quotes)
+            case Upkept(events=events):
+                self.upkept(events)
+            case _:
+                raise TypeError(f"SessionData cannot handle {type(message).__name__}")
+        return []
+
     # -- queries -------------------------------------------------------------------------------
 
     def _grids(self) -> list[MinuteGrid]:
@@ -209,17 +224,11 @@ class SessionData(Shell):
         self.core = core
 
     def handle(self, message: Any) -> Any:
-        match message:
-            case AddHistory(input=data):
-                self.core.add_history(data.session, data.bars)
-            case BeginSession(session=session):
-                self.core.begin(session)
-            case Released(now=now, bars=bars, trades=trades, quotes=quotes):
-                self.core.released(now, bars, trades, quotes)
-            case Upkept(events=events):
-                self.core.upkept(events)
-            case (str() as query, args, kwargs):
-                try:  # a bad query is the caller's error, not a failure of the run
-                    return True, getattr(self.core, query)(*args, **kwargs)
-                except Exception as error:
-                    return False, error
+        if isinstance(message, tuple):
+            query, args, kwargs = message
+            try:  # a bad query is the caller's error, not a failure of the run
+                return True, getattr(self.core, query)(*args, **kwargs)
+            except Exception as error:
+                return False, error
+        self.core.receive(message)
+        return None

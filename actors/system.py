@@ -2,8 +2,8 @@
 
 Everything that can be wrong with the config or the input folder is found here, before any actor
 starts, and raised as a one-sentence `ConfigError`. Once running, the first exception in any actor
-stops the whole System (fail-stop), is written to the log as `ActorFailed`, and reaches the caller
-as `ActorFailure` naming the actor.
+(or on the clock's timer thread) stops the whole System (fail-stop), is written to the log as
+`ActorFailed`, and reaches the caller as `ActorFailure` naming the actor.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import queue
+import threading
 from collections.abc import Iterator
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -21,22 +21,34 @@ import pykka
 from loguru import logger
 
 from actors.clock import Clock
-from actors.coordinator import RunTotals, StreamCoordinator
+from actors.coordinator import StreamCoordinator
+from actors.coordinator_core import CoordinatorCore, RunTotals
 from actors.prefetch import Prefetch
+from actors.run_setup import RunSetup, prepare
 from actors.session_data import SessionData, SessionDataCore
-from actors.shell import RunSupervisor
+from actors.shell import Connect, RunSupervisor
 from actors.upkeep import Upkeep
-from actors.upkeep_core import UpkeepCore
 from messages.codec import decode
-from messages.commands import Pause, Resume, Start, Stop
+from messages.commands import (
+    CLOCK,
+    COORDINATOR,
+    PREFETCH,
+    SESSION_DATA,
+    UPKEEP,
+    Pause,
+    Resume,
+    SetSpeed,
+    Start,
+    StepOnce,
+    Stop,
+)
 from messages.config import RunConfig
-from messages.events import SCHEMA_VERSION, ActorFailed, Event, RunStarted
-from store.backfill import BackfillSource
-from store.calendar import CalendarError, TradingCalendar
+from messages.events import SCHEMA_VERSION, ActorFailed, Event
 from store.eventlog import EventLog, LogError
-from store.repository import DataConfigError, MarketDataRepository
 
 _STOP_TIMEOUT = 10.0
+_GRACEFUL_STOP = 1.0  # leaving a run early: how long `Stopped` may take to be written
+_POLL = 0.25  # how often a waiting caller checks that every actor is still alive
 
 
 class ConfigError(ValueError):
@@ -57,118 +69,93 @@ def code_version() -> str:
         return "0+unknown"
 
 
-class System:
-    """One run: `System(config).run()`, or start/events/pause/resume/stop for finer control."""
+def manifest(config: RunConfig, setup: RunSetup) -> dict[str, Any]:
+    """What the log keeps beside the chain: config, pacing, paths, file hashes, host, times."""
+    backfill = setup.backfill
+    return {
+        "schema": SCHEMA_VERSION,
+        "code_version": code_version(),
+        "config": msgspec.to_builtins(config),
+        "facts": msgspec.to_builtins(config.facts()),
+        "inputs": {f.name: f.sha256 for f in setup.repository.files},
+        "backfill_inputs": {f.name: f.sha256 for f in backfill.files} if backfill else {},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "resumes": [],
+    }
 
-    def __init__(self, config: RunConfig) -> None:
+
+class System:
+    """One run: `System(config).run()`, or start/events/pause/resume/step/stop for finer control.
+
+    `log` may be an already open log (resume opens one that checks the prefix it regenerates).
+    """
+
+    def __init__(self, config: RunConfig, *, log: EventLog | None = None) -> None:
         try:
-            config.validate()
-            calendar = TradingCalendar(config.calendar)
-            self.sessions = calendar.sessions(config.start, config.end)
-            history = calendar.sessions_before(config.start, config.trailing_days)
-            if not self.sessions:
-                raise ConfigError(
-                    f"no {config.calendar} sessions between {config.start} and {config.end}"
-                )
-            repository = MarketDataRepository(config.data, config.symbols, label=config.label)
-            if config.backfill and Path(config.backfill).resolve().is_relative_to(
-                repository.folder.resolve()
-            ):
-                raise ConfigError("--backfill must not be inside --data (it would be read twice)")
-            backfill = (
-                MarketDataRepository(config.backfill, config.symbols, label=config.label)
-                if config.backfill
-                else None
-            )
-            first = self.sessions[0]
-            self.run_started = RunStarted(
-                ts=first.window_start if config.extended_hours else first.open,
-                **config.facts(),
-            )
-            self.log = EventLog.create(
+            self.setup = prepare(config)
+            self.log = log or EventLog.create(
                 config.log,
-                self._manifest(config, repository, backfill),
+                manifest(config, self.setup),
                 sync=config.sync,
                 group_size=config.group_size,
             )
-        except (ValueError, CalendarError, DataConfigError, LogError) as e:
+        except (ValueError, LogError) as e:
             raise ConfigError(str(e)) from None
         self.config = config
+        self.sessions = self.setup.sessions
+        self.run_started = self.setup.run_started
         self.supervisor = RunSupervisor()
         self.output: queue.Queue | None = (
             queue.Queue(maxsize=config.output_queue) if config.output_queue > 0 else None
         )
-        self._repository, self._backfill, self._history = repository, backfill, history
         self._refs: dict[str, pykka.ActorRef] = {}
         self._closed = False
         self._failure_logged = False
 
-    @staticmethod
-    def _manifest(
-        config: RunConfig, repository: MarketDataRepository, backfill: MarketDataRepository | None
-    ) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA_VERSION,
-            "code_version": code_version(),
-            "config": msgspec.to_builtins(config),
-            "facts": msgspec.to_builtins(config.facts()),
-            "inputs": {f.name: f.sha256 for f in repository.files},
-            "backfill_inputs": {f.name: f.sha256 for f in backfill.files} if backfill else {},
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "host": platform.node(),
-            "resumes": [],
-        }
-
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> System:
-        config, sup = self.config, self.supervisor
-        backfill = self._backfill
-        clock = Clock.start(sup, config.speed)
-        symbols = self._repository.symbols
-        session_data = SessionData.start(sup, SessionDataCore(symbols, config.trailing_days))
-        upkeep_core = UpkeepCore(
-            symbols,
-            derived=tuple(sorted(set(config.derived))),
-            gap_policy=config.gap_policy,
-            backfill=BackfillSource(backfill) if backfill else None,
-            fill_retries=config.fill_retries,
+        config, sup, setup = self.config, self.supervisor, self.setup
+        core = CoordinatorCore(
+            sessions=setup.sessions,
+            history=setup.history,
+            run_started=setup.run_started,
+            file_rejections=setup.repository.file_rejections,
+            extended_hours=config.extended_hours,
+            step_minutes=config.step_minutes,
+            speed=config.speed,
+            pace_from=setup.pace_from,
         )
-        upkeep = Upkeep.start(sup, upkeep_core, clock, session_data)
-        prefetch = Prefetch.start(sup, self._repository)
-        coordinator = StreamCoordinator.start(
-            sup,
-            config,
-            self.sessions,
-            self._history,
-            self.run_started,
-            self._repository.file_rejections,
-            self.log,
-            prefetch,
-            upkeep,
-            session_data,
-            clock,
-            self.output,
-        )
-        self._refs = {
-            "Upkeep": upkeep,
-            "StreamCoordinator": coordinator,
-            "Prefetch": prefetch,
-            "Clock": clock,
-            "SessionData": session_data,
+        symbols = setup.repository.symbols
+        self._refs = {  # Upkeep first, then the coordinator: the order they stop in (DESIGN §10)
+            UPKEEP: Upkeep.start(sup, setup.upkeep_core()),
+            COORDINATOR: StreamCoordinator.start(sup, core, self.log, self.output),
+            PREFETCH: Prefetch.start(sup, setup.repository),
+            CLOCK: Clock.start(sup, config.speed),
+            SESSION_DATA: SessionData.start(sup, SessionDataCore(symbols, config.trailing_days)),
         }
-        coordinator.tell(Start())
+        for ref in self._refs.values():
+            ref.tell(Connect(self._refs))
+        self._refs[COORDINATOR].tell(Start())
         return self
 
     def wait(self, timeout: float | None = None) -> RunTotals:
-        """Block until the run ends; raise `ActorFailure` if any actor failed."""
+        """Block until the run ends; raise `ActorFailure` if any actor failed.
+
+        Waits in short slices and checks that every actor is alive, so a run whose actor died
+        without a word fails here instead of hanging.
+        """
         waited = 0.0
-        while not self.supervisor.done.wait(0.25):
-            waited += 0.25
+        while not self.supervisor.done.wait(_POLL):
+            waited += _POLL
+            dead = [name for name, ref in self._refs.items() if not ref.is_alive()]
+            if dead and not self.supervisor.done.is_set():
+                self.supervisor.actor_failed(dead[0], RuntimeError("stopped without a word"))
             if timeout is not None and waited >= timeout:
                 raise TimeoutError(f"run did not finish within {timeout} s")
         if self.supervisor.failure is None:
-            self._stop_actors(keep=("SessionData",))  # their last messages are handled first
+            self._stop_actors(keep=(SESSION_DATA,))  # their last messages are handled first
         if self.supervisor.failure is not None:
             self._fail_stop()
         return self.supervisor.result
@@ -185,27 +172,46 @@ class System:
     def resume(self) -> None:
         self._control(Resume())
 
-    def _control(self, message: Pause | Resume) -> None:
+    def step(self) -> None:
+        """While paused: release exactly the next slice and its upkeep, then stay paused."""
+        self._control(StepOnce())
+
+    def set_speed(self, speed: float) -> None:
+        """Pacing, not a fact: the log is the same at any speed."""
+        RunConfig(**{**msgspec.structs.asdict(self.config), "speed": speed}).validate()
+        self._control(SetSpeed(speed))
+
+    def _control(self, message: Any) -> None:
         if self.supervisor.failure is not None:
             self._fail_stop()
         try:
-            self._refs["StreamCoordinator"].tell(message)
-        except pykka.ActorDeadError:
-            raise RuntimeError("the run has already ended") from None
+            self._refs[COORDINATOR].tell(message)
+        except (KeyError, pykka.ActorDeadError):
+            raise RuntimeError("the run is not running") from None
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> RunTotals:
         """Graceful: the step in hand is logged, then `Stopped`, then the actors stop."""
-        self.supervisor.stop_requested.set()
-        coordinator = self._refs.get("StreamCoordinator")
-        if coordinator is not None and coordinator.is_alive():
-            coordinator.tell(Stop())
+        self._request_stop()
         return self.wait(timeout)
 
+    def _request_stop(self) -> None:
+        self.supervisor.stop_requested.set()
+        coordinator = self._refs.get(COORDINATOR)
+        if coordinator is not None and coordinator.is_alive():
+            coordinator.tell(Stop())
+
     def close(self) -> None:
+        """Stops a run still going (gracefully, within a second), the actors, and the log."""
         if self._closed:
             return
         self._closed = True
+        if self._refs and not self.supervisor.done.is_set():
+            self._request_stop()
+            self.supervisor.done.wait(_GRACEFUL_STOP)
         self._stop_actors()
+        for thread in self.supervisor.threads:
+            if thread is not threading.current_thread():
+                thread.join(_STOP_TIMEOUT)
         self.log.close()
 
     def __enter__(self) -> System:
@@ -215,7 +221,7 @@ class System:
         self.close()
 
     def _stop_actors(self, keep: tuple[str, ...] = ()) -> None:
-        for name, ref in self._refs.items():  # Upkeep first, then the coordinator (DESIGN §10)
+        for name, ref in self._refs.items():
             if name in keep or not ref.is_alive():
                 continue
             try:
@@ -240,24 +246,33 @@ class System:
     # -- consuming -----------------------------------------------------------------------------
 
     def events(self) -> Iterator[Event]:
-        """The ordered event stream, as the log receives it (needs `output_queue` > 0)."""
+        """The ordered event stream, as the log receives it (needs `output_queue` > 0).
+
+        Leaving the loop early stops the run (gracefully, `Stopped` written) within a second.
+        """
         if self.output is None:
             raise RuntimeError("events() needs a RunConfig with output_queue > 0")
-        while True:
-            try:
-                batch = self.output.get(timeout=0.25)
-            except queue.Empty:
-                if self.supervisor.done.is_set() and self.output.empty():
-                    if self.supervisor.failure is not None:
-                        self._fail_stop()
-                    return
-                continue
-            for record in batch.records():
-                yield decode(record)
+        finished = False
+        try:
+            while True:
+                try:
+                    batch = self.output.get(timeout=_POLL)
+                except queue.Empty:
+                    if self.supervisor.done.is_set() and self.output.empty():
+                        finished = True
+                        if self.supervisor.failure is not None:
+                            self._fail_stop()
+                        return
+                    continue
+                for record in batch.records():
+                    yield decode(record)
+        finally:
+            if not finished and not self.supervisor.done.is_set():
+                self._request_stop()
 
     def query(self, name: str, *args: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
-        """Ask SessionData, e.g. `query("last_bars", "SPY", 5)`."""
-        ok, answer = self._refs["SessionData"].ask((name, args, kwargs), timeout=timeout)
+        """Ask SessionData, e.g. `query("last_bars", "SPY", 5, as_of=event.ts)`."""
+        ok, answer = self._refs[SESSION_DATA].ask((name, args, kwargs), timeout=timeout)
         if not ok:
             raise answer
         return answer

@@ -6,9 +6,14 @@ from typing import Any
 
 import msgspec
 
+from actors.effects import Effect, Tell
 from actors.shell import Shell
 from actors.upkeep_core import UpkeepCore
+from messages.codec import EncodedBatch
 from messages.commands import (
+    CLOCK,
+    COORDINATOR,
+    SESSION_DATA,
     AdvanceTo,
     CloseSession,
     OpenSession,
@@ -35,39 +40,46 @@ def session_opened(session: Session, start: int) -> list[Event]:
     ]
 
 
-class Upkeep(Shell):
+def upkeep_receive(core: UpkeepCore, message: Any) -> list[Effect]:
     """Moves the clock at day transitions; answers each step with its findings per boundary."""
+    match message:
+        case OpenSession(session=session, start=start):
+            core.open_session(session)
+            return [
+                Tell(CLOCK, AdvanceTo(start)),
+                Tell(COORDINATOR, UpkeepReply([EncodedBatch.of(session_opened(session, start))])),
+            ]
+        case UpkeepStep(boundaries=boundaries, bars=bars, release=release):
+            findings = core.advance_many(boundaries, bars, release)
+            findings[-1] += _backfill_rejections(core, int(boundaries[-1]))
+            return [
+                Tell(SESSION_DATA, Upkept([e for events in findings for e in events])),
+                Tell(COORDINATOR, UpkeepReply([EncodedBatch.of(f) for f in findings])),
+            ]
+        case CloseSession(now=now, released=released, left_out=left_out):
+            events = _backfill_rejections(core, now) + core.close_session(now, released, left_out)
+            return [
+                Tell(SESSION_DATA, Upkept(events)),
+                Tell(COORDINATOR, UpkeepReply([EncodedBatch.of(events)])),
+            ]
+    raise TypeError(f"Upkeep cannot handle {type(message).__name__}")
 
+
+def _backfill_rejections(core: UpkeepCore, now: int) -> list[Event]:
+    """Bad rows met in the backfill repository are input too: they are logged, not dropped."""
+    source = core.backfill
+    if not isinstance(source, BackfillSource) or not source.rejected:
+        return []
+    rejected, source.rejected = source.rejected, []
+    return [msgspec.structs.replace(r, ts=now) for r in rejected]
+
+
+class Upkeep(Shell):
     name = "Upkeep"
 
-    def __init__(self, supervisor: Any, core: UpkeepCore, clock: Any, session_data: Any) -> None:
+    def __init__(self, supervisor: Any, core: UpkeepCore) -> None:
         super().__init__(supervisor)
         self.core = core
-        self.clock = clock
-        self.session_data = session_data
 
     def handle(self, message: Any) -> None:
-        match message:
-            case OpenSession(session=session, start=start, reply_to=reply_to):
-                self.core.open_session(session)
-                self.clock.tell(AdvanceTo(start))
-                reply_to.tell(UpkeepReply([session_opened(session, start)]))
-            case UpkeepStep(boundaries=boundaries, bars=bars, release=release, reply_to=reply_to):
-                findings = self.core.advance_many(boundaries, bars, release)
-                findings[-1] += self._backfill_rejections(int(boundaries[-1]))
-                self.session_data.tell(Upkept([e for events in findings for e in events]))
-                reply_to.tell(UpkeepReply(findings))
-            case CloseSession(now=now, released=released, left_out=left_out, reply_to=reply_to):
-                events = self._backfill_rejections(now) + self.core.close_session(
-                    now, released, left_out
-                )
-                self.session_data.tell(Upkept(events))
-                reply_to.tell(UpkeepReply([events]))
-
-    def _backfill_rejections(self, now: int) -> list[Event]:
-        """Bad rows met in the backfill repository are input too: they are logged, not dropped."""
-        source = self.core.backfill
-        if not isinstance(source, BackfillSource) or not source.rejected:
-            return []
-        rejected, source.rejected = source.rejected, []
-        return [msgspec.structs.replace(r, ts=now) for r in rejected]
+        self.carry_out(upkeep_receive(self.core, message))

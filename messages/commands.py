@@ -1,6 +1,9 @@
-"""Messages between actors. In-process only: they may carry numpy columns and actor refs, and are
-never encoded. Requests flow one way (System -> Coordinator -> Prefetch/Upkeep/SessionData/Clock);
-an actor that owes work back names its requester in `reply_to` and answers with a message.
+"""Messages between actors. In-process only: they may carry numpy columns, and are never encoded.
+
+Requests flow one way (System -> Coordinator -> Prefetch/Upkeep/SessionData/Clock). An actor that
+owes work back answers the coordinator with a message; who answers whom is fixed by the design, so
+no message carries a reply address, and the same cores run under pykka or the deterministic
+simulation.
 """
 
 from __future__ import annotations
@@ -10,9 +13,18 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from messages.codec import EncodedBatch
 from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
-from messages.events import Event
 from messages.session import Session
+
+# Actor names: the addresses of `Tell`.
+COORDINATOR, UPKEEP, PREFETCH, SESSION_DATA, CLOCK = (
+    "StreamCoordinator",
+    "Upkeep",
+    "Prefetch",
+    "SessionData",
+    "Clock",
+)
 
 
 class Start(msgspec.Struct, frozen=True):
@@ -20,7 +32,14 @@ class Start(msgspec.Struct, frozen=True):
 
 
 class NextStep(msgspec.Struct, frozen=True):
-    """The coordinator's own nudge to release its next step."""
+    """Release the next step. Data-driven: the coordinator's own nudge (`until` None). Paced: from
+    the Clock, with the simulated time the wall clock gave when it woke."""
+
+    until: int | None = None
+    wall: float = 0.0  # monotonic seconds at the wake, for lateness
+    anchor_sim: int = 0  # the pacing line: sim time `anchor_sim` was due at wall `anchor_wall`
+    anchor_wall: float = 0.0
+    speed: float = 0.0
 
 
 class Pause(msgspec.Struct, frozen=True):
@@ -31,6 +50,14 @@ class Resume(msgspec.Struct, frozen=True):
     pass
 
 
+class StepOnce(msgspec.Struct, frozen=True):
+    """While paused: release exactly the next slice and its upkeep, then stay paused."""
+
+
+class SetSpeed(msgspec.Struct, frozen=True):
+    speed: float
+
+
 class Stop(msgspec.Struct, frozen=True):
     pass
 
@@ -38,7 +65,6 @@ class Stop(msgspec.Struct, frozen=True):
 class LoadSession(msgspec.Struct, frozen=True):
     session: Session
     history: bool
-    reply_to: Any
 
 
 class SessionLoaded(msgspec.Struct, frozen=True):
@@ -49,7 +75,6 @@ class SessionLoaded(msgspec.Struct, frozen=True):
 class OpenSession(msgspec.Struct, frozen=True):
     session: Session
     start: int  # when the session's stream starts (the open, or earlier with extended hours)
-    reply_to: Any
 
 
 class UpkeepStep(msgspec.Struct, frozen=True):
@@ -58,20 +83,18 @@ class UpkeepStep(msgspec.Struct, frozen=True):
     boundaries: np.ndarray
     bars: BarColumns  # sorted by release time
     release: np.ndarray  # release time of each bar
-    reply_to: Any
 
 
 class CloseSession(msgspec.Struct, frozen=True):
     now: int
     released: int
     left_out: int
-    reply_to: Any
 
 
 class UpkeepReply(msgspec.Struct, frozen=True):
-    """Upkeep's findings, one list per boundary of the request (one list for open/close)."""
+    """Upkeep's findings, one batch per boundary of the request (one for open/close)."""
 
-    findings: list[list[Event]]
+    findings: list[EncodedBatch]
 
 
 class Released(msgspec.Struct, frozen=True):
@@ -84,13 +107,14 @@ class Released(msgspec.Struct, frozen=True):
 
 
 class Upkept(msgspec.Struct, frozen=True):
-    """Upkeep's findings that change session state (fills, derived bars, quality)."""
+    """Upkeep's findings that change session state (fills, quality), for SessionData."""
 
-    events: list[Event]
+    events: list[Any]
 
 
 class AddHistory(msgspec.Struct, frozen=True):
-    input: SessionInput
+    session: Session
+    bars: BarColumns
 
 
 class BeginSession(msgspec.Struct, frozen=True):
@@ -102,7 +126,6 @@ class AdvanceTo(msgspec.Struct, frozen=True):
 
 
 class WakeAt(msgspec.Struct, frozen=True):
-    """Clock-driven mode: tell `reply_to` NextStep when simulated time reaches `ts`."""
+    """Clock-driven mode: answer NextStep when simulated time reaches `ts`."""
 
     ts: int
-    reply_to: Any

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import threading
 
 import msgspec
 
 GAP_POLICIES = ("leave", "forward-fill")
+MIN_SPEED = 60.0 / threading.TIMEOUT_MAX  # slower, and waiting out one minute overflows
 
 
 class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -16,7 +19,7 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
     start: str
     end: str
     log: str
-    speed: float = 0.0  # 0: data-driven; >0: simulated seconds per wall second
+    speed: float = 0.0  # 0: data-driven; >0: simulated seconds per wall second (pacing)
     calendar: str = "XNYS"
     extended_hours: bool = False
     derived: tuple[int, ...] = (5, 15)
@@ -34,16 +37,26 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
         """Raise ValueError with one sentence for the first setting that cannot work."""
         if not self.symbols or any(not s.strip() for s in self.symbols):
             raise ValueError("--symbols needs at least one non-empty symbol")
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            try:
-                dt.date.fromisoformat(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"--{name} is not a date (YYYY-MM-DD): {value!r}") from None
-        if self.start > self.end:
+        try:
+            first = dt.date.fromisoformat(self.start_date)
+            if self.start_time is not None:
+                dt.time.fromisoformat(self.start_time)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"--start is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM): {self.start!r}"
+            ) from None
+        try:
+            last = dt.date.fromisoformat(self.end)
+        except (TypeError, ValueError):
+            raise ValueError(f"--end is not a date (YYYY-MM-DD): {self.end!r}") from None
+        if first > last:
             raise ValueError(f"--start {self.start} is after --end {self.end}")
-        if self.speed < 0:
-            raise ValueError("--speed must be 0 (data-driven) or positive")
+        if math.isnan(self.speed) or math.isinf(self.speed) or self.speed < 0:
+            raise ValueError("--speed must be 0 (data-driven) or a finite positive number")
+        if 0 < self.speed < MIN_SPEED:
+            raise ValueError(
+                f"--speed {self.speed} is too slow to pace (a minute would never pass)"
+            )
         if not self.derived or any(n < 1 or n > 1440 for n in self.derived):
             raise ValueError("--derived intervals must be whole minutes between 1 and 1440")
         if self.trailing_days < 0:
@@ -53,12 +66,33 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
         if self.step_minutes < 1 or self.fill_retries < 0 or self.group_size < 1:
             raise ValueError("step_minutes and group_size must be positive, fill_retries >= 0")
 
+    @property
+    def start_date(self) -> str:
+        """The first session, as YYYY-MM-DD; a time after it (a mid-session start) is pacing."""
+        day = self.start.partition("T")[0]
+        try:
+            return dt.date.fromisoformat(day).isoformat()
+        except ValueError:
+            return day
+
+    @property
+    def end_date(self) -> str:
+        try:
+            return dt.date.fromisoformat(self.end).isoformat()
+        except ValueError:
+            return self.end
+
+    @property
+    def start_time(self) -> str | None:
+        """HH:MM in the exchange's time zone, for a mid-session start."""
+        return self.start.partition("T")[2] or None
+
     def facts(self) -> dict[str, object]:
         """The settings that change what is released, as chained into RunStarted."""
         return {
             "symbols": tuple(sorted(set(self.symbols))),
-            "start": self.start,
-            "end": self.end,
+            "start": self.start_date,
+            "end": self.end_date,
             "calendar": self.calendar,
             "extended_hours": self.extended_hours,
             "derived": tuple(sorted(set(self.derived))),

@@ -154,6 +154,28 @@ class Stopped(Event, frozen=True, tag=True, array_like=True):
     pass
 
 
+class Stepped(Event, frozen=True, tag=True, array_like=True):
+    """A control input: while paused, exactly one slice was released."""
+
+
+class TrailingBars(Event, frozen=True, tag=True, array_like=True):
+    """One trailing-history session's regular-hours 1m bars, as columns, so a replay can rebuild
+    the history from the log alone. Columns are little-endian bytes: `symbol` int32 ids into
+    `RunStarted.symbols`, `ts_start` int64, prices and volume float64."""
+
+    session: str
+    session_open: int
+    session_close: int
+    early_close: bool
+    symbol: bytes
+    ts_start: bytes
+    open: bytes
+    high: bytes
+    low: bytes
+    close: bytes
+    volume: bytes
+
+
 class ActorFailed(Event, frozen=True, tag=True, array_like=True):
     actor: str
     error: str
@@ -178,6 +200,8 @@ AnyEvent = (
     | Resumed
     | Stopped
     | ActorFailed
+    | Stepped
+    | TrailingBars
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in AnyEvent.__args__}

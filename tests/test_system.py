@@ -11,7 +11,7 @@ import numpy as np
 import pykka
 import pytest
 
-from actors import coordinator
+from actors import coordinator_core
 from actors.clock import ClockCore
 from actors.session_data import SessionDataCore
 from actors.shell import Shell
@@ -116,7 +116,7 @@ FAILURES = {
     "SessionData": (SessionDataCore, "released"),
     "Prefetch": (MarketDataRepository, "load_session"),
     "Clock": (ClockCore, "advance"),
-    "StreamCoordinator": (coordinator, "plan_session"),
+    "StreamCoordinator": (coordinator_core, "plan_session"),
 }
 
 

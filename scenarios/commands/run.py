@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from actors.coordinator import RunTotals
+from actors.coordinator_core import RunTotals
 from actors.system import System
 from messages.config import GAP_POLICIES, RunConfig
 from scenarios.commands.common import UsageError, console, csv_list

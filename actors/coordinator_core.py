@@ -1,0 +1,393 @@
+"""The StreamCoordinator's state machine: what is written to the log, and where.
+
+A pure, single-threaded core: a message in, effects out (`actors.effects`). It is the only place
+that moves time within a session and the only writer of the log's order. Upkeep's findings for each
+minute boundary are placed right after the records released up to that boundary, whichever thread
+produced them and however the steps were cut, so the log is a pure function of inputs plus config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from actors.effects import Commit, Effect, Finish, Tell, Write
+from actors.session_plan import StreamCursor, plan_session
+from messages.codec import EMPTY_BATCH, EncodedBatch
+from messages.columns import BarColumns, SessionInput
+from messages.commands import (
+    CLOCK,
+    COORDINATOR,
+    PREFETCH,
+    SESSION_DATA,
+    UPKEEP,
+    AddHistory,
+    AdvanceTo,
+    BeginSession,
+    CloseSession,
+    LoadSession,
+    NextStep,
+    OpenSession,
+    Pause,
+    Released,
+    Resume,
+    SessionLoaded,
+    SetSpeed,
+    Start,
+    StepOnce,
+    Stop,
+    UpkeepReply,
+    UpkeepStep,
+    WakeAt,
+)
+from messages.events import (
+    DataRejected,
+    Event,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    Stepped,
+    Stopped,
+    TrailingBars,
+)
+from messages.session import Session
+
+_AWAITING_REPLY = ("opening", "upkeep", "closing")
+
+
+class RunTotals(msgspec.Struct):
+    sessions: int = 0
+    bars: int = 0
+    events: int = 0
+    left_out: int = 0
+    rejected: int = 0
+    digest: str = ""
+    state: str = ""  # "finished" or "stopped"
+    lateness: dict[str, float] = {}  # paced runs: p50/p99/max seconds (pacing, never a fact)
+
+
+def trailing_bars(ts: int, session: Session, bars: BarColumns) -> TrailingBars:
+    """A history session's regular-hours bars as one event of columns."""
+    regular = bars.take((bars.ts_start >= session.open) & (bars.ts_start < session.close))
+    return TrailingBars(
+        ts=ts,
+        session=session.label,
+        session_open=session.open,
+        session_close=session.close,
+        early_close=session.early_close,
+        symbol=regular.symbol.astype("<i4").tobytes(),
+        ts_start=regular.ts_start.astype("<i8").tobytes(),
+        open=regular.open.astype("<f8").tobytes(),
+        high=regular.high.astype("<f8").tobytes(),
+        low=regular.low.astype("<f8").tobytes(),
+        close=regular.close.astype("<f8").tobytes(),
+        volume=regular.volume.astype("<f8").tobytes(),
+    )
+
+
+class CoordinatorCore:
+    """Walks the sessions and releases steps; every fact gets its fixed place in the log.
+
+    `speed` > 0 paces releases on the Clock from `pace_from` (a mid-session start) on; before that,
+    and with speed 0, steps of `step_minutes` boundaries run as fast as the machine allows. Neither
+    changes what is written, only when.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessions: list[Session],
+        history: list[Session],
+        run_started: RunStarted,
+        file_rejections: tuple[DataRejected, ...],
+        extended_hours: bool,
+        step_minutes: int,
+        speed: float = 0.0,
+        pace_from: int = 0,
+    ) -> None:
+        self.sessions = sessions
+        self.history = history
+        self.run_started = run_started
+        self.file_rejections = file_rejections
+        self.extended_hours = extended_hours
+        self.step_minutes = step_minutes
+        self.speed = speed
+        self.pace_from = pace_from
+        self.totals = RunTotals()
+        self.state = "idle"
+        self.loaded: dict[str, SessionInput] = {}
+        self.next_index = 0
+        self.cursor: StreamCursor | None = None
+        self.pending = None  # the step handed to Upkeep, written when its findings come back
+        self.paused = False
+        self.stopping = False
+        self.waiting_step = False
+        self.steps_requested = 0  # StepOnce inputs not yet carried out
+        self.controls: list[type[Event]] = []
+        self._rejections: tuple[DataRejected, ...] = ()
+        self._out: list[Effect] = []
+
+    # -- the state machine -----------------------------------------------------------------
+
+    def receive(self, message: Any) -> list[Effect]:
+        self._out = []
+        match message:
+            case Start():
+                self._start()
+            case SessionLoaded(input=data, history=True):
+                self._write_rejections(data.rejected, self._now())
+                self._write([trailing_bars(self._now(), data.session, data.bars)])
+                self._tell(SESSION_DATA, AddHistory(data.session, data.bars))
+            case SessionLoaded(input=data):
+                self.loaded[data.session.label] = data
+                if self.state == "awaiting-session":
+                    self._begin_session()
+            case UpkeepReply(findings=findings):
+                self._on_upkeep(findings)
+            case NextStep():
+                self.waiting_step = False
+                if self.state == "streaming" and not self.paused:
+                    self._step(message)
+            case Pause():
+                if not self.paused and self.state not in ("finished", "stopped"):
+                    self.paused = True
+                    self._tell(CLOCK, Pause())
+                    self._control(Paused)
+            case Resume():
+                if self.paused:
+                    self.paused = False
+                    self._tell(CLOCK, Resume())
+                    self._control(Resumed)
+                    if self.state == "streaming":
+                        self._schedule_step()
+            case StepOnce():
+                if self.paused:
+                    self.steps_requested += 1
+                    if self.state == "streaming":
+                        self._step_once()
+            case SetSpeed(speed=speed):
+                self.speed = speed
+                self._tell(CLOCK, message)
+                if self.state == "streaming" and not self.paused:
+                    self.waiting_step = False
+                    self._schedule_step()
+            case Stop():
+                self._stop_gracefully()
+        return self._out
+
+    # -- effects -----------------------------------------------------------------------------
+
+    def _tell(self, to: str, message: Any) -> None:
+        self._out.append(Tell(to, message))
+
+    def _write(self, events: list[Event]) -> None:
+        if events:
+            self._out.append(Write(EncodedBatch.of(events)))
+
+    def _write_rejections(self, rejected: tuple[DataRejected, ...], ts: int) -> None:
+        self._write([msgspec.structs.replace(r, ts=ts) for r in rejected])
+        self.totals.rejected += len(rejected)
+
+    def _now(self) -> int:
+        return self.cursor.now if self.cursor else self.run_started.ts
+
+    def _paced(self) -> bool:
+        cursor = self.cursor
+        return self.speed > 0 and not cursor.exhausted and cursor.now >= self.pace_from
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._write([self.run_started])
+        self._write_rejections(self.file_rejections, self.run_started.ts)
+        for session in self.history:
+            self._tell(PREFETCH, LoadSession(session, history=True))
+        self._request_next_load()
+        self.state = "awaiting-session"
+
+    def _request_next_load(self) -> None:
+        if self.next_index < len(self.sessions):
+            self._tell(PREFETCH, LoadSession(self.sessions[self.next_index], history=False))
+            self.next_index += 1
+
+    def _begin_session(self) -> None:
+        label = self.sessions[self.totals.sessions].label
+        if label not in self.loaded:
+            self.state = "awaiting-session"
+            return
+        data = self.loaded.pop(label)
+        self._request_next_load()  # Prefetch reads D+1 while D streams
+        plan = plan_session(data, self.extended_hours)
+        self._rejections = data.rejected
+        self.cursor = StreamCursor(plan)
+        self._tell(SESSION_DATA, BeginSession(plan.session))
+        self._tell(UPKEEP, OpenSession(plan.session, plan.start))
+        self.state = "opening"
+
+    def _on_upkeep(self, findings: list[EncodedBatch]) -> None:
+        if self.state == "opening":
+            self._out.append(Write(findings[0]))
+            self._write_rejections(self._rejections, self.cursor.now)
+            self._back_to_streaming()
+        elif self.state == "upkeep":
+            step, self.pending = self.pending, None
+            self._write_records(step.first, step.last, step.due, step.line, step.cuts, findings)
+            self._after_step()
+        elif self.state == "closing":
+            self._out.append(Write(findings[0]))
+            self.totals.sessions += 1
+            self._out.append(Commit())  # a closed session is durable
+            self.state = "streaming"
+            self._write_controls()
+            if self.stopping:
+                self._write_stopped()
+            elif self.totals.sessions < len(self.sessions):
+                self._begin_session()
+            else:
+                self._finish()
+
+    def _back_to_streaming(self) -> None:
+        self.state = "streaming"
+        self._write_controls()
+        if self.stopping:
+            self._write_stopped()
+        elif self.paused and self.steps_requested:
+            self._step_once()
+        else:
+            self._schedule_step()
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _schedule_step(self) -> None:
+        if self.paused or self.waiting_step:
+            return
+        self.waiting_step = True
+        if self._paced():
+            self._tell(CLOCK, WakeAt(self.cursor.next_time()))
+        else:
+            self._tell(COORDINATOR, NextStep())
+
+    def _step_once(self) -> None:
+        self.steps_requested -= 1
+        self.controls.append(Stepped)
+        self._release(self.cursor.next_time(), None)
+
+    def _step(self, wake: NextStep) -> None:
+        cursor = self.cursor
+        if wake.until is not None and self._paced():
+            self._release(max(wake.until, cursor.next_time()), wake)
+            return
+        until = cursor.boundary_after(self.step_minutes)
+        if self.speed > 0 and cursor.now < self.pace_from:
+            until = min(until, max(self.pace_from, cursor.next_time()))  # catch-up ends there
+        self._release(until, None)
+
+    def _release(self, until: int, wake: NextStep | None) -> None:
+        step = self.cursor.release(until)
+        self.totals.bars += len(step.bars)
+        self._tell(CLOCK, AdvanceTo(step.now))
+        self._tell(SESSION_DATA, Released(step.now, step.bars, step.trades, step.quotes))
+        due = line = None
+        if wake is not None:
+            due = self.cursor.plan.record_time[step.first : step.last]
+            line = (wake.anchor_sim, wake.anchor_wall, wake.speed)
+        if len(step.boundaries):
+            self.pending = _PendingStep(step.first, step.last, step.cuts, due, line)
+            self._tell(UPKEEP, UpkeepStep(step.boundaries, step.upkeep_bars, step.upkeep_release))
+            self.state = "upkeep"
+        else:
+            self._write_records(step.first, step.last, due, line)
+            self._after_step()
+
+    def _write_records(
+        self,
+        first: int,
+        last: int,
+        due: np.ndarray | None,
+        line: tuple[int, float, float] | None,
+        cuts: np.ndarray | None = None,
+        findings: tuple[EncodedBatch, ...] | list[EncodedBatch] = (),
+    ) -> None:
+        """Plan records [first, last), with each boundary's findings right after its cut.
+
+        One Write per part: the plan's buffer is the whole session's, so parts are never copied."""
+        records = self.cursor.plan.records
+        position = first
+        for cut, found in zip([] if cuts is None else cuts.tolist(), findings, strict=True):
+            if cut > position:
+                self._out.append(Write(records.take(slice(position, cut))))
+            if len(found):
+                self._out.append(Write(found))
+            position = cut
+        if last > position:
+            self._out.append(Write(records.take(slice(position, last))))
+        if due is not None:  # measured once the whole step is out
+            self._out.append(Write(EMPTY_BATCH, due, line))
+
+    def _after_step(self) -> None:
+        self.state = "streaming"
+        self._write_controls()
+        if self.stopping:
+            self._write_stopped()
+        elif self.cursor.finished:
+            plan = self.cursor.plan
+            self.state = "closing"
+            self._tell(
+                UPKEEP, CloseSession(self.cursor.now, self.cursor.bars_released, plan.left_out)
+            )
+            self.totals.left_out += plan.left_out
+        elif self.paused and self.steps_requested:
+            self._step_once()
+        else:
+            self._schedule_step()
+
+    # -- controls and the end ----------------------------------------------------------------
+
+    def _control(self, kind: type[Event]) -> None:
+        """Control inputs are facts, written after the step in hand so time never runs back."""
+        self.controls.append(kind)
+        if self.state not in _AWAITING_REPLY:
+            self._write_controls()
+
+    def _write_controls(self) -> None:
+        if self.controls:
+            self._write([kind(ts=self._now()) for kind in self.controls])
+            self.controls.clear()
+            self._out.append(Commit())
+
+    def _finish(self) -> None:
+        totals = self.totals
+        self._write([RunFinished(ts=self._now(), sessions=totals.sessions, bars=totals.bars)])
+        self._end("finished")
+
+    def _stop_gracefully(self) -> None:
+        """Graceful: a step already handed to Upkeep is written first, then `Stopped`."""
+        if self.state in ("finished", "stopped"):
+            return
+        self.stopping = True
+        if self.state not in _AWAITING_REPLY:
+            self._write_stopped()
+
+    def _write_stopped(self) -> None:
+        self._write_controls()
+        self._write([Stopped(ts=self._now())])
+        self._end("stopped")
+
+    def _end(self, state: str) -> None:
+        self.state = state
+        self.totals.state = state
+        self._out.append(Commit())
+        self._out.append(Finish(state, self.totals))
+
+
+class _PendingStep(msgspec.Struct, frozen=True):
+    """The part of a step that waits for Upkeep: records [first, last), cut at each boundary."""
+
+    first: int
+    last: int
+    cuts: np.ndarray
+    due: np.ndarray | None
+    line: tuple[int, float, float] | None

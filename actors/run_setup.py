@@ -1,0 +1,88 @@
+"""Everything a run needs before any actor starts: sessions, input, facts, the pacing start.
+
+Shared by the threaded System, the deterministic simulation and `resume`, so all three build the
+same run from the same config. Every problem is one sentence (ValueError).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from actors.upkeep_core import UpkeepCore
+from messages.config import RunConfig
+from messages.events import RunStarted
+from messages.session import Session
+from store.backfill import BackfillSource
+from store.calendar import CalendarError, TradingCalendar
+from store.repository import DataConfigError, MarketDataRepository
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    config: RunConfig
+    sessions: list[Session]
+    history: list[Session]
+    repository: MarketDataRepository
+    backfill: MarketDataRepository | None
+    run_started: RunStarted
+    pace_from: int  # paced runs release data-driven (catch-up) before this time
+
+    def upkeep_core(self) -> UpkeepCore:
+        config = self.config
+        return UpkeepCore(
+            self.repository.symbols,
+            derived=tuple(sorted(set(config.derived))),
+            gap_policy=config.gap_policy,
+            backfill=BackfillSource(self.backfill) if self.backfill else None,
+            fill_retries=config.fill_retries,
+        )
+
+
+def prepare(config: RunConfig) -> RunSetup:
+    try:
+        config.validate()
+        calendar = TradingCalendar(config.calendar)
+        sessions = calendar.sessions(config.start_date, config.end_date)
+        history = calendar.sessions_before(config.start_date, config.trailing_days)
+        if not sessions:
+            raise ValueError(
+                f"no {config.calendar} sessions between {config.start_date} and {config.end_date}"
+            )
+        pace_from = _pace_from(config, calendar, sessions[0])
+        repository = MarketDataRepository(config.data, config.symbols, label=config.label)
+        if config.backfill and Path(config.backfill).resolve().is_relative_to(
+            repository.folder.resolve()
+        ):
+            raise ValueError("--backfill must not be inside --data (it would be read twice)")
+        backfill = (
+            MarketDataRepository(config.backfill, config.symbols, label=config.label)
+            if config.backfill
+            else None
+        )
+    except (CalendarError, DataConfigError) as e:
+        raise ValueError(str(e)) from None
+    first = sessions[0]
+    return RunSetup(
+        config=config,
+        sessions=sessions,
+        history=history,
+        repository=repository,
+        backfill=backfill,
+        run_started=RunStarted(
+            ts=first.window_start if config.extended_hours else first.open, **config.facts()
+        ),
+        pace_from=pace_from,
+    )
+
+
+def _pace_from(config: RunConfig, calendar: TradingCalendar, first: Session) -> int:
+    """A mid-session start: the time (exchange time zone) from which the speed applies."""
+    if config.start_time is None:
+        return 0
+    when = pd.Timestamp(f"{config.start_date}T{config.start_time}", tz=calendar.tz).value
+    if when >= first.close:
+        raise ValueError(f"--start {config.start} is at or after the {first.label} session's close")
+    return when

@@ -1,0 +1,214 @@
+"""A session's release stream, planned once and walked in steps.
+
+`plan_session` turns a session's validated input into a `SessionPlan`: every release event of the
+session (time advances, quotes, trades, bars) encoded once, in log order (DESIGN §2: release time,
+then quote, trade, bar, then symbol, then source position), as columns. `StreamCursor` walks it in
+steps of contiguous records, so the hot path never touches one bar at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from messages.codec import EncodedBatch, encode_columns
+from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from messages.events import Bar, Quote, TimeAdvanced, Trade
+from messages.session import NS_PER_MINUTE, Session
+
+# Tie order inside a slice (DESIGN §2): the time advance first, then quotes, trades, bars.
+_TIME, _QUOTE, _TRADE, _BAR = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """One session's release stream, ready to walk."""
+
+    session: Session
+    start: int  # stream start: the open, or the window start with extended hours
+    end: int  # the close, or the last extended-hours release after it
+    data_end: int  # the last release of any data item; after it the stream is exhausted
+    records: EncodedBatch  # every release event, in log order
+    record_time: np.ndarray  # release time of each record, non-decreasing
+    boundaries: np.ndarray  # minute boundaries where upkeep runs, the close last
+    bars: BarColumns  # released bars, in release order
+    bar_release: np.ndarray
+    regular: np.ndarray  # bars inside [open, close): the ones upkeep and quality count
+    trades: TradeColumns
+    quotes: QuoteColumns
+    left_out: int  # input rows outside regular hours, kept out of the stream
+
+
+def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
+    """Filter to the session's hours, then lay out every release event in log order."""
+    session, symbols = data.session, data.symbols
+    bar_release = data.bars.ts_start + NS_PER_MINUTE
+    in_hours = (data.bars.ts_start >= session.open) & (data.bars.ts_start < session.close)
+    trade_in = (data.trades.ts >= session.open) & (data.trades.ts < session.close)
+    quote_in = (data.quotes.ts >= session.open) & (data.quotes.ts < session.close)
+    if extended_hours:
+        keep_bars = np.ones(len(data.bars), bool)
+        trades, quotes = data.trades, data.quotes
+        left_out = 0
+    else:
+        keep_bars = in_hours
+        trades, quotes = data.trades.take(trade_in), data.quotes.take(quote_in)
+        left_out = int((~in_hours).sum() + (~trade_in).sum() + (~quote_in).sum())
+    bars = data.bars.take(keep_bars)
+    bar_release = bar_release[keep_bars]
+    regular = in_hours[keep_bars]
+
+    item_times = np.concatenate([quotes.ts, trades.ts, bar_release])
+    last_item = int(item_times.max()) if len(item_times) else session.open
+    marks = session.open + NS_PER_MINUTE * np.arange(1, session.minutes + 1, dtype=np.int64)
+    # Stream exhaustion: once the data ends, time moves straight to the close.
+    boundaries = np.concatenate(
+        [marks[(marks <= last_item) & (marks < session.close)], [session.close]]
+    )
+    start = session.window_start if extended_hours else session.open
+    times = np.unique(np.concatenate([item_times, boundaries]))
+    times = times[times > start]  # Upkeep's day transition already moved time to the start
+
+    batch = EncodedBatch.concat(
+        [
+            encode_columns(TimeAdvanced, [times]),
+            encode_columns(
+                Quote,
+                [quotes.ts, quotes.bid, quotes.bid_size, quotes.ask, quotes.ask_size],
+                quotes.symbol,
+                symbols,
+            ),
+            encode_columns(Trade, [trades.ts, trades.price, trades.size], trades.symbol, symbols),
+            encode_columns(
+                Bar,
+                [
+                    bar_release,
+                    bars.ts_start,
+                    bars.open,
+                    bars.high,
+                    bars.low,
+                    bars.close,
+                    bars.volume,
+                ],
+                bars.symbol,
+                symbols,
+            ),
+        ]
+    )
+    record_time = np.concatenate([times, quotes.ts, trades.ts, bar_release])
+    kind = np.concatenate(
+        [
+            np.full(len(times), _TIME),
+            np.full(len(quotes), _QUOTE),
+            np.full(len(trades), _TRADE),
+            np.full(len(bars), _BAR),
+        ]
+    )
+    symbol = np.concatenate(
+        [np.zeros(len(times), np.int32), quotes.symbol, trades.symbol, bars.symbol]
+    )
+    source = np.concatenate(
+        [np.zeros(len(times), np.int64), quotes.source, trades.source, bars.source]
+    )
+    order = np.lexsort((source, symbol, kind, record_time))
+    return SessionPlan(
+        session=session,
+        start=start,
+        end=int(times[-1]),
+        data_end=last_item,
+        records=batch.take(order),
+        record_time=record_time[order],
+        boundaries=boundaries,
+        bars=bars,
+        bar_release=bar_release,
+        regular=regular,
+        trades=trades,
+        quotes=quotes,
+        left_out=left_out,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One release: records [first, last) of the plan, up to time `now`."""
+
+    now: int
+    first: int
+    last: int
+    cuts: np.ndarray  # record index after which each crossed boundary's upkeep findings go
+    boundaries: np.ndarray
+    bars: BarColumns
+    upkeep_bars: BarColumns  # regular-hours bars Upkeep has not seen yet, by release time
+    upkeep_release: np.ndarray
+    trades: TradeColumns
+    quotes: QuoteColumns
+
+
+class StreamCursor:
+    """Where the coordinator is in the current session's plan (the pure, single-threaded core)."""
+
+    def __init__(self, plan: SessionPlan) -> None:
+        self.plan = plan
+        self.now = plan.start
+        self._record = 0
+        self._boundary = 0
+        self._bar = 0
+        self._upkeep_bar = 0
+        self._trade = 0
+        self._quote = 0
+
+    @property
+    def bars_released(self) -> int:
+        return self._bar
+
+    @property
+    def exhausted(self) -> bool:
+        """No data left today: time may move straight to the close."""
+        return self.now >= self.plan.data_end
+
+    @property
+    def finished(self) -> bool:
+        return self._record >= len(self.plan.record_time)
+
+    def next_time(self) -> int:
+        return int(self.plan.record_time[self._record])
+
+    def boundary_after(self, count: int) -> int:
+        """The time `count` boundaries ahead (or the session end): a data-driven step's target."""
+        b = self.plan.boundaries
+        if self._boundary + count - 1 < len(b):
+            return int(b[self._boundary + count - 1])
+        return self.plan.end
+
+    def release(self, until: int) -> Step:
+        """Release everything due by `until`."""
+        plan = self.plan
+        first = self._record
+        last = int(np.searchsorted(plan.record_time, until, side="right"))
+        b_last = int(np.searchsorted(plan.boundaries, until, side="right"))
+        boundaries = plan.boundaries[self._boundary : b_last]
+        cuts = np.searchsorted(plan.record_time, boundaries, side="right")
+        bar_last = int(np.searchsorted(plan.bar_release, until, side="right"))
+        trade_last = int(np.searchsorted(plan.trades.ts, until, side="right"))
+        quote_last = int(np.searchsorted(plan.quotes.ts, until, side="right"))
+        bars = slice(self._bar, bar_last)
+        upkeep = slice(self._upkeep_bar, bar_last if len(boundaries) else self._upkeep_bar)
+        regular = plan.regular[upkeep]
+        step = Step(
+            now=until,
+            first=first,
+            last=last,
+            cuts=cuts,
+            boundaries=boundaries,
+            bars=plan.bars.take(bars),
+            upkeep_bars=plan.bars.take(upkeep).take(regular),
+            upkeep_release=plan.bar_release[upkeep][regular],
+            trades=plan.trades.take(slice(self._trade, trade_last)),
+            quotes=plan.quotes.take(slice(self._quote, quote_last)),
+        )
+        self._record, self._boundary = last, b_last
+        self._bar, self._trade, self._quote = bar_last, trade_last, quote_last
+        self._upkeep_bar = upkeep.stop
+        self.now = max(self.now, until)
+        return step
