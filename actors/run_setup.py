@@ -6,14 +6,19 @@ same run from the same config. Every problem is one sentence (ValueError).
 
 from __future__ import annotations
 
+import datetime as dt
+import platform
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pandas as pd
 
 from actors.upkeep_core import UpkeepCore
 from messages.config import RunConfig
-from messages.events import RunStarted
+from messages.events import SCHEMA_VERSION, RunStarted
 from messages.session import Session
 from store.backfill import BackfillSource
 from store.calendar import CalendarError, TradingCalendar
@@ -86,3 +91,26 @@ def _pace_from(config: RunConfig, calendar: TradingCalendar, first: Session) -> 
     if when >= first.close:
         raise ValueError(f"--start {config.start} is at or after the {first.label} session's close")
     return when
+
+
+def code_version() -> str:
+    try:
+        return metadata.version("ticktape")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def manifest(config: RunConfig, setup: RunSetup) -> dict[str, Any]:
+    """What the log keeps beside the chain: config, pacing, paths, file hashes, host, times."""
+    backfill = setup.backfill
+    return {
+        "schema": SCHEMA_VERSION,
+        "code_version": code_version(),
+        "config": msgspec.to_builtins(config),
+        "facts": msgspec.to_builtins(config.facts()),
+        "inputs": {f.name: f.sha256 for f in setup.repository.files},
+        "backfill_inputs": {f.name: f.sha256 for f in backfill.files} if backfill else {},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "resumes": [],
+    }

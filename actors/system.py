@@ -8,12 +8,9 @@ starts, and raised as a one-sentence `ConfigError`. Once running, the first exce
 
 from __future__ import annotations
 
-import datetime as dt
-import platform
 import queue
 import threading
 from collections.abc import Iterator
-from importlib import metadata
 from typing import Any
 
 import msgspec
@@ -24,7 +21,7 @@ from actors.clock import Clock
 from actors.coordinator import StreamCoordinator
 from actors.coordinator_core import CoordinatorCore, RunTotals
 from actors.prefetch import Prefetch
-from actors.run_setup import RunSetup, prepare
+from actors.run_setup import manifest, prepare
 from actors.session_data import SessionData, SessionDataCore
 from actors.shell import Connect, RunSupervisor
 from actors.upkeep import Upkeep
@@ -43,7 +40,7 @@ from messages.commands import (
     Stop,
 )
 from messages.config import RunConfig
-from messages.events import SCHEMA_VERSION, ActorFailed, Event
+from messages.events import ActorFailed, Event
 from store.eventlog import EventLog, LogError
 
 _STOP_TIMEOUT = 10.0
@@ -60,29 +57,6 @@ class ActorFailure(RuntimeError):
         super().__init__(f"{actor} failed: {type(error).__name__}: {error}")
         self.actor = actor
         self.error = error
-
-
-def code_version() -> str:
-    try:
-        return metadata.version("ticktape")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
-def manifest(config: RunConfig, setup: RunSetup) -> dict[str, Any]:
-    """What the log keeps beside the chain: config, pacing, paths, file hashes, host, times."""
-    backfill = setup.backfill
-    return {
-        "schema": SCHEMA_VERSION,
-        "code_version": code_version(),
-        "config": msgspec.to_builtins(config),
-        "facts": msgspec.to_builtins(config.facts()),
-        "inputs": {f.name: f.sha256 for f in setup.repository.files},
-        "backfill_inputs": {f.name: f.sha256 for f in backfill.files} if backfill else {},
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "resumes": [],
-    }
 
 
 class System:
