@@ -20,6 +20,7 @@ from messages.events import GapFilled, QualityUpdated
 from messages.session import NS_PER_MINUTE, Session
 
 _METRICS = ("open", "high", "low", "close", "volume")
+_LEAD_SESSIONS = 2
 
 
 class SessionDataCore:
@@ -28,7 +29,10 @@ class SessionDataCore:
     def __init__(self, symbols: tuple[str, ...], trailing_days: int = 0) -> None:
         self.symbols = symbols
         self._ids = {s: i for i, s in enumerate(symbols)}
-        self.history: deque[MinuteGrid] = deque(maxlen=max(trailing_days, 0))
+        self.trailing_days = max(trailing_days, 0)
+        # Two sessions more than the trailing days: SessionData may run ahead of a consumer into
+        # the next session, and an `as_of` query must still see the trailing days of its own time.
+        self.history: deque[MinuteGrid] = deque(maxlen=self.trailing_days + _LEAD_SESSIONS)
         self.grid: MinuteGrid | None = None
         self.now = 0
         n = len(symbols)
@@ -53,7 +57,7 @@ class SessionDataCore:
 
     def begin(self, session: Session) -> None:
         """Roll the finished session into history and start an empty one."""
-        if self.grid is not None and self.history.maxlen:
+        if self.grid is not None:
             self.history.append(self.grid)
         self.grid = MinuteGrid(session, len(self.symbols))
         self.now = session.open
@@ -116,8 +120,12 @@ class SessionDataCore:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def _grids(self) -> list[MinuteGrid]:
-        return [*self.history, *([self.grid] if self.grid is not None else [])]
+    def _grids(self, as_of: int | None = None) -> list[MinuteGrid]:
+        """The session current at `as_of` (or now) and its trailing days, oldest first."""
+        grids = [*self.history, *([self.grid] if self.grid is not None else [])]
+        if as_of is not None:
+            grids = [g for g in grids if g.session.open <= as_of] or grids[:1]
+        return grids[-(self.trailing_days + 1) :]
 
     def bars(
         self,
@@ -136,7 +144,7 @@ class SessionDataCore:
         sid = self.symbol_id(symbol)
         now = self.now if as_of is None else min(self.now, as_of)
         parts = []
-        for grid in self._grids():
+        for grid in self._grids(as_of):
             if interval == 1:
                 part = _grid_bars(grid, sid)
                 known = part.ts_start + NS_PER_MINUTE <= now
@@ -192,7 +200,7 @@ class SessionDataCore:
     def retained_bytes(self) -> int:
         """Bytes held in arrays: what must stay flat over a long run."""
         total = self.updated.nbytes + self.quality.nbytes
-        for grid in self._grids():
+        for grid in [*self.history, *([self.grid] if self.grid is not None else [])]:
             total += sum(a.nbytes for a in (grid.open, grid.high, grid.low, grid.close))
             total += grid.volume.nbytes + grid.state.nbytes
         for chunk in (*self._trades, *self._quotes):

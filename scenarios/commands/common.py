@@ -22,3 +22,16 @@ class Parser(argparse.ArgumentParser):
 
 def csv_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def local_time(text: str, tz: str) -> int:
+    """`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]` in the exchange's time zone, as ns UTC."""
+    import pandas as pd
+
+    try:
+        when = pd.Timestamp(text)
+    except ValueError:
+        raise UsageError(f"not a time (YYYY-MM-DDTHH:MM): {text!r}") from None
+    if when.tzinfo is None:
+        when = when.tz_localize(tz)
+    return int(when.value)
