@@ -21,12 +21,18 @@ class ClockError(RuntimeError):
 
 
 class ClockCore:
-    """Simulated time and its mapping to wall time. Pure: wall time is passed in."""
+    """Simulated time and its mapping to wall time. Pure: wall time is passed in.
+
+    `now` is the run's time: only releases (and day transitions) move it. The pacing line
+    (`anchor_sim` at `anchor_wall`, at `speed`) says when the next release is due; pausing,
+    resuming and a new speed move the line, never `now`.
+    """
 
     def __init__(self, speed: float, start: int = 0) -> None:
         self.speed = speed
         self.now = start
         self.paused = False
+        self.frozen = start  # the simulated time a paused clock shows
         self.anchor_sim = start
         self.anchor_wall = 0.0
 
@@ -34,14 +40,19 @@ class ClockCore:
         """Move forward to `ts` (the coordinator within a session, Upkeep at a day transition)."""
         if ts < self.now:
             raise ClockError(f"time may only move forward: {ts} < {self.now}")
-        if self.speed <= 0 or ts > self.sim_at(wall):
-            self.anchor_sim, self.anchor_wall = ts, wall  # a jump: pace from here
+        jump = self.speed <= 0 or ts > self.sim_at(wall)
         self.now = ts
+        if self.paused:
+            self.frozen = max(self.frozen, ts)
+        elif jump:
+            self.anchor_sim, self.anchor_wall = ts, wall  # pace from here
 
     def sim_at(self, wall: float) -> int:
-        if self.paused or self.speed <= 0:
+        if self.paused:
+            return self.frozen
+        if self.speed <= 0:
             return self.now
-        return self.anchor_sim + int((wall - self.anchor_wall) * self.speed * 1e9)
+        return max(self.now, self.anchor_sim + int((wall - self.anchor_wall) * self.speed * 1e9))
 
     def wall_delay(self, ts: int, wall: float) -> float:
         """Seconds of wall time until simulated time reaches `ts`."""
@@ -49,19 +60,19 @@ class ClockCore:
 
     def pause(self, wall: float, limit: int | None = None) -> None:
         """Freeze; never past `limit`, the next release, which must not be skipped on resume."""
-        frozen = self.sim_at(wall) if limit is None else min(self.sim_at(wall), limit)
-        self.now = max(self.now, frozen)
+        shown = self.sim_at(wall)
+        self.frozen = max(self.now, shown if limit is None else min(shown, limit))
         self.paused = True
 
     def resume(self, wall: float) -> None:
         """Continue from the frozen time: no burst of catch-up."""
         self.paused = False
-        self.anchor_sim, self.anchor_wall = self.now, wall
+        self.anchor_sim, self.anchor_wall = self.frozen, wall
 
     def set_speed(self, speed: float, wall: float) -> None:
-        """Pacing only: re-anchor at the simulated time now, then run at the new speed."""
-        self.now = max(self.now, self.sim_at(wall))
-        self.anchor_sim, self.anchor_wall = self.now, wall
+        """Pacing only: re-anchor at the simulated time shown now, then run at the new speed."""
+        if not self.paused:
+            self.anchor_sim, self.anchor_wall = self.sim_at(wall), wall
         self.speed = speed
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 import pandas as pd
+from loguru import logger
 
 from actors.upkeep_core import UpkeepCore
 from messages.config import RunConfig
@@ -57,6 +58,7 @@ def prepare(config: RunConfig) -> RunSetup:
                 f"no {config.calendar} sessions between {config.start_date} and {config.end_date}"
             )
         pace_from = _pace_from(config, calendar, sessions[0])
+        logger.info("scanning {}", config.data)
         repository = MarketDataRepository(config.data, config.symbols, label=config.label)
         if config.backfill and Path(config.backfill).resolve().is_relative_to(
             repository.folder.resolve()

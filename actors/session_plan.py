@@ -192,11 +192,14 @@ class StreamCursor:
         bar_last = int(np.searchsorted(plan.bar_release, until, side="right"))
         trade_last = int(np.searchsorted(plan.trades.ts, until, side="right"))
         quote_last = int(np.searchsorted(plan.quotes.ts, until, side="right"))
+        # Time moves to the last record released, never to `until` itself: a paced wake overshoots
+        # by however late the wall clock was, which is pacing, not a fact.
+        now = max(self.now, int(plan.record_time[last - 1])) if last > first else self.now
         bars = slice(self._bar, bar_last)
         upkeep = slice(self._upkeep_bar, bar_last if len(boundaries) else self._upkeep_bar)
         regular = plan.regular[upkeep]
         step = Step(
-            now=until,
+            now=now,
             first=first,
             last=last,
             cuts=cuts,
@@ -210,5 +213,5 @@ class StreamCursor:
         self._record, self._boundary = last, b_last
         self._bar, self._trade, self._quote = bar_last, trade_last, quote_last
         self._upkeep_bar = upkeep.stop
-        self.now = max(self.now, until)
+        self.now = now
         return step

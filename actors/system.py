@@ -165,10 +165,11 @@ class System:
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> RunTotals:
         """Graceful: the step in hand is logged, then `Stopped`, then the actors stop."""
-        self._request_stop()
+        self.request_stop()
         return self.wait(timeout)
 
-    def _request_stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask for a graceful stop and return at once (safe from a signal handler)."""
         self.supervisor.stop_requested.set()
         coordinator = self._refs.get(COORDINATOR)
         if coordinator is not None and coordinator.is_alive():
@@ -180,7 +181,7 @@ class System:
             return
         self._closed = True
         if self._refs and not self.supervisor.done.is_set():
-            self._request_stop()
+            self.request_stop()
             self.supervisor.done.wait(_GRACEFUL_STOP)
         self._stop_actors()
         for thread in self.supervisor.threads:
@@ -242,7 +243,7 @@ class System:
                     yield decode(record)
         finally:
             if not finished and not self.supervisor.done.is_set():
-                self._request_stop()
+                self.request_stop()
 
     def query(self, name: str, *args: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
         """Ask SessionData, e.g. `query("last_bars", "SPY", 5, as_of=event.ts)`."""

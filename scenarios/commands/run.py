@@ -18,6 +18,7 @@ from actors.coordinator_core import RunTotals
 from actors.system import System
 from messages.config import GAP_POLICIES, RunConfig
 from scenarios.commands.common import UsageError, console, csv_list
+from scenarios.commands.controls import KEYS, Interrupted, KeyReader, graceful
 from scenarios.commands.log import stats_table
 from store.eventlog import SYNC_POLICIES, EventLog
 from store.inspect import stats
@@ -43,7 +44,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="a scenario script to run instead of the options")
     p.add_argument("--data", help="folder of CSV or Parquet files")
     p.add_argument("--symbols", type=csv_list, help="comma-separated symbols, e.g. SPY,AIG")
-    p.add_argument("--start", help="first session, YYYY-MM-DD")
+    p.add_argument(
+        "--start", help="first session, YYYY-MM-DD, or YYYY-MM-DDTHH:MM to pace from that time"
+    )
     p.add_argument("--end", help="last session, YYYY-MM-DD")
     p.add_argument("--log", help="path of the event log to create")
     p.add_argument("--speed", type=float, default=0.0, help="0 = data-driven; else sim/wall ratio")
@@ -82,7 +85,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 
 def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
-    """Run a System with a live event counter; returns totals and wall seconds (setup included)."""
+    """Run a System with a live event counter and control keys; returns totals and wall seconds
+    (setup included). Ctrl-C or SIGTERM stop it gracefully, then raise `Interrupted`."""
     began = time.perf_counter()
     system = System(config)
     with Progress(
@@ -94,21 +98,28 @@ def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
         disable=not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("replaying", total=None)
-        system.start()
+        note = [KEYS if sys.stdin.isatty() else ""]
         done = threading.Event()
 
         def report() -> None:
             while not done.wait(0.2):
-                progress.update(task, description=f"replaying: {system.log.next_seq - 1:,} events")
+                events = f"{system.log.next_seq - 1:,} events"
+                progress.update(task, description=f"replaying: {events}  {note[0]}")
 
         reporter = threading.Thread(target=report, daemon=True)
-        reporter.start()
         try:
-            totals = system.wait()
-        except KeyboardInterrupt:
-            totals = system.stop()
+            with graceful(system.request_stop):
+                system.start()
+                reporter.start()
+                with KeyReader(system, lambda text: note.__setitem__(0, text)):
+                    totals = system.wait()
+        except Interrupted as stopped:
+            stopped.totals = system.supervisor.result
+            raise
         finally:
             done.set()
+            if reporter.is_alive():
+                reporter.join(1.0)
             system.close()
     return totals, time.perf_counter() - began
 
@@ -124,6 +135,12 @@ def _summary(totals: RunTotals, seconds: float, log: str) -> Table:
     table.add_row("wall time", f"{seconds:.3f} s")
     table.add_row("bars/s", f"{totals.bars / seconds:,.0f}" if seconds > 0 else "-")
     table.add_row("events/s", f"{totals.events / seconds:,.0f}" if seconds > 0 else "-")
+    if totals.lateness:
+        late = totals.lateness
+        table.add_row(
+            "lateness p50 / p99 / max",
+            f"{late['p50'] * 1e3:.3f} / {late['p99'] * 1e3:.3f} / {late['max'] * 1e3:.3f} ms",
+        )
     return table
 
 
@@ -135,7 +152,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         runpy.run_path(str(script), run_name="__main__")
         return 0
     config = _config(args)
-    totals, seconds = run_with_progress(config)
+    try:
+        totals, seconds = run_with_progress(config)
+    except Interrupted as stopped:
+        totals = stopped.totals
+        if totals is None:  # stopped before the run began: nothing was logged
+            raise
+        print(f"ticktape: stopped by {stopped}; the log holds {totals.events:,} events")
+        print(f"digest {totals.digest}")
+        return stopped.exit_code
     console.print(_summary(totals, seconds, config.log))
     print(f"digest {totals.digest}")
     return 0
