@@ -1,0 +1,28 @@
+"""One door to market data: a raw folder of files, or a catalog made of one by `ingest`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from store.catalog import CatalogRepository, is_catalog
+from store.repository import DataConfigError, MarketDataRepository
+
+
+def open_repository(
+    folder: str | Path,
+    symbols: Sequence[str] | None,
+    *,
+    label: str = "start",
+    role: str = "data",
+) -> CatalogRepository | MarketDataRepository:
+    """The catalog at `folder` when it holds a catalog manifest, else the raw folder.
+
+    `role` names the option the folder came from (`data`, `backfill`) in error messages.
+    """
+    try:
+        if is_catalog(folder):
+            return CatalogRepository(folder, symbols, label=label)
+        return MarketDataRepository(folder, symbols, label=label)
+    except DataConfigError as exc:
+        raise DataConfigError(f"--{role}: {exc}") from None
