@@ -35,6 +35,7 @@ from store.backfill import BackfillSource
 from store.calendar import CalendarError, TradingCalendar
 from store.eventlog import EventLog, LogError
 from store.repository import DataConfigError, MarketDataRepository
+from store.sources import open_repository
 
 _STOP_TIMEOUT = 10.0
 
@@ -70,13 +71,15 @@ class System:
                 raise ConfigError(
                     f"no {config.calendar} sessions between {config.start} and {config.end}"
                 )
-            repository = MarketDataRepository(config.data, config.symbols, label=config.label)
+            repository = open_repository(config.data, config.symbols, label=config.label)
             if config.backfill and Path(config.backfill).resolve().is_relative_to(
                 repository.folder.resolve()
             ):
                 raise ConfigError("--backfill must not be inside --data (it would be read twice)")
             backfill = (
-                MarketDataRepository(config.backfill, config.symbols, label=config.label)
+                open_repository(
+                    config.backfill, config.symbols, label=config.label, role="backfill"
+                )
                 if config.backfill
                 else None
             )

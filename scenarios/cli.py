@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from loguru import logger
 
 from actors.system import ActorFailure, ConfigError
-from scenarios.commands import bench, log, run
+from scenarios.commands import bench, ingest, log, run
 from scenarios.commands.common import Parser, UsageError
 from store.eventlog import LogError
 
-COMMANDS = (run, log, bench)
+COMMANDS = (run, ingest, log, bench)
 
 
 def _parser() -> Parser:

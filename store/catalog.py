@@ -131,7 +131,8 @@ class Manifest:
         try:
             data = json.loads((folder / MANIFEST).read_text())
         except (OSError, ValueError) as exc:
-            raise DataConfigError(f"catalog manifest {folder / MANIFEST} is unreadable ({exc})")
+            message = f"catalog manifest {folder / MANIFEST} is unreadable ({exc})"
+            raise DataConfigError(message) from None
         if data.get("format") != FORMAT or data.get("version") != VERSION:
             raise DataConfigError(f"{folder / MANIFEST} is not a version {VERSION} catalog")
         return cls(

@@ -18,11 +18,14 @@ def open_repository(
 ) -> CatalogRepository | MarketDataRepository:
     """The catalog at `folder` when it holds a catalog manifest, else the raw folder.
 
-    `role` names the option the folder came from (`data`, `backfill`) in error messages.
+    `role` names the option the folder came from in error messages (other than `data`, which
+    the messages already name).
     """
     try:
         if is_catalog(folder):
             return CatalogRepository(folder, symbols, label=label)
         return MarketDataRepository(folder, symbols, label=label)
     except DataConfigError as exc:
+        if role == "data":
+            raise
         raise DataConfigError(f"--{role}: {exc}") from None
