@@ -71,14 +71,20 @@ class System:
                 raise ConfigError(
                     f"no {config.calendar} sessions between {config.start} and {config.end}"
                 )
-            repository = open_repository(config.data, config.symbols, label=config.label)
+            repository = open_repository(
+                config.data, config.symbols, label=config.label, sessions=[*history, *self.sessions]
+            )
             if config.backfill and Path(config.backfill).resolve().is_relative_to(
                 repository.folder.resolve()
             ):
                 raise ConfigError("--backfill must not be inside --data (it would be read twice)")
             backfill = (
                 open_repository(
-                    config.backfill, config.symbols, label=config.label, role="backfill"
+                    config.backfill,
+                    config.symbols,
+                    label=config.label,
+                    role="backfill",
+                    sessions=self.sessions,
                 )
                 if config.backfill
                 else None

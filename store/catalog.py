@@ -486,12 +486,18 @@ class CatalogRepository:
     """A catalog read like a raw folder: `MarketDataRepository`'s public API and semantics.
 
     Construction reads the manifest only. `load_session` reads the partitions of that session,
-    the requested symbols' rows and the columns a run needs. `opened` counts the Parquet files
-    read, so tests can see that a run touches only its own sessions.
+    the requested symbols' rows and the columns a run needs. `opened` lists the Parquet files
+    read, so tests can see that a run touches only its own sessions. `files` lists the files of
+    `sessions` (every session when None), for the run's manifest.
     """
 
     def __init__(
-        self, folder: str | Path, symbols: Sequence[str] | None, *, label: str = "start"
+        self,
+        folder: str | Path,
+        symbols: Sequence[str] | None,
+        *,
+        label: str = "start",
+        sessions: Sequence[Session] | None = None,
     ) -> None:
         if label not in LABELS:
             raise DataConfigError(f"label must be 'start' or 'end', not {label!r}")
@@ -524,7 +530,7 @@ class CatalogRepository:
         self._by_window = {
             tuple(entry["window"]): entry for entry in self.manifest.partitions.values()
         }
-        self.files: tuple[InputFile, ...] = tuple(self._partition_files())
+        self.files: tuple[InputFile, ...] = tuple(self._partition_files(sessions))
         self.file_rejections: tuple[DataRejected, ...] = tuple(
             DataRejected(ts=0, reason=r["reason"], file=r["file"], row=r["row"])
             for r in self.manifest.file_rejections
@@ -532,13 +538,25 @@ class CatalogRepository:
         self.opened: list[str] = []
         self._lock = threading.Lock()
         self._windows_loaded: set[tuple[int, int]] = set()
+        self._undated_files = {
+            name: source for name, source in self.manifest.sources.items() if source.get("undated")
+        }
         self._undated_reported: set[str] = set()
 
-    def _partition_files(self) -> Iterable[InputFile]:
+    def _partition_files(self, sessions: Sequence[Session] | None) -> Iterable[InputFile]:
+        """Files of the partitions (rows and dated rejections) and of the undated rejections."""
+        windows = None if sessions is None else {(s.window_start, s.window_end) for s in sessions}
         for entry in self.manifest.partitions.values():
             start, end = entry["window"]
-            for kind, written in sorted(entry["kinds"].items()):
-                yield InputFile(written["path"], kind, written["sha256"], start, end - 1)
+            if windows is not None and (start, end) not in windows:
+                continue
+            written = {**entry["kinds"], "rejected": entry["rejected"]}
+            for kind, part in sorted(written.items()):
+                if part is not None:
+                    yield InputFile(part["path"], kind, part["sha256"], start, end - 1)
+        if self.manifest.undated is not None:
+            undated = self.manifest.undated
+            yield InputFile(undated["path"], "rejected", undated["sha256"], None, None)
 
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every original data file, as the raw folder's repository gives them."""
@@ -617,8 +635,8 @@ class CatalogRepository:
         """Rows of no time go out with the first session that reads their file: the first whose
         window overlaps the file's dated range, or the first session if it has none."""
         due = []
-        for name, source in self.manifest.sources.items():
-            if not source.get("undated") or name in self._undated_reported:
+        for name, source in self._undated_files.items():
+            if name in self._undated_reported:
                 continue
             if not self._wanted & set(source["symbols"]):
                 continue  # the raw folder's repository would not read this file at all

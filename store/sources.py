@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from messages.session import Session
 from store.catalog import CatalogRepository, is_catalog
 from store.repository import DataConfigError, MarketDataRepository
 
@@ -15,15 +16,17 @@ def open_repository(
     *,
     label: str = "start",
     role: str = "data",
+    sessions: Sequence[Session] | None = None,
 ) -> CatalogRepository | MarketDataRepository:
     """The catalog at `folder` when it holds a catalog manifest, else the raw folder.
 
+    `sessions` (those the run will load) narrow a catalog's `files` to the partitions they read.
     `role` names the option the folder came from in error messages (other than `data`, which
     the messages already name).
     """
     try:
         if is_catalog(folder):
-            return CatalogRepository(folder, symbols, label=label)
+            return CatalogRepository(folder, symbols, label=label, sessions=sessions)
         return MarketDataRepository(folder, symbols, label=label)
     except DataConfigError as exc:
         if role == "data":

@@ -21,6 +21,7 @@ from scenarios.cli import main
 from scenarios.demo_data import DemoSpec, generate
 from store.calendar import TradingCalendar
 from store.catalog import MANIFEST, CatalogRepository, ingest
+from store.eventlog import EventLog
 from store.repository import DataConfigError, MarketDataRepository
 from store.sources import open_repository
 from tests.conftest import REALDATA
@@ -114,6 +115,20 @@ def test_a_run_reads_only_its_own_sessions_partitions(tmp_path: Path) -> None:
     assert len(catalog.opened) == len(set(catalog.opened))
 
 
+def test_a_runs_manifest_names_the_partitions_of_its_sessions_with_their_hashes(
+    tmp_path: Path,
+) -> None:
+    ingest([generate(tmp_path / "raw", SPEC)], tmp_path / "catalog")
+    digest(tmp_path / "catalog", tmp_path / "run.lmdb", start="2024-12-03", end="2024-12-03")
+    with EventLog.open(tmp_path / "run.lmdb") as log:
+        inputs = log.manifest()["inputs"]
+    day = "session=2024-12-03/part.parquet"  # where the bad rows are
+    want = {name for name in inputs if "undated" not in name}
+    assert want == {f"{kind}/{day}" for kind in ("bars", "trades", "quotes", "rejected")}
+    for name, sha in inputs.items():
+        assert hashlib.sha256((tmp_path / "catalog" / name).read_bytes()).hexdigest() == sha
+
+
 def test_ingesting_the_same_files_again_changes_nothing(tmp_path: Path) -> None:
     raw = generate(tmp_path / "raw", SPEC)
     first = ingest([raw], tmp_path / "catalog")
@@ -156,7 +171,7 @@ def test_a_changed_file_is_refused_and_the_catalog_kept(tmp_path: Path) -> None:
     before = files_hashes(tmp_path / "catalog")
     with (raw / "BOLT.csv").open("a") as fh:
         fh.write("BOLT,2024-12-03T15:59:00-05:00,1,1,1,1,1\n")
-    with pytest.raises(DataConfigError, match="BOLT.csv .* differs"):
+    with pytest.raises(DataConfigError, match=r"BOLT\.csv .* differs"):
         ingest([raw], tmp_path / "catalog")
     assert files_hashes(tmp_path / "catalog") == before
 
