@@ -200,6 +200,8 @@ def ingest(
     summary = IngestSummary()
     trading = TradingCalendar(calendar)
     for source in sources:
+        if is_catalog(source) or folder.resolve().is_relative_to(Path(source).resolve()):
+            raise DataConfigError(f"{source} is a catalog or holds {folder}; it is not ingested")
         repository = MarketDataRepository(source, None, label=label)
         new = _new_files(repository, manifest)
         summary.sources += len(repository.files) + len(repository.file_rejections)
@@ -284,7 +286,7 @@ def _sessions_covering(trading: TradingCalendar, files: Iterable[InputFile]) -> 
     so that the files' undated rejections are still read."""
     ranges = [(f.ts_min, f.ts_max) for f in files if f.ts_min is not None and f.ts_max is not None]
     if not ranges:
-        return trading.sessions("2000-01-03", "2000-01-03")
+        return trading.sessions_before("2000-01-10", 1)
     lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
     week = np.timedelta64(7, "D")
     start, end = (np.datetime64(t, "ns").astype("datetime64[D]") for t in (lo, hi))
@@ -535,6 +537,8 @@ class CatalogRepository:
             DataRejected(ts=0, reason=r["reason"], file=r["file"], row=r["row"])
             for r in self.manifest.file_rejections
         )
+        for session in sessions or ():
+            self._partition(session)  # another calendar is a config error, found before a run
         self.opened: list[str] = []
         self._lock = threading.Lock()
         self._windows_loaded: set[tuple[int, int]] = set()

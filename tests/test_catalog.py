@@ -208,6 +208,10 @@ def test_a_catalog_and_its_run_must_agree_on_calendar_and_label(tmp_path: Path) 
     ingest([raw], tmp_path / "catalog")
     with pytest.raises(ConfigError, match="label start, not end"):
         digest(tmp_path / "catalog", tmp_path / "a.lmdb", label="end")
+    with pytest.raises(ConfigError, match="does not match the sessions of catalog"):
+        digest(tmp_path / "catalog", tmp_path / "b.lmdb", calendar="CMES")
+    with pytest.raises(DataConfigError, match=r"holds .*catalog; it is not ingested"):
+        ingest([tmp_path], tmp_path / "catalog")
     with pytest.raises(DataConfigError, match="calendar XNYS and label start, not CMES"):
         ingest([raw], tmp_path / "catalog", calendar="CMES")
     with pytest.raises(DataConfigError, match="no data for symbol XYZ"):
