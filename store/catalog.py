@@ -304,7 +304,11 @@ def _new_rows(
     names: pa.Array,
     new: set[str],
 ) -> pa.Table:
-    """A session's rows of the new files, with symbol and original file as text."""
+    """A session's rows of the new files, with symbol and original file as text.
+
+    They keep the repository's order, (time, symbol, source): the folder's names keep their
+    order among the catalog's, so that is (time, symbol, file, line) in the catalog too.
+    """
     source = columns.source
     file = names.take(pa.array(source >> _ROW_BITS))
     table = pa.table(
@@ -434,14 +438,14 @@ def _write_partition(
         old = entry["kinds"].get(kind)
         if old is None and not table.num_rows:
             continue
-        if old is not None:
+        if old is not None:  # new rows are in order among themselves, not among the old
             table = pa.concat_tables(
                 [pq.read_table(folder / old["path"]).cast(table.schema), table]
             )
-        if kind == "bars":
-            table, duplicates = _without_duplicate_bars(table, ranks)
-            rejected_parts.append(duplicates)
-        table = _ordered(table, ranks, (_TIME[kind], "symbol", "file", "line"))
+            if kind == "bars":
+                table, duplicates = _without_duplicate_bars(table, ranks)
+                rejected_parts.append(duplicates)
+            table = _ordered(table, ranks, (_TIME[kind], "symbol", "file", "line"))
         ts = table[_TIME[kind]].to_numpy()
         outside = int(((ts < session.open) | (ts >= session.close)).sum())
         written = _write_table(table, folder, _partition_name(kind, session.label))
