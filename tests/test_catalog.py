@@ -25,7 +25,7 @@ from store.eventlog import EventLog
 from store.repository import DataConfigError, MarketDataRepository
 from store.sources import open_repository
 from tests.conftest import REALDATA
-from tests.helpers import REAL_SYMBOLS, config, run
+from tests.helpers import REAL_SYMBOLS, config, of_kind, read, run
 
 # Thanksgiving week 2024: a holiday and an early close; ticks and bad rows of every kind.
 SPEC = DemoSpec(bad_rows=12, trades_per_minute=2, quotes_per_minute=2)
@@ -113,6 +113,22 @@ def test_a_run_reads_only_its_own_sessions_partitions(tmp_path: Path) -> None:
     assert labels == {s.label for s in wanted}
     # BOLT has bars only (ticks are ACME's), yet each partition is opened once per kind
     assert len(catalog.opened) == len(set(catalog.opened))
+
+
+def test_gaps_are_filled_from_a_catalog_as_from_a_raw_folder(tmp_path: Path) -> None:
+    full = generate(tmp_path / "full", DemoSpec(extended_hours=False))
+    lossy = tmp_path / "lossy"
+    lossy.mkdir()
+    lines = (full / "ACME.csv").read_text().splitlines(keepends=True)
+    (lossy / "ACME.csv").write_text("".join(lines[:1] + lines[1::2][:-1] + lines[-1:]))
+    ingest([full], tmp_path / "full_catalog")
+    ingest([lossy], tmp_path / "lossy_catalog")
+
+    settings = {"symbols": ("ACME",), "backfill": str(full)}
+    want = digest(lossy, tmp_path / "raw.lmdb", **settings)
+    assert len(of_kind(read(tmp_path / "raw.lmdb"), "GapFilled")) > 100
+    settings["backfill"] = str(tmp_path / "full_catalog")
+    assert digest(tmp_path / "lossy_catalog", tmp_path / "catalog.lmdb", **settings) == want
 
 
 def test_a_runs_manifest_names_the_partitions_of_its_sessions_with_their_hashes(
