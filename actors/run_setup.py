@@ -23,7 +23,9 @@ from messages.events import SCHEMA_VERSION, RunStarted
 from messages.session import Session
 from store.backfill import BackfillSource
 from store.calendar import CalendarError, TradingCalendar
+from store.catalog import CatalogRepository
 from store.repository import DataConfigError, MarketDataRepository
+from store.sources import open_repository
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,8 @@ class RunSetup:
     config: RunConfig
     sessions: list[Session]
     history: list[Session]
-    repository: MarketDataRepository
-    backfill: MarketDataRepository | None
+    repository: MarketDataRepository | CatalogRepository
+    backfill: MarketDataRepository | CatalogRepository | None
     run_started: RunStarted
     pace_from: int  # paced runs release data-driven (catch-up) before this time
 
@@ -59,13 +61,21 @@ def prepare(config: RunConfig) -> RunSetup:
             )
         pace_from = _pace_from(config, calendar, sessions[0])
         logger.info("scanning {}", config.data)
-        repository = MarketDataRepository(config.data, config.symbols, label=config.label)
+        repository = open_repository(
+            config.data, config.symbols, label=config.label, sessions=[*history, *sessions]
+        )
         if config.backfill and Path(config.backfill).resolve().is_relative_to(
             repository.folder.resolve()
         ):
             raise ValueError("--backfill must not be inside --data (it would be read twice)")
         backfill = (
-            MarketDataRepository(config.backfill, config.symbols, label=config.label)
+            open_repository(
+                config.backfill,
+                config.symbols,
+                label=config.label,
+                role="backfill",
+                sessions=sessions,
+            )
             if config.backfill
             else None
         )

@@ -1,0 +1,67 @@
+"""`ticktape ingest`: validate folders of market data once and add them to a Parquet catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scenarios.commands.common import UsageError, console
+from store.calendar import CalendarError
+from store.catalog import IngestSummary, ingest
+from store.repository import DataConfigError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="validate CSV/Parquet folders into a session catalog")
+    p.add_argument("sources", nargs="+", metavar="SRC", help="folders of CSV or Parquet files")
+    p.add_argument("--catalog", required=True, help="catalog folder to create or extend")
+    p.add_argument("--calendar", default="XNYS")
+    p.add_argument(
+        "--label", choices=("start", "end"), default="start", help="bar stamp convention"
+    )
+    p.set_defaults(handler=cmd_ingest)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    with Progress(
+        TextColumn("ingesting sessions"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
+        task = progress.add_task("ingest", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            summary = ingest(
+                args.sources,
+                args.catalog,
+                calendar=args.calendar,
+                label=args.label,
+                progress=advance,
+            )
+        except (DataConfigError, CalendarError) as e:
+            raise UsageError(str(e)) from None
+    console.print(_summary(summary, args.catalog))
+    return 0
+
+
+def _summary(summary: IngestSummary, catalog: str) -> Table:
+    table = Table(title="ticktape ingest", show_header=False)
+    table.add_row("catalog", catalog)
+    table.add_row("data files found", f"{summary.sources:,}")
+    table.add_row("new files ingested", f"{summary.new_files:,}")
+    table.add_row("sessions written", f"{summary.sessions:,}")
+    table.add_row("rows written", f"{summary.rows:,}")
+    table.add_row("rows rejected", f"{summary.rejected:,}")
+    table.add_row("rows outside regular hours", f"{summary.outside_hours:,}")
+    return table

@@ -1,0 +1,658 @@
+"""The catalog: market data validated once and stored as Parquet, one partition per session.
+
+`ingest` reads any folder of CSV/Parquet through `MarketDataRepository` (so validation is the
+repository's, unchanged) and writes each session window's rows, kind by kind, sorted by
+(time, symbol, file, line), with the original file name and line of every row. A run over the
+catalog then reads only its sessions' partitions, symbols and columns (DESIGN §13), and
+`CatalogRepository` hands it exactly what the raw folder would have: the same rows in the same
+order, the same rejections at the same moments, so the digest is the same.
+
+Layout of a catalog folder:
+    catalog.json                                 the manifest (below)
+    bars/session=YYYY-MM-DD/part.parquet         likewise trades/, quotes/
+    rejected/session=YYYY-MM-DD/part.parquet     rows rejected with a timestamp in that window
+    rejected/undated.parquet                     rows rejected with no usable timestamp
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from messages.events import DataRejected
+from messages.session import Session
+from store.calendar import CalendarError, TradingCalendar
+from store.repository import KIND_COLUMNS, LABELS, DataConfigError, InputFile, MarketDataRepository
+
+MANIFEST = "catalog.json"
+FORMAT = "ticktape-catalog"
+VERSION = 1
+ROW_GROUP_ROWS = 128 * 1024
+
+_ROW_BITS = 32
+_ROW_MASK = (1 << _ROW_BITS) - 1
+_TIME = {"bars": "ts_start", "trades": "ts", "quotes": "ts"}
+_COLUMN_TYPES = {"bars": BarColumns, "trades": TradeColumns, "quotes": QuoteColumns}
+_REJECTED_SCHEMA = pa.schema(
+    [
+        ("file", pa.dictionary(pa.int32(), pa.string())),
+        ("row", pa.int64()),
+        ("reason", pa.string()),
+        ("symbol", pa.string()),
+    ]
+)
+# Reasons of rows with no usable timestamp (the repository's stable codes): such a rejection
+# belongs to its file, not to a session window.
+_UNDATED_REASONS = (
+    "unparseable timestamp",
+    "timestamp has no time zone",
+    "timestamp is not ns since the epoch",
+)
+_UNDATED_PREFIXES = ("malformed row", "unreadable file")
+
+
+def is_catalog(folder: str | Path) -> bool:
+    return (Path(folder) / MANIFEST).is_file()
+
+
+def _is_undated(reason: str) -> bool:
+    return reason in _UNDATED_REASONS or reason.startswith(_UNDATED_PREFIXES)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _kind_schema(kind: str) -> pa.Schema:
+    return pa.schema(
+        [
+            ("symbol", pa.dictionary(pa.int32(), pa.string())),
+            (_TIME[kind], pa.int64()),
+            *[(name, pa.float64()) for name in KIND_COLUMNS[kind]],
+            ("file", pa.dictionary(pa.int32(), pa.string())),
+            ("line", pa.int64()),
+        ]
+    )
+
+
+def _positions(column: pa.ChunkedArray, values: pa.Array) -> np.ndarray:
+    """Where each value of a (dictionary) string column sits in `values`; -1 if absent.
+
+    A dictionary column is mapped through its dictionary, so the work is per distinct value.
+    """
+    parts = []
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            lookup = pc.fill_null(pc.index_in(chunk.dictionary, value_set=values), -1)
+            parts.append(lookup.to_numpy()[chunk.indices.to_numpy(zero_copy_only=False)])
+        else:
+            parts.append(pc.fill_null(pc.index_in(chunk, value_set=values), -1).to_numpy())
+    if not parts:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate(parts).astype(np.int64)
+
+
+def _plain_strings(column: pa.ChunkedArray) -> list[str]:
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    return column.to_pylist()
+
+
+# --- the manifest ----------------------------------------------------------------------------
+
+
+@dataclass
+class Manifest:
+    """What a catalog holds; written as sorted JSON so that equal content is equal bytes."""
+
+    calendar: str
+    label: str
+    symbols: list[str] = field(default_factory=list)  # every symbol with a row in the catalog
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # original files by name
+    file_rejections: list[dict[str, Any]] = field(default_factory=list)
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # by session label
+    undated: dict[str, Any] | None = None
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        try:
+            data = json.loads((folder / MANIFEST).read_text())
+        except (OSError, ValueError) as exc:
+            message = f"catalog manifest {folder / MANIFEST} is unreadable ({exc})"
+            raise DataConfigError(message) from None
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise DataConfigError(f"{folder / MANIFEST} is not a version {VERSION} catalog")
+        return cls(
+            calendar=data["calendar"],
+            label=data["label"],
+            symbols=data["symbols"],
+            sources=data["sources"],
+            file_rejections=data["file_rejections"],
+            partitions=data["partitions"],
+            undated=data["undated"],
+        )
+
+    def write(self, folder: Path) -> None:
+        data = {"format": FORMAT, "version": VERSION, **self.__dict__}
+        text = json.dumps(data, sort_keys=True, indent=1) + "\n"
+        _write_atomically(folder / MANIFEST, text.encode())
+
+    def names(self) -> list[str]:
+        """Every original data file name, sorted: a row's file rank is its place here."""
+        return sorted(self.sources)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+# --- ingest ----------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestSummary:
+    sources: int = 0  # data files found in the source folders
+    new_files: int = 0  # of which were not in the catalog yet
+    sessions: int = 0  # partitions written
+    rows: int = 0  # rows written (new and carried over)
+    rejected: int = 0  # rows ingest rejected, new files only
+    outside_hours: int = 0
+
+
+def ingest(
+    sources: Sequence[str | Path],
+    catalog: str | Path,
+    *,
+    calendar: str = "XNYS",
+    label: str = "start",
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestSummary:
+    """Validate the files of each source folder and add the new ones to the catalog.
+
+    A file already in the catalog with the same content is skipped, so ingesting the same files
+    again changes nothing. A file of the same name with other content is refused: a changed
+    history would silently change the digest of runs already made. `progress(done, total)` is
+    called once per session written.
+    """
+    folder = Path(catalog)
+    manifest = Manifest.read(folder) if is_catalog(folder) else Manifest(calendar, label)
+    if (manifest.calendar, manifest.label) != (calendar, label):
+        raise DataConfigError(
+            f"catalog {folder} was ingested with calendar {manifest.calendar} and label "
+            f"{manifest.label}, not {calendar} and {label}"
+        )
+    summary = IngestSummary()
+    trading = TradingCalendar(calendar)
+    for source in sources:
+        if is_catalog(source) or folder.resolve().is_relative_to(Path(source).resolve()):
+            raise DataConfigError(f"{source} is a catalog or holds {folder}; it is not ingested")
+        repository = MarketDataRepository(source, None, label=label)
+        new = _new_files(repository, manifest)
+        summary.sources += len(repository.files) + len(repository.file_rejections)
+        summary.new_files += len(new)
+        if new:
+            _ingest_folder(repository, new, manifest, trading, folder, summary, progress)
+    if summary.new_files or not is_catalog(folder):
+        manifest.write(folder)
+    return summary
+
+
+def _new_files(repository: MarketDataRepository, manifest: Manifest) -> set[str]:
+    """Names not yet in the catalog; a known name with other content is an error."""
+    shas = {f.name: f.sha256 for f in repository.files}
+    for rejection in repository.file_rejections:
+        shas[rejection.file] = _sha256(repository.folder / rejection.file)
+    for name, sha in shas.items():
+        known = manifest.sources.get(name)
+        if known is not None and known["sha256"] != sha:
+            raise DataConfigError(
+                f"{name} in {repository.folder} differs from the file of that name already in "
+                "the catalog; a catalog's files cannot change (ingest into a new catalog)"
+            )
+    return {name for name in shas if name not in manifest.sources}
+
+
+def _ingest_folder(
+    repository: MarketDataRepository,
+    new: set[str],
+    manifest: Manifest,
+    trading: TradingCalendar,
+    folder: Path,
+    summary: IngestSummary,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    everything = {f.name for f in repository.files} | {r.file for r in repository.file_rejections}
+    names = pa.array(sorted(everything))  # what the repository's source ids index
+    for rejection in repository.file_rejections:
+        if rejection.file in new:
+            sha = _sha256(repository.folder / rejection.file)
+            manifest.sources[rejection.file] = {"sha256": sha}
+            manifest.file_rejections.append(
+                {"file": rejection.file, "row": rejection.row, "reason": rejection.reason}
+            )
+    manifest.file_rejections.sort(key=lambda r: (r["file"], r["row"]))
+    added = [f for f in repository.files if f.name in new]
+    for info in added:
+        manifest.sources[info.name] = {
+            "kind": info.kind,
+            "sha256": info.sha256,
+            "ts_min": info.ts_min,
+            "ts_max": info.ts_max,
+            "undated": 0,
+        }
+    ranks = pa.array(manifest.names())
+    sessions = _sessions_covering(trading, added)
+    undated: list[pa.Table] = []
+    file_symbols: dict[str, set[str]] = {info.name: set() for info in added}
+    for done, session in enumerate(sessions, start=1):
+        loaded = repository.load_session(session)
+        tables = {
+            kind: _new_rows(getattr(loaded, kind), kind, loaded.symbols, names, new)
+            for kind in KIND_COLUMNS
+        }
+        dated, late = _split_rejections(loaded.rejected, new)
+        undated.append(late)
+        for table in (*tables.values(), dated, late):
+            _collect_symbols(table, file_symbols)
+        if any(t.num_rows for t in (*tables.values(), dated)):
+            _write_partition(session, tables, dated, manifest, ranks, folder, summary)
+        if progress is not None:
+            progress(done, len(sessions))
+    _write_undated(pa.concat_tables(undated), manifest, folder, summary)
+    manifest.symbols = sorted(set(manifest.symbols).union(*file_symbols.values()) - {""})
+    for name, symbols in file_symbols.items():
+        if manifest.sources[name]["undated"]:  # the run must know if it would read the file
+            manifest.sources[name]["symbols"] = sorted(symbols)
+
+
+def _sessions_covering(trading: TradingCalendar, files: Iterable[InputFile]) -> list[Session]:
+    """The sessions whose windows hold the files' dated rows; when no row is dated, one session,
+    so that the files' undated rejections are still read."""
+    ranges = [(f.ts_min, f.ts_max) for f in files if f.ts_min is not None and f.ts_max is not None]
+    if not ranges:
+        return trading.sessions_before("2000-01-10", 1)
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    week = np.timedelta64(7, "D")
+    start, end = (np.datetime64(t, "ns").astype("datetime64[D]") for t in (lo, hi))
+    try:
+        candidates = trading.sessions(str(start - week), str(end + week))
+    except CalendarError as exc:
+        raise DataConfigError(f"the data reaches outside the calendar: {exc}") from None
+    return [s for s in candidates if s.window_start <= hi and s.window_end > lo]
+
+
+def _new_rows(
+    columns: BarColumns | TradeColumns | QuoteColumns,
+    kind: str,
+    symbols: tuple[str, ...],
+    names: pa.Array,
+    new: set[str],
+) -> pa.Table:
+    """A session's rows of the new files, with symbol and original file as text.
+
+    They keep the repository's order, (time, symbol, source): the folder's names keep their
+    order among the catalog's, so that is (time, symbol, file, line) in the catalog too.
+    """
+    source = columns.source
+    file = names.take(pa.array(source >> _ROW_BITS))
+    table = pa.table(
+        {
+            "symbol": pa.array(symbols, type=pa.string()).take(pa.array(columns.symbol)),
+            _TIME[kind]: getattr(columns, _TIME[kind]),
+            **{name: getattr(columns, name) for name in KIND_COLUMNS[kind]},
+            "file": file,
+            "line": source & _ROW_MASK,
+        }
+    )
+    table = table.filter(pc.is_in(file, value_set=pa.array(sorted(new))))
+    return table.cast(_kind_schema(kind))
+
+
+def _split_rejections(rejected: Sequence[DataRejected], new: set[str]) -> tuple[pa.Table, pa.Table]:
+    """The new files' rejections: those dated in the session window, and those of no time."""
+    mine = [r for r in rejected if r.file in new]
+    split = (
+        [r for r in mine if not _is_undated(r.reason)],
+        [r for r in mine if _is_undated(r.reason)],
+    )
+    return tuple(  # type: ignore[return-value]
+        pa.table(
+            {
+                "file": [r.file for r in rows],
+                "row": [r.row for r in rows],
+                "reason": [r.reason for r in rows],
+                "symbol": [r.symbol for r in rows],
+            },
+            schema=_REJECTED_SCHEMA,
+        )
+        for rows in split
+    )
+
+
+def _collect_symbols(table: pa.Table, by_file: dict[str, set[str]]) -> None:
+    """Symbols each file holds (rows of all reasons but lines that could not be split)."""
+    if not table.num_rows:
+        return
+    if "reason" in table.column_names:
+        unsplit = pc.starts_with(table["reason"], "malformed row")
+        table = table.filter(pc.invert(unsplit))
+    pairs = pa.table(
+        {
+            "file": pc.cast(table["file"], pa.string()),
+            "symbol": pc.cast(table["symbol"], pa.string()),
+        }
+    )
+    for row in pairs.group_by(["file", "symbol"]).aggregate([]).to_pylist():
+        by_file[row["file"]].add(row["symbol"])
+
+
+def _ordered(table: pa.Table, ranks: pa.Array, keys: Sequence[str]) -> pa.Table:
+    """Rows sorted by `keys`, where "file" sorts by the file's rank among the catalog's names."""
+    columns = []
+    for key in reversed(keys):
+        if key == "file":
+            columns.append(_positions(table["file"], ranks))
+        elif key == "symbol":
+            text = pc.cast(table["symbol"], pa.string())
+            columns.append(_positions(table["symbol"], pc.unique(text).sort()))
+        else:
+            columns.append(table[key].to_numpy())
+    return table.take(pa.array(np.lexsort(columns))) if columns else table
+
+
+def _without_duplicate_bars(bars: pa.Table, ranks: pa.Array) -> tuple[pa.Table, pa.Table]:
+    """A bar another file already gave (same symbol and start; the first file by name wins) is
+    a duplicate, as the repository decides between the files of one folder."""
+    ordered = _ordered(bars, ranks, ("symbol", "ts_start", "file", "line"))
+    symbol = _positions(ordered["symbol"], pc.unique(pc.cast(ordered["symbol"], pa.string())))
+    ts = ordered["ts_start"].to_numpy()
+    repeat = np.zeros(ordered.num_rows, dtype=bool)
+    repeat[1:] = (symbol[1:] == symbol[:-1]) & (ts[1:] == ts[:-1])
+    duplicates = ordered.filter(repeat)
+    rejected = pa.table(
+        {
+            "file": duplicates["file"],
+            "row": duplicates["line"],
+            "reason": pa.array(["duplicate timestamp"] * duplicates.num_rows, pa.string()),
+            "symbol": pc.cast(duplicates["symbol"], pa.string()),
+        }
+    ).cast(_REJECTED_SCHEMA)
+    return ordered.filter(pc.invert(pa.array(repeat))), rejected
+
+
+def _write_table(table: pa.Table, folder: Path, name: str) -> dict[str, Any]:
+    """Write one Parquet file of the catalog; its entry names it relative to the catalog."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(
+        table,
+        partial,
+        row_group_size=ROW_GROUP_ROWS,
+        compression="zstd",
+        write_statistics=True,
+    )
+    os.replace(partial, path)
+    return {"path": name, "sha256": _sha256(path), "rows": table.num_rows}
+
+
+def _write_partition(
+    session: Session,
+    tables: dict[str, pa.Table],
+    rejected: pa.Table,
+    manifest: Manifest,
+    ranks: pa.Array,
+    folder: Path,
+    summary: IngestSummary,
+) -> None:
+    """Merge a session's new rows into its partition (rewritten whole) and record it."""
+    entry = manifest.partitions.get(session.label) or {
+        "window": [session.window_start, session.window_end],
+        "open": session.open,
+        "close": session.close,
+        "kinds": {},
+        "rejected": None,
+    }
+    if entry["window"] != [session.window_start, session.window_end]:
+        raise DataConfigError(f"session {session.label} of the catalog has another window")
+    rejected_parts = [rejected]
+    if entry["rejected"]:
+        rejected_parts.append(pq.read_table(folder / entry["rejected"]["path"]))
+    for kind, table in tables.items():
+        old = entry["kinds"].get(kind)
+        if old is None and not table.num_rows:
+            continue
+        if old is not None:  # new rows are in order among themselves, not among the old
+            table = pa.concat_tables(
+                [pq.read_table(folder / old["path"]).cast(table.schema), table]
+            )
+            if kind == "bars":
+                table, duplicates = _without_duplicate_bars(table, ranks)
+                rejected_parts.append(duplicates)
+            table = _ordered(table, ranks, (_TIME[kind], "symbol", "file", "line"))
+        ts = table[_TIME[kind]].to_numpy()
+        outside = int(((ts < session.open) | (ts >= session.close)).sum())
+        written = _write_table(table, folder, _partition_name(kind, session.label))
+        entry["kinds"][kind] = {**written, "outside_hours": outside}
+        summary.rows += table.num_rows
+        summary.outside_hours += outside
+    rejected = pa.concat_tables([t.cast(_REJECTED_SCHEMA) for t in rejected_parts])
+    summary.rejected += rejected.num_rows - (entry["rejected"] or {"rows": 0})["rows"]
+    if rejected.num_rows:
+        rejected = _ordered(rejected, ranks, ("file", "row"))
+        entry["rejected"] = _write_table(
+            rejected, folder, _partition_name("rejected", session.label)
+        )
+    manifest.partitions[session.label] = entry
+    summary.sessions += 1
+
+
+def _write_undated(
+    rejected: pa.Table, manifest: Manifest, folder: Path, summary: IngestSummary
+) -> None:
+    if not rejected.num_rows:
+        return
+    summary.rejected += rejected.num_rows
+    for name, count in zip(
+        *np.unique(_plain_strings(rejected["file"]), return_counts=True), strict=True
+    ):
+        manifest.sources[str(name)]["undated"] = int(count)
+    if manifest.undated:
+        rejected = pa.concat_tables([pq.read_table(folder / manifest.undated["path"]), rejected])
+    rejected = _ordered(
+        rejected.cast(_REJECTED_SCHEMA), pa.array(manifest.names()), ("file", "row")
+    )
+    manifest.undated = _write_table(rejected, folder, "rejected/undated.parquet")
+
+
+def _partition_name(kind: str, label: str) -> str:
+    return f"{kind}/session={label}/part.parquet"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class CatalogRepository:
+    """A catalog read like a raw folder: `MarketDataRepository`'s public API and semantics.
+
+    Construction reads the manifest only. `load_session` reads the partitions of that session,
+    the requested symbols' rows and the columns a run needs. `opened` lists the Parquet files
+    read, so tests can see that a run touches only its own sessions. `files` lists the files of
+    `sessions` (every session when None), for the run's manifest.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        symbols: Sequence[str] | None,
+        *,
+        label: str = "start",
+        sessions: Sequence[Session] | None = None,
+    ) -> None:
+        if label not in LABELS:
+            raise DataConfigError(f"label must be 'start' or 'end', not {label!r}")
+        self.folder = Path(folder)
+        self.manifest = Manifest.read(self.folder)
+        if label != self.manifest.label:
+            raise DataConfigError(
+                f"catalog {self.folder} holds bars read with label {self.manifest.label}, "
+                f"not {label}; ingest the files again with --label {label}"
+            )
+        self.label = label
+        present = self.manifest.symbols
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        names = present if symbols is None else [s.strip() for s in symbols]
+        if not names or not all(names):
+            raise DataConfigError(
+                "no symbols were given" if not names else "a symbol name is blank"
+            )
+        missing = sorted(set(names) - set(present))
+        if missing:
+            noun = "symbol" if len(missing) == 1 else "symbols"
+            raise DataConfigError(f"no data for {noun} {', '.join(missing)} in {self.folder}")
+        self.symbols: tuple[str, ...] = tuple(sorted(set(names)))
+        self._universe = pa.array(self.symbols, type=pa.string())
+        self._wanted = frozenset(self.symbols) | {""}
+        self._filter = None if len(self.symbols) == len(present) else list(self._wanted)
+        self._ranks = pa.array(self.manifest.names(), type=pa.string())
+        self._position = {name: i for i, name in enumerate(self.manifest.names())}
+        self._by_window = {
+            tuple(entry["window"]): entry for entry in self.manifest.partitions.values()
+        }
+        self.files: tuple[InputFile, ...] = tuple(self._partition_files(sessions))
+        self.file_rejections: tuple[DataRejected, ...] = tuple(
+            DataRejected(ts=0, reason=r["reason"], file=r["file"], row=r["row"])
+            for r in self.manifest.file_rejections
+        )
+        for session in sessions or ():
+            self._partition(session)  # another calendar is a config error, found before a run
+        self.opened: list[str] = []
+        self._lock = threading.Lock()
+        self._windows_loaded: set[tuple[int, int]] = set()
+        self._undated_files = {
+            name: source for name, source in self.manifest.sources.items() if source.get("undated")
+        }
+        self._undated_reported: set[str] = set()
+
+    def _partition_files(self, sessions: Sequence[Session] | None) -> Iterable[InputFile]:
+        """Files of the partitions (rows and dated rejections) and of the undated rejections."""
+        windows = None if sessions is None else {(s.window_start, s.window_end) for s in sessions}
+        for entry in self.manifest.partitions.values():
+            start, end = entry["window"]
+            if windows is not None and (start, end) not in windows:
+                continue
+            written = {**entry["kinds"], "rejected": entry["rejected"]}
+            for kind, part in sorted(written.items()):
+                if part is not None:
+                    yield InputFile(part["path"], kind, part["sha256"], start, end - 1)
+        if self.manifest.undated is not None:
+            undated = self.manifest.undated
+            yield InputFile(undated["path"], "rejected", undated["sha256"], None, None)
+
+    def input_digests(self) -> tuple[str, ...]:
+        """sha256 of every original data file, as the raw folder's repository gives them."""
+        return tuple(sorted(source["sha256"] for source in self.manifest.sources.values()))
+
+    def load_session(self, session: Session) -> SessionInput:
+        """The session's rows and rejections, as the raw folder's repository gives them."""
+        window = (session.window_start, session.window_end)
+        with self._lock:
+            first_visit = window not in self._windows_loaded
+            self._windows_loaded.add(window)
+            entry = self._partition(session)
+            kinds = entry["kinds"] if entry else {}
+            columns = {
+                kind: self._rows(kind, kinds[kind]["path"]) if kind in kinds else None
+                for kind in KIND_COLUMNS
+            }
+            rejected: list[DataRejected] = []
+            if first_visit and entry and entry["rejected"]:
+                rejected += self._rejections(entry["rejected"]["path"], None)
+            rejected += self._undated(*window)
+            rejected.sort(key=lambda r: (self._position[r.file], r.row))
+            return SessionInput(
+                session=session,
+                symbols=self.symbols,
+                bars=columns["bars"] or BarColumns.empty(),
+                trades=columns["trades"] or TradeColumns.empty(),
+                quotes=columns["quotes"] or QuoteColumns.empty(),
+                rejected=tuple(rejected),
+            )
+
+    def _partition(self, session: Session) -> dict[str, Any] | None:
+        """The session's partition; a window that only overlaps partitions is another calendar."""
+        start, end = session.window_start, session.window_end
+        entry = self._by_window.get((start, end))
+        if entry is None and any(s < end and e > start for s, e in self._by_window):
+            raise DataConfigError(
+                f"session {session.label} does not match the sessions of catalog {self.folder} "
+                f"(ingested with calendar {self.manifest.calendar})"
+            )
+        return entry
+
+    def _read(self, name: str, columns: list[str] | None, filters: Any) -> pa.Table:
+        self.opened.append(name)
+        return pq.read_table(self.folder / name, columns=columns, filters=filters)
+
+    def _rows(self, kind: str, name: str) -> BarColumns | TradeColumns | QuoteColumns:
+        """A partition's rows of the requested symbols, already in release order."""
+        time, values = _TIME[kind], KIND_COLUMNS[kind]
+        filters = None if self._filter is None else [("symbol", "in", self._filter)]
+        table = self._read(name, ["symbol", time, *values, "file", "line"], filters)
+        source = (_positions(table["file"], self._ranks) << _ROW_BITS) | table["line"].to_numpy()
+        return _COLUMN_TYPES[kind](
+            symbol=_positions(table["symbol"], self._universe).astype(np.int32),
+            **{name: table[name].to_numpy() for name in (time, *values)},
+            source=source,
+        )
+
+    def _rejections(self, name: str, files: list[str] | None) -> list[DataRejected]:
+        filters = [("symbol", "in", list(self._wanted))]
+        if files is not None:
+            filters.append(("file", "in", files))
+        table = self._read(name, None, filters)
+        return [
+            DataRejected(ts=0, reason=reason, file=file, row=row, symbol=symbol)
+            for file, row, reason, symbol in zip(
+                _plain_strings(table["file"]),
+                table["row"].to_pylist(),
+                table["reason"].to_pylist(),
+                table["symbol"].to_pylist(),
+                strict=True,
+            )
+        ]
+
+    def _undated(self, start: int, end: int) -> list[DataRejected]:
+        """Rows of no time go out with the first session that reads their file: the first whose
+        window overlaps the file's dated range, or the first session if it has none."""
+        due = []
+        for name, source in self._undated_files.items():
+            if name in self._undated_reported:
+                continue
+            if not self._wanted & set(source["symbols"]):
+                continue  # the raw folder's repository would not read this file at all
+            lo, hi = source["ts_min"], source["ts_max"]
+            if lo is not None and not (lo < end and hi >= start):
+                continue
+            self._undated_reported.add(name)
+            due.append(name)
+        if not due or self.manifest.undated is None:
+            return []
+        return self._rejections(self.manifest.undated["path"], due)
