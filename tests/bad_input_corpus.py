@@ -217,10 +217,18 @@ def _missing_column(folder: Path) -> Fault:
 BAR = "AAA.csv"
 FAULTS: dict[str, Callable[[Path], Fault]] = {
     "nan price": _row_fault(BAR, _set(5, b"NaN")),
-    "non-positive price": _row_fault(BAR, lambda f: b",".join([*f[:2], b"0", b"0", b"0", b"0", f[6]])),
-    "high below low": _row_fault(BAR, lambda f: b",".join([f[0], f[1], f[2], f[4], f[3], f[5], f[6]])),
-    "high below body": _row_fault(BAR, lambda f: b",".join([*f[:3], f[4], f[4], b"%.2f" % (float(f[3]) + 1), f[6]])),
-    "low above body": _row_fault(BAR, lambda f: b",".join([*f[:4], f[3], b"%.2f" % (float(f[4]) - 1), f[6]])),
+    "non-positive price": _row_fault(
+        BAR, lambda f: b",".join([*f[:2], b"0", b"0", b"0", b"0", f[6]])
+    ),
+    "high below low": _row_fault(
+        BAR, lambda f: b",".join([f[0], f[1], f[2], f[4], f[3], f[5], f[6]])
+    ),
+    "high below body": _row_fault(
+        BAR, lambda f: b",".join([*f[:3], f[4], f[4], b"%.2f" % (float(f[3]) + 1), f[6]])
+    ),
+    "low above body": _row_fault(
+        BAR, lambda f: b",".join([*f[:4], f[3], b"%.2f" % (float(f[4]) - 1), f[6]])
+    ),
     "negative volume": _row_fault(BAR, _set(6, b"-100")),
     "nan volume": _row_fault(BAR, _set(6, b"")),
     "unparseable price": _row_fault(BAR, _set(2, b"abc")),
@@ -242,7 +250,9 @@ FAULTS: dict[str, Callable[[Path], Fault]] = {
     "too few fields": _row_fault(BAR, lambda f: b",".join(f[:-1])),
     "duplicate": _copy_line(1),
     "out of order": _copy_line(5),
-    "quote size without price": _row_fault("AAA_quotes.csv", lambda f: b",".join([f[0], f[1], b"0", b"500", *f[4:]])),
+    "quote size without price": _row_fault(
+        "AAA_quotes.csv", lambda f: b",".join([f[0], f[1], b"0", b"500", *f[4:]])
+    ),
     "negative quote size": _row_fault("AAA_quotes.csv", _set(3, b"-5")),
     "negative trade size": _row_fault("AAA_trades.csv", _set(3, b"-5")),
     "trade price zero": _row_fault("AAA_trades.csv", _set(2, b"0")),

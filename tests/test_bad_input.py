@@ -59,7 +59,9 @@ def test_a_fault_costs_exactly_its_rows(clean: Path, tmp_path: Path, name: str) 
 MUTATIONS = st.sampled_from(["flip", "cut", "quote", "cr", "invalid", "repeat", "drop"])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     changes=st.lists(
         st.tuples(MUTATIONS, st.sampled_from(sorted(KINDS)), st.integers(0, 10**9)),
@@ -71,7 +73,8 @@ def test_random_damage_never_crashes_and_every_row_is_accounted_for(
     clean: Path, tmp_path_factory: pytest.TempPathFactory, changes: list
 ) -> None:
     """Every row of an asked symbol ends up released, rejected, or left out as outside regular
-    hours (a flip inside a symbol name makes its row another symbol's, so it is not counted)."""
+    hours. A flip inside a symbol name makes its row another symbol's, and one inside a date can
+    move it to a day outside the run: such rows are not this run's, so they are not counted."""
     folder = tmp_path_factory.mktemp("fuzz")
     data = folder / "data"
     shutil.copytree(clean, data)
@@ -104,7 +107,9 @@ def test_random_damage_never_crashes_and_every_row_is_accounted_for(
     rows = 0
     for name in KINDS:
         text = (data / name).read_bytes().replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        rows += sum(1 for line in text.split(b"\n")[1:] if line[:4] in (b"AAA,", b"BBB,"))
+        lines = [line.split(b",") for line in text.split(b"\n")[1:]]
+        ours = [f for f in lines if f[0] in (b"AAA", b"BBB") and len(f) > 1]
+        rows += sum(1 for f in ours if f[1].startswith(DAY.encode()))
     counted = sum(len(v) for v in released(events).values())
     counted += sum(1 for e in events if isinstance(e, DataRejected) and e.row > 0)
     counted += sum(e.left_out for e in events if isinstance(e, SessionClosed))

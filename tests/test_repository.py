@@ -296,7 +296,9 @@ def test_every_bad_bar_is_rejected_once_with_its_reason(tmp_path: Path) -> None:
 
     assert repo.load_session(session(DAY)).rejected == ()  # reported once
     tomorrow = repo.load_session(session(NEXT_DAY))
-    assert rejections(tomorrow.rejected) == [("bars.csv", len(lines) + 1, "non-positive price", "AAA")]
+    assert rejections(tomorrow.rejected) == [
+        ("bars.csv", len(lines) + 1, "non-positive price", "AAA")
+    ]
     assert len(tomorrow.bars) == 1
 
 
