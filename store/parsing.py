@@ -136,7 +136,12 @@ def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         ts[:] = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy()
         status[valid] = TS_OK
     elif _is_text(kind):
-        _text_timestamps(pc.utf8_trim_whitespace(pc.fill_null(column, "")), ts, status)
+        text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+        try:  # the common case: every row is ISO-8601 with an offset
+            ts[:] = pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()).to_numpy()
+            status[:] = TS_OK
+        except pa.ArrowInvalid:
+            _text_timestamps(text, ts, status)
     status[(status == TS_OK) & (ts < _EARLIEST_NS)] = TS_NOT_NS
     return ts, status
 
@@ -235,6 +240,11 @@ def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     if not _is_text(kind):
         return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
     text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+    try:  # the common case: every row is a number
+        values = pc.cast(text, pa.float64()).to_numpy()
+        return values, np.isinf(values)
+    except pa.ArrowInvalid:
+        pass
     values = np.full(len(text), np.nan)
     number = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
     if number.any():

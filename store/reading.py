@@ -232,11 +232,14 @@ def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:
         data = b"   " + data[3:]  # keep byte positions; the header is not read from here
     a = np.frombuffer(data, dtype=np.uint8)
     n = len(a)
-    lf, cr = a == _LF, a == _CR
-    cr_before_lf = np.zeros(n, dtype=bool)
-    cr_before_lf[:-1] = cr[:-1] & lf[1:]
-    ends = np.flatnonzero(lf | (cr & ~cr_before_lf))  # the last byte of each line end
-    content_end = ends - cr_before_lf[np.maximum(ends - 1, 0)] * (ends > 0)
+    if b"\r" in data:
+        lf, cr = a == _LF, a == _CR
+        cr_before_lf = np.zeros(n, dtype=bool)
+        cr_before_lf[:-1] = cr[:-1] & lf[1:]
+        ends = np.flatnonzero(lf | (cr & ~cr_before_lf))  # the last byte of each line end
+        content_end = ends - cr_before_lf[np.maximum(ends - 1, 0)] * (ends > 0)
+    else:
+        ends = content_end = np.flatnonzero(a == _LF)
     starts = np.concatenate([[0], ends + 1])
     stops = np.concatenate([content_end, [n]])
     if starts[-1] >= n:
@@ -247,18 +250,21 @@ def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:
     if not len(starts):
         return Lines(good=b"", good_lines=line, longest=0, bad=[])
 
-    quotes = np.concatenate([[0], np.cumsum(a == _QUOTE)])
-    high = np.concatenate([[0], np.cumsum(a >= 0x80)])
-    odd_quotes = (quotes[stops] - quotes[starts]) % 2 == 1
+    none = np.empty(0, dtype=np.int64)
+    quote_at = np.flatnonzero(a == _QUOTE) if b'"' in data else none
+    high_at = none if data.isascii() else np.flatnonzero(a >= 0x80)
+    odd_quotes = _count_in(quote_at, starts, stops) % 2 == 1
     commas = np.flatnonzero(a == _COMMA)
     owner = np.searchsorted(starts, commas, side="right") - 1
     inside = (owner >= 0) & (commas < stops[np.maximum(owner, 0)])
     commas, owner = commas[inside], owner[inside]
-    outside = (quotes[commas] - quotes[starts[owner]]) % 2 == 0
-    counted = np.bincount(owner[outside], minlength=len(starts)) + 1
+    if len(quote_at):  # a comma between quotes is inside a field
+        before = np.searchsorted(quote_at, commas) - np.searchsorted(quote_at, starts[owner])
+        owner = owner[before % 2 == 0]
+    counted = np.bincount(owner, minlength=len(starts)) + 1
 
     bad_reason: dict[int, str] = {}
-    for i in np.flatnonzero(high[stops] > high[starts]):
+    for i in np.flatnonzero(_count_in(high_at, starts, stops)):
         try:
             data[starts[i] : stops[i]].decode("utf-8")
         except UnicodeDecodeError:
@@ -283,6 +289,11 @@ def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:
     )
 
 
+def _count_in(positions: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """How many of the sorted `positions` fall in each span [start, stop)."""
+    return np.searchsorted(positions, stops) - np.searchsorted(positions, starts)
+
+
 def _joined(a: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> bytes:
     """The given line spans, each followed by \\n, as one buffer."""
     if not len(starts):
@@ -290,7 +301,9 @@ def _joined(a: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> bytes:
     out = np.empty(len(a) + 1, dtype=np.uint8)
     out[:-1] = a
     out[stops] = _LF  # overwrites the first byte of each line end (or the spare last byte)
-    edges = np.zeros(len(out) + 1, dtype=np.int32)
-    np.add.at(edges, starts, 1)
-    np.add.at(edges, stops + 1, -1)
+    if stops[-1] + 1 - starts[0] == (stops + 1 - starts).sum():
+        return out[starts[0] : stops[-1] + 1].tobytes()  # one run of lines: nothing to drop
+    edges = np.bincount(starts, minlength=len(out) + 1) - np.bincount(
+        stops + 1, minlength=len(out) + 1
+    )
     return out[np.cumsum(edges[:-1]) > 0].tobytes()
