@@ -61,15 +61,41 @@ def classify(header: tuple[str, ...]) -> tuple[str, dict[str, int]] | str:
 
 
 def csv_rows(lines: Lines, width: int, at: dict[str, int]) -> tuple[pa.Table, np.ndarray]:
-    """The canonical columns of the good lines as text, and each row's line number.
+    """The canonical columns of the good lines, and each row's line number.
 
-    Every line has already been checked for its field count and quotes, so pyarrow skips none;
-    if it ever did, that line is dropped here rather than shifting the line numbers.
+    The common case, every number well formed, is converted by pyarrow directly to float64; a
+    block with any other value is read as text, for row-by-row verdicts.
+    Both read the same values the same way. Every line has already been checked for its field
+    count and quotes, so pyarrow skips none; if it ever did, that line is dropped here rather
+    than shifting the line numbers.
     """
     if not lines.good:
         empty = pa.table({name: pa.array([], pa.string()) for name in at})
         return empty, lines.good_lines
-    names = [f"c{i}" for i in range(width)]
+    typed = {name: pa.string() if name in KEY_COLUMNS else _FLOAT for name in at}
+    try:
+        table, skipped = _read_csv(lines, width, at, typed, _TYPED_MISSING)
+    except pa.ArrowInvalid:
+        table, skipped = _read_csv(lines, width, at, dict.fromkeys(at, pa.string()), [])
+    line = lines.good_lines
+    if skipped:
+        keep = np.ones(len(line), dtype=bool)
+        keep[np.array(skipped) - 1] = False
+        line = line[keep]
+    return table, line
+
+
+_FLOAT = pa.float64()
+_TYPED_MISSING = ["", "nan", "NaN", "NAN", "null", "NULL", "none", "None", "na", "NA", "n/a"]
+
+
+def _read_csv(
+    lines: Lines,
+    width: int,
+    at: dict[str, int],
+    types: dict[str, pa.DataType],
+    missing: list[str],
+) -> tuple[pa.Table, list[int]]:
     skipped: list[int] = []
 
     def skip(row: pacsv.InvalidRow) -> str:
@@ -80,25 +106,20 @@ def csv_rows(lines: Lines, width: int, at: dict[str, int]) -> tuple[pa.Table, np
     table = pacsv.read_csv(
         pa.py_buffer(lines.good),
         read_options=pacsv.ReadOptions(
-            column_names=names,
+            column_names=[f"c{i}" for i in range(width)],
             block_size=max(1 << 20, 2 * lines.longest + 2),
             use_threads=False,
         ),
         parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted,
-            column_types=dict.fromkeys(wanted, pa.string()),
+            column_types={f"c{i}": types[name] for name, i in at.items()},
+            null_values=missing,
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
-    table = table.rename_columns(list(at))
-    line = lines.good_lines
-    if skipped:
-        keep = np.ones(len(line), dtype=bool)
-        keep[np.array(skipped) - 1] = False
-        line = line[keep]
-    return table, line
+    return table.rename_columns(list(at)), skipped
 
 
 def plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

@@ -24,7 +24,7 @@ from loguru import logger
 from messages import rejections as why
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 18
 _BOM = b"\xef\xbb\xbf"
 _LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
 

@@ -173,6 +173,8 @@ class MarketDataRepository:
         self._broken: set[int] = set()
         self._undated_reported: set[int] = set()
         self._windows_loaded: set[tuple[int, int]] = set()
+        # each file's last block read, checked: a block that straddles two sessions is read once
+        self._last_block: dict[int, tuple[_Block, Checked, list[DataRejected]]] = {}
 
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every data file in the folder, rejected ones too: what the digest sees."""
@@ -394,12 +396,19 @@ class MarketDataRepository:
                 yield b, check(kind, table, line, self._wanted, self.label, dict(b.carry)), []
             return
         numbers = {b.number: b for b in wanted}
+        kept = self._last_block.get(source.index)
+        if kept is not None and kept[0].number in numbers:  # the block two sessions share
+            del numbers[kept[0].number]
+            yield kept
+            if not numbers:
+                return
         if is_gzip(source.path):
             cut, _ = blocks(source.path, self._block_bytes)
             found = (blk for blk in cut if blk.number in numbers)
         else:
             found = (
-                read_block(source.path, b.offset, b.size, b.number, b.first_line) for b in wanted
+                read_block(source.path, b.offset, b.size, b.number, b.first_line)
+                for b in numbers.values()
             )
         last = max(numbers)
         for block in found:
@@ -407,7 +416,9 @@ class MarketDataRepository:
             lines = split_lines(block, source.header_line, source.width, source.at["symbol"])
             table, line = csv_rows(lines, source.width, source.at)
             checked = check(kind, table, line, self._wanted, self.label, dict(b.carry))
-            yield b, checked, self._line_rejections(source, lines)
+            bad_lines = self._line_rejections(source, lines)
+            self._last_block[source.index] = (b, checked, bad_lines)
+            yield b, checked, bad_lines
             if block.number == last:
                 return
 
