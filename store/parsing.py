@@ -37,7 +37,7 @@ _ISO = (
 )
 _INTEGER = r"^[+-]?\d{1,19}$"
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-_MISSING_NUMBER = pa.array(["", "nan", "+nan", "-nan", "na", "n/a", "null", "none"])
+_MISSING_NUMBER = r"^(|[+-]?nan|na|n/a|null|none)$"  # lower-cased; read as NaN
 
 
 def classify(header: tuple[str, ...]) -> tuple[str, dict[str, int]] | str:
@@ -70,7 +70,7 @@ def csv_rows(lines: Lines, width: int, at: dict[str, int]) -> tuple[pa.Table, np
     than shifting the line numbers.
     """
     if not lines.good:
-        empty = pa.table({name: pa.array([], pa.string()) for name in at})
+        empty = pa.table({name: pa.nulls(0, pa.string()) for name in at})
         return empty, lines.good_lines
     typed = {name: pa.string() if name in KEY_COLUMNS else _FLOAT for name in at}
     try:
@@ -213,11 +213,11 @@ def _scatter(rows: int, where: np.ndarray, values: np.ndarray) -> np.ndarray:
 def _wall_seconds(wall: pa.Array) -> np.ndarray:
     """Seconds since the epoch of `YYYY-MM-DD[THH:MM[:SS]]` read as UTC; int64 min if invalid."""
     text = pc.replace_substring(wall, " ", "T")
-    length = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+    length = pc.utf8_length(text)
     padded = pc.if_else(
-        pa.array(length == 10),
+        pc.equal(length, 10),
         pc.binary_join_element_wise(text, "T00:00:00", ""),
-        pc.if_else(pa.array(length == 16), pc.binary_join_element_wise(text, ":00", ""), text),
+        pc.if_else(pc.equal(length, 16), pc.binary_join_element_wise(text, ":00", ""), text),
     )
     form = "%Y-%m-%dT%H:%M:%S"
     parsed = pc.strptime(padded, format=form, unit="s", error_is_null=True)
@@ -270,6 +270,6 @@ def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     number = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
     if number.any():
         values[number] = pc.cast(text.filter(number), pa.float64()).to_numpy()
-    missing = pc.is_in(pc.utf8_lower(text), value_set=_MISSING_NUMBER)
+    missing = pc.match_substring_regex(pc.utf8_lower(text), _MISSING_NUMBER)
     garbage = ~number & ~missing.to_numpy(zero_copy_only=False)
     return values, garbage | np.isinf(values)

@@ -328,7 +328,7 @@ class MarketDataRepository:
                     before,
                 )
             )
-            symbols.update(checked.names)
+            symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
         return self._source(source, kind, index_rows, symbols, damage.line)
 
     def _scan_parquet(self, index: int, path: Path) -> _Source | DataRejected:
@@ -355,7 +355,7 @@ class MarketDataRepository:
                 break
             checked = check(kind, table, line, self._wanted, self.label, carry)
             index_rows.append(_index_entry(group, 0, rows, first_row, checked, False, before))
-            symbols.update(checked.names)
+            symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
             first_row += rows
         return self._source(source, kind, index_rows, symbols, damaged_from)
 

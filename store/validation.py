@@ -65,14 +65,13 @@ def check(
 ) -> Checked:
     """Validate one block's rows of the wanted symbols (None: all); updates `carry`."""
     text = symbol_text(table.column("symbol"))
-    if wanted is not None:
-        asked = pc.is_in(text, value_set=pa.array(sorted(wanted | {""}), pa.string()))
-        asked = asked.to_numpy(zero_copy_only=False)
-        if not asked.all():
-            table, line, text = table.filter(asked), line[asked], text.filter(asked)
     encoded = pc.dictionary_encode(text).combine_chunks()
     names: list[str] = encoded.dictionary.to_pylist()
     symbol = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    if wanted is not None:
+        asked = np.array([n in wanted or n == "" for n in names], dtype=bool)[symbol]
+        if not asked.all():
+            table, line, symbol = table.filter(asked), line[asked], symbol[asked]
 
     ts, status = timestamps(table.column("timestamp"))
     dated_rows = status == TS_OK
