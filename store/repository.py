@@ -21,8 +21,10 @@ physical line number in the file, the header being line 1 (for Parquet, the 1-ba
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -57,6 +59,7 @@ _ROW_MASK = (1 << _ROW_BITS) - 1
 _C = TypeVar("_C", BarColumns, TradeColumns, QuoteColumns)
 _COLUMN_TYPES = {"bars": BarColumns, "trades": TradeColumns, "quotes": QuoteColumns}
 _READ_ERRORS = (OSError, ValueError, EOFError, pa.ArrowException)
+_SCAN_THREADS = min(8, os.cpu_count() or 1)
 
 
 class DataConfigError(ValueError):
@@ -149,11 +152,12 @@ class MarketDataRepository:
         self._block_bytes = block_bytes
         self._wanted = None if names is None else frozenset(names)
         self._names = [p.relative_to(self.folder).as_posix() for p in found.files]
-        self._digests: list[str] = []
+        self._digests: dict[int, str] = {}
         sources: list[_Source] = []
         rejections = [DataRejected(ts=0, reason=r, file=n, row=0) for n, r in found.skipped]
-        for index, path in enumerate(found.files):
-            scanned = self._scan(index, path)
+        with ThreadPoolExecutor(_SCAN_THREADS) as pool:  # pyarrow and numpy release the GIL
+            scans = list(pool.map(self._scan, range(len(found.files)), found.files))
+        for scanned in scans:
             if isinstance(scanned, DataRejected):
                 rejections.append(scanned)
             else:
@@ -178,7 +182,7 @@ class MarketDataRepository:
 
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every data file in the folder, rejected ones too: what the digest sees."""
-        return tuple(sorted(self._digests))
+        return tuple(sorted(self._digests.values()))
 
     def load_session(self, session: Session) -> SessionInput:
         """The requested symbols' rows in the session's window, validated and sorted, and the
@@ -285,7 +289,7 @@ class MarketDataRepository:
         name = self._names[index]
         try:
             with path.open("rb") as fh:
-                self._digests.append(hashlib.file_digest(fh, "sha256").hexdigest())
+                self._digests[index] = hashlib.file_digest(fh, "sha256").hexdigest()
             if is_parquet(path):
                 return self._scan_parquet(index, path)
             return self._scan_csv(index, path)
@@ -370,7 +374,7 @@ class MarketDataRepository:
             info=InputFile(
                 name=name,
                 kind=kind,
-                sha256=self._digests[-1],
+                sha256=self._digests[draft.index],
                 ts_min=min((b.ts_min for b in dated), default=None),  # type: ignore[type-var]
                 ts_max=max((b.ts_max for b in dated), default=None),  # type: ignore[type-var]
             ),

@@ -520,14 +520,25 @@ def test_when_every_file_is_unusable_the_error_says_why(tmp_path: Path) -> None:
 def test_rows_and_rejections_do_not_depend_on_the_block_size(tmp_path: Path) -> None:
     lines, _ = numbered(bar_rows())
     lines += ["AAA,2024-03-05T14:41:00Z,10,11,9,10.5,100\r", '"AAA,unclosed', "\xff"]
-    write_csv(tmp_path / "bars.csv", BAR_HEADER, lines)
-    whole = MarketDataRepository(tmp_path, ["AAA", "BBB"])
-    tiny = MarketDataRepository(tmp_path, ["AAA", "BBB"], block_bytes=64)
-    assert len(tiny._sources[0].blocks) > 10
-    for day in (DAY, NEXT_DAY):
-        a, b = whole.load_session(session(day)), tiny.load_session(session(day))
-        assert a.rejected == b.rejected
-        assert_same_columns(a, b)
+    path = write_csv(tmp_path / "plain" / "bars.csv", BAR_HEADER, lines)
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "packed" / "bars.csv.gz").write_bytes(gzip.compress(path.read_bytes()))
+    for folder in (path.parent, tmp_path / "packed"):
+        whole = MarketDataRepository(path.parent, ["AAA", "BBB"])
+        tiny = MarketDataRepository(folder, ["AAA", "BBB"], block_bytes=64)
+        assert len(tiny.files) == 1 and tiny.file_rejections == ()
+        for day in (DAY, NEXT_DAY):
+            a, b = whole.load_session(session(day)), tiny.load_session(session(day))
+            assert len(a.bars) and a.rejected
+            assert [(r.row, r.reason) for r in a.rejected] == [
+                (r.row, r.reason) for r in b.rejected
+            ]
+            assert_same_columns(a, b)
+
+
+def test_the_folder_is_named_by_its_role(tmp_path: Path) -> None:
+    with pytest.raises(DataConfigError, match=r"^backfill folder .*nope does not exist$"):
+        MarketDataRepository(tmp_path / "nope", ["AAA"], role="backfill")
 
 
 def test_integer_seconds_and_priceless_quote_sides_are_rejected_not_ignored(
