@@ -193,6 +193,8 @@ def read_block(path: Path, offset: int, size: int, number: int, first_line: int)
 
 def count_lines(data: bytes) -> int:
     """Line ends in `data`: each \\n, and each \\r not followed by \\n."""
+    if b"\r" not in data:
+        return data.count(b"\n")
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
