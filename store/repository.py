@@ -247,7 +247,7 @@ class MarketDataRepository:
         its rejections for this load go to `rejected`."""
         name, kind = source.info.name, source.info.kind
         chunks: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
-        for block, checked, bad_lines in self._checked_blocks(source, wanted):
+        for _, checked, bad_lines in self._checked_blocks(source, wanted):
             for line, reason, symbol, ts in checked.rejected:
                 if (undated and ts is None) or (
                     first_visit and ts is not None and start <= ts < end
@@ -264,7 +264,6 @@ class MarketDataRepository:
                 chunks.append(
                     (ids[checked.symbol[inside]], checked.ts[inside], values, checked.line[inside])
                 )
-            del block
         if undated and source.damaged_from:
             reason = why.UNREADABLE_ROW_GROUP if is_parquet(source.path) else why.DAMAGED_FROM_HERE
             rejected.append(DataRejected(ts=0, reason=reason, file=name, row=source.damaged_from))
