@@ -1,57 +1,65 @@
-"""The market-data repository: CSV and Parquet files in, validated session columns out.
+"""The market-data repository: a folder of CSV and Parquet files in, validated session columns out.
 
-The folder is scanned once, at construction, for digests, kinds, symbols and time ranges, so a bad
-config fails with one sentence before anything runs (DESIGN §8). `load_session` then parses only
-the files whose time range overlaps the session, and keeps each one cached while later sessions
-still need it. Every bad row becomes one `DataRejected` and stays out of the columns.
+The folder is scanned once, at construction: digests, kinds, symbols, and a small index per file
+(block or row group -> time range, and the order-check state at its start), so that a bad config
+fails with one sentence before anything runs (DESIGN §8) and `load_session` reads only the blocks
+that overlap the session. Nothing holds a whole file (DESIGN §13). Reading bytes and lines is
+`store.reading`, values `store.parsing`, verdicts `store.validation`; this module decides which
+rows and rejections each session gets. Every bad row becomes one `DataRejected`, reported once:
+
+- a rejected row with a usable time, with the first load of the session window it falls in;
+- one without (bad time, malformed line, damaged tail), with the first loaded session whose window
+  overlaps the file's dated time range, or the first session if the file has no dated row;
+- a file that cannot be used, or a folder entry the walk skipped, in `file_rejections` (row 0);
+- a bar another file already gave (same symbol and minute), in the later file.
+
+`source` of a row, and `row` of its rejection, is `file_index << 32 | line`: `file_index` is the
+place of the file's name in the sorted list of all data files (relative posix paths), `line` the
+physical line number in the file, the header being line 1 (for Parquet, the 1-based row).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
+import os
 import threading
-import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from loguru import logger
 
+from messages import rejections as why
 from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
 from messages.events import DataRejected
-from messages.session import NS_PER_MINUTE, Session
+from messages.session import Session
+from store.parsing import KIND_COLUMNS, classify, csv_rows
+from store.reading import (
+    BLOCK_BYTES,
+    Lines,
+    blocks,
+    header_fields,
+    is_gzip,
+    is_parquet,
+    read_block,
+    split_lines,
+    walk,
+)
+from store.validation import Carry, Checked, check
 
 LABELS = ("start", "end")
-KEY_COLUMNS = ("symbol", "timestamp")
-KIND_COLUMNS: dict[str, tuple[str, ...]] = {
-    "bars": ("open", "high", "low", "close", "volume"),
-    "trades": ("price", "size"),
-    "quotes": ("bid", "bid_size", "ask", "ask_size"),
-}
-
 _ROW_BITS = 32
 _ROW_MASK = (1 << _ROW_BITS) - 1
-
-_TS_OK, _TS_UNPARSEABLE, _TS_NAIVE, _TS_NOT_NS = 0, 1, 2, 3
-_EARLIEST_NS = 10**17  # 1973-03-03: an integer below this is seconds or millis, not ns
-_ISO_ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}(:?\d{2})?)$"
-_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
-_INTEGER_NS = r"^-?(\d{1,18}|[1-8]\d{18})$"  # stays inside int64
-_MISSING_NUMBER = pa.array(["", "nan", "na", "n/a", "null", "none"])
-
 _C = TypeVar("_C", BarColumns, TradeColumns, QuoteColumns)
-
-_READ_ERRORS = (OSError, ValueError, EOFError, csv.Error, zlib.error, pa.ArrowException)
+_COLUMN_TYPES = {"bars": BarColumns, "trades": TradeColumns, "quotes": QuoteColumns}
+_READ_ERRORS = (OSError, ValueError, EOFError, pa.ArrowException)
+_SCAN_THREADS = min(8, os.cpu_count() or 1)
 
 
 class DataConfigError(ValueError):
@@ -69,57 +77,53 @@ class InputFile(msgspec.Struct, frozen=True):
 
 
 @dataclass(frozen=True, slots=True)
+class _Block:
+    """One block (CSV) or row group (Parquet) of a file, as the scan saw it."""
+
+    number: int
+    offset: int
+    size: int
+    first_line: int
+    ts_min: int | None
+    ts_max: int | None
+    undated: bool  # holds rows or lines rejected with no usable time
+    carry: Carry  # the order-check state at its start
+
+
+@dataclass(frozen=True, slots=True)
 class _Source:
-    """What the scan learned about one usable file, enough to decide when to parse it."""
+    """What the scan learned about one usable file."""
 
     index: int
     path: Path
     info: InputFile
-    header: tuple[str, ...]
-    columns: dict[str, str]  # canonical column name -> name in the file
-    symbols: frozenset[str]  # "" when some rows have a blank symbol
-    has_undated: bool  # some rows have no usable timestamp
-
-
-@dataclass(frozen=True, slots=True)
-class _ParsedFile:
-    """One file's accepted rows, sorted by (time, symbol, source), and its rejected rows."""
-
-    columns: BarColumns | TradeColumns | QuoteColumns
-    ts: np.ndarray  # time of each accepted row (bar start for bars), sorted
-    dated: tuple[DataRejected, ...]  # rejected rows whose timestamp parsed
-    dated_ts: np.ndarray
-    undated: tuple[DataRejected, ...]  # rejected rows with no usable timestamp
-
-
-class _Verdicts:
-    """The first failing reason of every row: reasons are checked in a fixed order."""
-
-    def __init__(self, rows: int) -> None:
-        self.code = np.zeros(rows, dtype=np.int16)
-        self.reasons: list[str] = []
-
-    def flag(self, reason: str, bad: np.ndarray) -> None:
-        self.reasons.append(reason)
-        self.code[(self.code == 0) & bad] = len(self.reasons)
+    width: int  # fields in the header
+    header_line: int
+    at: dict[str, int]  # canonical column -> its place in the header
+    blocks: tuple[_Block, ...]
+    symbols: frozenset[str]
+    damaged_from: int  # first line lost to a damaged gzip stream or row group; 0 if none
 
     @property
-    def ok(self) -> np.ndarray:
-        return self.code == 0
-
-    def reason(self, code: int) -> str:
-        return self.reasons[code - 1]
+    def undated(self) -> bool:
+        return self.damaged_from > 0 or any(b.undated for b in self.blocks)
 
 
 class MarketDataRepository:
     """Validated market data of a folder of CSV/Parquet files, one session at a time.
 
-    Thread-safe: Prefetch and Upkeep (backfill) may both load sessions. Sessions should be loaded
-    in increasing order; a file leaves the cache once the sessions being loaded have passed it.
+    Thread-safe: Prefetch and Upkeep (backfill) may both load sessions. `role` names the folder
+    in error messages ("data", "backfill").
     """
 
     def __init__(
-        self, folder: str | Path, symbols: Sequence[str] | None, *, label: str = "start"
+        self,
+        folder: str | Path,
+        symbols: Sequence[str] | None,
+        *,
+        label: str = "start",
+        role: str = "data",
+        block_bytes: int = BLOCK_BYTES,
     ) -> None:
         """`symbols=None` takes every symbol the folder holds (what ingest wants)."""
         if label not in LABELS:
@@ -133,78 +137,87 @@ class MarketDataRepository:
             raise DataConfigError("a symbol name is blank")
         self.folder = Path(folder)
         if not self.folder.exists():
-            raise DataConfigError(f"data folder {self.folder} does not exist")
+            raise DataConfigError(f"{role} folder {self.folder} does not exist")
         if not self.folder.is_dir():
-            raise DataConfigError(f"data folder {self.folder} is not a directory")
-        paths = _data_files(self.folder)
-        if not paths:
+            raise DataConfigError(f"{role} folder {self.folder} is not a directory")
+        found = walk(self.folder)
+        if (".", why.UNREADABLE_FOLDER) in found.skipped:
+            raise DataConfigError(f"{role} folder {self.folder} cannot be read")
+        if not found.files:
             raise DataConfigError(
-                f"data folder {self.folder} holds no .csv, .csv.gz or .parquet files"
+                f"{role} folder {self.folder} holds no .csv, .csv.gz or .parquet files"
             )
 
         self.label = label
-        self._names = [p.relative_to(self.folder).as_posix() for p in paths]
-        self._digests: list[str] = []
+        self._block_bytes = block_bytes
+        self._wanted = None if names is None else frozenset(names)
+        self._names = [p.relative_to(self.folder).as_posix() for p in found.files]
+        self._digests: dict[int, str] = {}
         sources: list[_Source] = []
-        rejections: list[DataRejected] = []
-        for index, path in enumerate(paths):
-            scanned = self._scan(index, path)
+        rejections = [DataRejected(ts=0, reason=r, file=n, row=0) for n, r in found.skipped]
+        with ThreadPoolExecutor(_SCAN_THREADS) as pool:  # pyarrow and numpy release the GIL
+            scans = list(pool.map(self._scan, range(len(found.files)), found.files))
+        for scanned in scans:
             if isinstance(scanned, DataRejected):
                 rejections.append(scanned)
             else:
                 sources.append(scanned)
         self._sources = tuple(sources)
         if names is None:
-            names = sorted(frozenset().union(*(s.symbols for s in sources)) - {""})
+            names = sorted(frozenset().union(*(s.symbols for s in sources)))
         self.symbols: tuple[str, ...] = tuple(sorted(set(names)))
-        self._universe = pa.array(self.symbols, type=pa.string())
-        self._wanted = frozenset(self.symbols) | {""}
-        self._source_at = {s.index: s for s in sources}
+        self._symbol_id = {name: i for i, name in enumerate(self.symbols)}
         self.files: tuple[InputFile, ...] = tuple(s.info for s in sources)
-        self.file_rejections: tuple[DataRejected, ...] = tuple(rejections)
-        self._check_every_symbol_has_data()
+        self.file_rejections: tuple[DataRejected, ...] = tuple(
+            sorted(rejections, key=lambda r: r.file)
+        )
+        self._check_every_symbol_has_data(role)
 
         self._lock = threading.Lock()
-        self._cache: dict[int, _ParsedFile] = {}
         self._broken: set[int] = set()
         self._undated_reported: set[int] = set()
         self._windows_loaded: set[tuple[int, int]] = set()
+        # each file's last block read, checked: a block that straddles two sessions is read once
+        self._last_block: dict[int, tuple[_Block, Checked, list[DataRejected]]] = {}
 
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every data file in the folder, rejected ones too: what the digest sees."""
-        return tuple(sorted(self._digests))
+        return tuple(sorted(self._digests.values()))
 
     def load_session(self, session: Session) -> SessionInput:
-        """The requested symbols' rows in the session's window, validated and sorted.
-
-        Rejections come back once per repository: rows dated in this window the first time the
-        window is loaded, undated rows the first time their file is parsed.
-        """
+        """The requested symbols' rows in the session's window, validated and sorted, and the
+        rejections that belong to this load (see the module docstring)."""
         start, end = session.window_start, session.window_end
         with self._lock:
             first_visit = (start, end) not in self._windows_loaded
             self._windows_loaded.add((start, end))
-            for index in [i for i in self._cache if self._source_at[i].info.ts_max < start]:
-                del self._cache[index]
-
             parts: dict[str, list] = {kind: [] for kind in KIND_COLUMNS}
             rejected: list[DataRejected] = []
             for source in self._sources:
-                if not self._needed(source, start, end):
+                if source.index in self._broken:
                     continue
-                parsed = self._cache.get(source.index)
-                if parsed is None:
-                    parsed = self._parse(source, rejected)
-                    if parsed is None:
-                        continue
-                    if source.info.ts_max is not None:
-                        self._cache[source.index] = parsed
-                lo, hi = np.searchsorted(parsed.ts, (start, end))
-                if hi > lo:
-                    parts[source.info.kind].append(_rows_between(parsed.columns, lo, hi))
-                if first_visit:
-                    in_window = (parsed.dated_ts >= start) & (parsed.dated_ts < end)
-                    rejected.extend(parsed.dated[i] for i in np.flatnonzero(in_window))
+                info = source.info
+                overlaps = info.ts_min is None or (info.ts_min < end and info.ts_max >= start)
+                undated = overlaps and source.undated and source.index not in self._undated_reported
+                wanted = [
+                    b
+                    for b in source.blocks
+                    if (undated and b.undated)
+                    or (b.ts_min is not None and b.ts_min < end and b.ts_max >= start)
+                ]
+                if undated:
+                    self._undated_reported.add(source.index)
+                try:
+                    part = self._load(source, wanted, start, end, first_visit, undated, rejected)
+                except _READ_ERRORS as exc:
+                    logger.warning("{} became unreadable: {}", source.path, exc)
+                    self._broken.add(source.index)
+                    rejected.append(
+                        DataRejected(ts=0, reason=why.UNREADABLE_FILE, file=info.name, row=0)
+                    )
+                    continue
+                if part is not None:
+                    parts[info.kind].append(part)
 
             bars = BarColumns.concat(parts["bars"])
             if len(parts["bars"]) > 1:
@@ -220,50 +233,214 @@ class MarketDataRepository:
                 rejected=tuple(rejected),
             )
 
-    def _needed(self, source: _Source, start: int, end: int) -> bool:
-        if source.index in self._broken or not (source.symbols & self._wanted):
-            return False
-        info = source.info
-        if info.ts_min is None or info.ts_max is None:
-            return source.has_undated and source.index not in self._undated_reported
-        return info.ts_min < end and info.ts_max >= start
+    def _load(
+        self,
+        source: _Source,
+        wanted: list[_Block],
+        start: int,
+        end: int,
+        first_visit: bool,
+        undated: bool,
+        rejected: list[DataRejected],
+    ) -> BarColumns | TradeColumns | QuoteColumns | None:
+        """The file's rows in [start, end) from the wanted blocks, in (time, symbol, line) order;
+        its rejections for this load go to `rejected`."""
+        name, kind = source.info.name, source.info.kind
+        chunks: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
+        for _, checked, bad_lines in self._checked_blocks(source, wanted):
+            for line, reason, symbol, ts in checked.rejected:
+                if (undated and ts is None) or (
+                    first_visit and ts is not None and start <= ts < end
+                ):
+                    rejected.append(
+                        DataRejected(ts=0, reason=reason, file=name, row=line, symbol=symbol)
+                    )
+            if undated:
+                rejected.extend(bad_lines)
+            inside = (checked.ts >= start) & (checked.ts < end)
+            if inside.any():
+                ids = np.array([self._symbol_id.get(n, -1) for n in checked.names], np.int32)
+                values = {k: v[inside] for k, v in checked.values.items()}
+                chunks.append(
+                    (ids[checked.symbol[inside]], checked.ts[inside], values, checked.line[inside])
+                )
+        if undated and source.damaged_from:
+            reason = why.UNREADABLE_ROW_GROUP if is_parquet(source.path) else why.DAMAGED_FROM_HERE
+            rejected.append(DataRejected(ts=0, reason=reason, file=name, row=source.damaged_from))
+        if not chunks:
+            return None
+        symbol = np.concatenate([c[0] for c in chunks])
+        ts = np.concatenate([c[1] for c in chunks])
+        line = np.concatenate([c[3] for c in chunks])
+        order = np.lexsort((line, symbol, ts))
+        time_field = "ts_start" if kind == "bars" else "ts"
+        return _COLUMN_TYPES[kind](
+            symbol=symbol[order],
+            **{time_field: ts[order]},
+            **{f: np.concatenate([c[2][f] for c in chunks])[order] for f in KIND_COLUMNS[kind]},
+            source=(np.int64(source.index) << _ROW_BITS) | line[order],
+        )
+
+    # -- scanning and reading files -------------------------------------------------------------
 
     def _scan(self, index: int, path: Path) -> _Source | DataRejected:
-        """Digest, kind, symbols and time range of one file; a whole-file problem is a rejection."""
+        """Digest, kind, symbols and block index of a file; a whole-file problem is a rejection."""
         name = self._names[index]
         try:
             with path.open("rb") as fh:
-                self._digests.append(hashlib.file_digest(fh, "sha256").hexdigest())
-            digest = self._digests[-1]
-            header = _header(path)
-            kind, columns, problem = _classify(header)
-            if kind is None:
-                return DataRejected(ts=0, reason=problem, file=name, row=0)
-            table, _, malformed = _read(path, [columns[c] for c in KEY_COLUMNS])
-            symbols = _symbol_text(table.column(columns["symbol"]))
-            ts, status = _parse_timestamps(table.column(columns["timestamp"]))
+                self._digests[index] = hashlib.file_digest(fh, "sha256").hexdigest()
+            if is_parquet(path):
+                return self._scan_parquet(index, path)
+            return self._scan_csv(index, path)
         except _READ_ERRORS as exc:
-            return DataRejected(ts=0, reason=_unreadable(exc, path, name), file=name, row=0)
-        if kind == "bars" and self.label == "end":
-            ts -= NS_PER_MINUTE
-        dated = ts[status == _TS_OK]
+            logger.warning("cannot read {}: {}", path, exc)
+            return DataRejected(ts=0, reason=why.UNREADABLE_FILE, file=name, row=0)
+
+    def _scan_csv(self, index: int, path: Path) -> _Source | DataRejected:
+        name = self._names[index]
+        cut, damage = blocks(path, self._block_bytes)
+        first = next(cut, None)
+        if first is None:
+            reason = why.UNREADABLE_FILE if damage.line else why.NO_HEADER
+            return DataRejected(ts=0, reason=reason, file=name, row=0)
+        header = header_fields(first)
+        if isinstance(header, str):
+            return DataRejected(ts=0, reason=header, file=name, row=0)
+        fields, header_line = header
+        kind = classify(fields)
+        if isinstance(kind, str):
+            return DataRejected(ts=0, reason=kind, file=name, row=0)
+        kind, at = kind
+        source = _Source(index, path, None, len(fields), header_line, at, (), frozenset(), 0)  # type: ignore[arg-type]
+        carry: Carry = {}
+        index_rows: list[_Block] = []
+        symbols: set[str] = set()
+        for block in _chain(first, cut):
+            before = dict(carry)
+            lines = split_lines(block, header_line, len(fields), at["symbol"])
+            table, line = csv_rows(lines, len(fields), at)
+            checked = check(kind, table, line, self._wanted, self.label, carry)
+            index_rows.append(
+                _index_entry(
+                    block.number,
+                    block.offset,
+                    len(block.data),
+                    block.first_line,
+                    checked,
+                    bool(self._line_rejections(source, lines)),
+                    before,
+                )
+            )
+            symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
+        return self._source(source, kind, index_rows, symbols, damage.line)
+
+    def _scan_parquet(self, index: int, path: Path) -> _Source | DataRejected:
+        name = self._names[index]
+        parquet = pq.ParquetFile(path)
+        fields = tuple(parquet.schema_arrow.names)
+        kind = classify(fields)
+        if isinstance(kind, str):
+            return DataRejected(ts=0, reason=kind, file=name, row=0)
+        kind, at = kind
+        source = _Source(index, path, None, len(fields), 0, at, (), frozenset(), 0)  # type: ignore[arg-type]
+        carry: Carry = {}
+        index_rows: list[_Block] = []
+        symbols: set[str] = set()
+        first_row, damaged_from = 1, 0
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            before = dict(carry)
+            try:
+                table, line = _row_group(parquet, source, group, first_row)
+            except _READ_ERRORS as exc:
+                logger.warning("{}: unreadable row group {}: {}", path, group, exc)
+                damaged_from = first_row
+                break
+            checked = check(kind, table, line, self._wanted, self.label, carry)
+            index_rows.append(_index_entry(group, 0, rows, first_row, checked, False, before))
+            symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
+            first_row += rows
+        return self._source(source, kind, index_rows, symbols, damaged_from)
+
+    def _source(
+        self, draft: _Source, kind: str, index: list[_Block], symbols: set[str], damaged: int
+    ) -> _Source:
+        dated = [b for b in index if b.ts_min is not None]
+        name = self._names[draft.index]
         return _Source(
-            index=index,
-            path=path,
+            index=draft.index,
+            path=draft.path,
             info=InputFile(
                 name=name,
                 kind=kind,
-                sha256=digest,
-                ts_min=int(dated.min()) if len(dated) else None,
-                ts_max=int(dated.max()) if len(dated) else None,
+                sha256=self._digests[draft.index],
+                ts_min=min((b.ts_min for b in dated), default=None),  # type: ignore[type-var]
+                ts_max=max((b.ts_max for b in dated), default=None),  # type: ignore[type-var]
             ),
-            header=header,
-            columns=columns,
-            symbols=frozenset(pc.unique(symbols).to_pylist()),
-            has_undated=bool(malformed) or len(dated) < len(ts),
+            width=draft.width,
+            header_line=draft.header_line,
+            at=draft.at,
+            blocks=tuple(index),
+            symbols=frozenset(symbols - {""}),
+            damaged_from=damaged,
         )
 
-    def _check_every_symbol_has_data(self) -> None:
+    def _checked_blocks(
+        self, source: _Source, wanted: list[_Block]
+    ) -> Iterator[tuple[_Block, Checked, list[DataRejected]]]:
+        """The wanted blocks of a file, read again and checked from their carried state."""
+        if not wanted:
+            return
+        kind = source.info.kind
+        if is_parquet(source.path):
+            parquet = pq.ParquetFile(source.path)
+            for b in wanted:
+                table, line = _row_group(parquet, source, b.number, b.first_line)
+                yield b, check(kind, table, line, self._wanted, self.label, dict(b.carry)), []
+            return
+        numbers = {b.number: b for b in wanted}
+        kept = self._last_block.get(source.index)
+        if kept is not None and kept[0].number in numbers:  # the block two sessions share
+            del numbers[kept[0].number]
+            yield kept
+            if not numbers:
+                return
+        if is_gzip(source.path):
+            cut, _ = blocks(source.path, self._block_bytes)
+            found = (blk for blk in cut if blk.number in numbers)
+        else:
+            found = (
+                read_block(source.path, b.offset, b.size, b.number, b.first_line)
+                for b in numbers.values()
+            )
+        last = max(numbers)
+        for block in found:
+            b = numbers[block.number]
+            lines = split_lines(block, source.header_line, source.width, source.at["symbol"])
+            table, line = csv_rows(lines, source.width, source.at)
+            checked = check(kind, table, line, self._wanted, self.label, dict(b.carry))
+            bad_lines = self._line_rejections(source, lines)
+            self._last_block[source.index] = (b, checked, bad_lines)
+            yield b, checked, bad_lines
+            if block.number == last:
+                return
+
+    def _line_rejections(self, source: _Source, lines: Lines) -> list[DataRejected]:
+        """Lines that could not be delimited or decoded; those of a symbol not asked for (one
+        that decodes) are not this run's business."""
+        found = []
+        for line, reason, raw in lines.bad:
+            try:
+                symbol = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                symbol = ""
+            if symbol and self._wanted is not None and symbol not in self._wanted:
+                continue
+            name = self._names[source.index]
+            found.append(DataRejected(ts=0, reason=reason, file=name, row=line, symbol=symbol))
+        return found
+
+    def _check_every_symbol_has_data(self, role: str) -> None:
         present = frozenset().union(*(s.symbols for s in self._sources))
         missing = [s for s in self.symbols if s not in present]
         if not missing:
@@ -276,21 +453,9 @@ class MarketDataRepository:
                 f" ({len(self.file_rejections)} file(s) could not be used,"
                 f" e.g. {first.file}: {first.reason})"
             )
-        raise DataConfigError(f"no data for {noun} {', '.join(missing)} in {self.folder}{hint}")
-
-    def _parse(self, source: _Source, rejected: list[DataRejected]) -> _ParsedFile | None:
-        """Parse and validate one file; its undated rejections (or its failure) go to `rejected`."""
-        try:
-            parsed = _parse_file(source, self._universe, self.symbols, self.label)
-        except _READ_ERRORS as exc:
-            self._broken.add(source.index)
-            reason = _unreadable(exc, source.path, source.info.name)
-            rejected.append(DataRejected(ts=0, reason=reason, file=source.info.name, row=0))
-            return None
-        if source.index not in self._undated_reported:
-            self._undated_reported.add(source.index)
-            rejected.extend(parsed.undated)
-        return parsed
+        raise DataConfigError(
+            f"no data for {noun} {', '.join(missing)} in {role} folder {self.folder}{hint}"
+        )
 
     def _drop_duplicates_across_files(
         self, bars: BarColumns, rejected: list[DataRejected] | None
@@ -306,7 +471,7 @@ class MarketDataRepository:
                 rejected.append(
                     DataRejected(
                         ts=0,
-                        reason="duplicate timestamp",
+                        reason=why.DUPLICATE,
                         file=self._names[source >> _ROW_BITS],
                         row=source & _ROW_MASK,
                         symbol=self.symbols[bars.symbol[i]],
@@ -317,381 +482,41 @@ class MarketDataRepository:
         return bars.take(keep)
 
 
-def _data_files(folder: Path) -> list[Path]:
-    found = [
-        p
-        for p in folder.rglob("*")
-        if p.name.lower().endswith((".csv", ".csv.gz", ".parquet")) and p.is_file()
-    ]
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+def _chain(first: object, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
 
 
-def _is_gzip(path: Path) -> bool:
-    return path.name.lower().endswith(".gz")
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.name.lower().endswith(".parquet")
-
-
-def _header(path: Path) -> tuple[str, ...]:
-    if _is_parquet(path):
-        return tuple(pq.read_schema(path).names)
-    opener = gzip.open if _is_gzip(path) else open
-    with opener(path, "rb") as fh:
-        line = fh.readline().decode("utf-8-sig")
-    first = next(csv.reader([line]), None)
-    if not first:
-        raise ValueError("no header row")
-    return tuple(first)
-
-
-def _classify(header: tuple[str, ...]) -> tuple[str | None, dict[str, str], str]:
-    """The kind whose columns the header has (extra columns are fine), else the closest miss:
-    the kind with most of its own fields present."""
-    columns: dict[str, str] = {}
-    for raw in header:
-        columns.setdefault(raw.strip().lower(), raw)
-    missing = {
-        kind: [c for c in (*KEY_COLUMNS, *fields) if c not in columns]
-        for kind, fields in KIND_COLUMNS.items()
-    }
-    for kind, gaps in missing.items():
-        if not gaps:
-            wanted = (*KEY_COLUMNS, *KIND_COLUMNS[kind])
-            return kind, {c: columns[c] for c in wanted}, ""
-    closest = min(
-        missing,
-        key=lambda kind: (len(missing[kind]) - len(KIND_COLUMNS[kind]), len(missing[kind])),
-    )
-    gaps = missing[closest]
-    noun = "column" if len(gaps) == 1 else "columns"
-    return None, {}, f"missing {noun} {', '.join(gaps)} (closest kind: {closest})"
-
-
-def _unreadable(exc: BaseException, path: Path, name: str) -> str:
-    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    detail = detail.replace(str(path), name)[:200]
-    return f"unreadable file ({detail})"
-
-
-def _read(path: Path, columns: list[str]) -> tuple[pa.Table, np.ndarray, list[tuple[int, str]]]:
-    """The named columns, the 1-based data row of each table row, and malformed CSV lines.
-
-    CSV columns come back as strings so that one bad value cannot fail the whole file; a line
-    with the wrong number of fields is skipped by pyarrow and returned as (row, text).
-    """
-    if _is_parquet(path):
-        table = pq.read_table(path, columns=columns)
-        return table, np.arange(1, table.num_rows + 1, dtype=np.int64), []
-    table, malformed = _read_csv(path, columns, use_threads=True)
-    if any(number is None for number, _ in malformed):
-        table, malformed = _read_csv(path, columns, use_threads=False)
-    bad_rows = np.array([number - 1 for number, _ in malformed], dtype=np.int64)
-    rows = np.arange(1, table.num_rows + len(malformed) + 1, dtype=np.int64)
-    if len(bad_rows):
-        rows = np.setdiff1d(rows, bad_rows, assume_unique=True)
-    return table, rows, [(number - 1, text) for number, text in malformed]
-
-
-def _read_csv(
-    path: Path, columns: list[str], *, use_threads: bool
-) -> tuple[pa.Table, list[tuple[int | None, str]]]:
-    malformed: list[tuple[int | None, str]] = []
-
-    def skip(row: pacsv.InvalidRow) -> str:
-        malformed.append((row.number, row.text))
-        return "skip"
-
-    stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
-    with stream:
-        table = pacsv.read_csv(
-            stream,
-            read_options=pacsv.ReadOptions(use_threads=use_threads),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=columns,
-                column_types=dict.fromkeys(columns, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    return table, malformed
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
-
-
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Dictionary-encoded Parquet columns read as their values."""
-    if pa.types.is_dictionary(column.type):
-        return pc.cast(column, column.type.value_type)
-    return column
-
-
-def _symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    text = pc.cast(_plain(column), pa.string())
-    return pc.utf8_trim_whitespace(pc.fill_null(text, ""))
-
-
-def _parse_timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """ns UTC of each row, and its status: ok, unparseable, naive, or too early to be ns."""
-    ts, status = _parse_timestamp_values(column)
-    status[(status == _TS_OK) & (ts < _EARLIEST_NS)] = _TS_NOT_NS
-    return ts, status
-
-
-def _parse_timestamp_values(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    column = _plain(column)
-    rows = len(column)
-    ts = np.zeros(rows, dtype=np.int64)
-    status = np.full(rows, _TS_UNPARSEABLE, dtype=np.int8)
-    valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
-    kind = column.type
-    if pa.types.is_timestamp(kind):
-        if kind.tz is None:
-            status[valid] = _TS_NAIVE
-        else:
-            ns = pc.cast(pc.cast(column, pa.timestamp("ns", tz="UTC")), pa.int64())
-            ts[:] = pc.fill_null(ns, 0).to_numpy()
-            status[valid] = _TS_OK
-    elif pa.types.is_integer(kind):
-        ts[:] = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy()
-        status[valid] = _TS_OK
-    elif _is_text(kind):
-        text = pc.fill_null(pc.cast(column, pa.string()), "")
-        for whole in (pa.timestamp("ns", tz="UTC"), pa.int64()):
-            try:
-                ts[:] = pc.cast(pc.cast(text, whole), pa.int64()).to_numpy()
-            except pa.ArrowInvalid:
-                continue
-            status[:] = _TS_OK
-            return ts, status
-        _classify_timestamps(pc.utf8_trim_whitespace(text), ts, status)
-    return ts, status
-
-
-def _classify_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) -> None:
-    """Row by row kinds of timestamp text, when the column as a whole does not parse."""
-    integer = pc.match_substring_regex(text, _INTEGER_NS).to_numpy(zero_copy_only=False)
-    if integer.any():
-        ts[integer] = pc.cast(text.filter(integer), pa.int64()).to_numpy()
-        status[integer] = _TS_OK
-    zoned = pc.match_substring_regex(text, _ISO_ZONED).to_numpy(zero_copy_only=False)
-    if zoned.any():
-        parsed, ok = _parse_zoned(text.filter(zoned))
-        where = np.flatnonzero(zoned)[ok]
-        ts[where] = parsed[ok]
-        status[where] = _TS_OK
-    naive = pc.match_substring_regex(text, _ISO_NAIVE).to_numpy(zero_copy_only=False)
-    status[naive] = _TS_NAIVE
-
-
-def _parse_zoned(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """ISO-8601 strings with an offset to ns UTC; pandas takes over when pyarrow refuses one."""
-    try:
-        ns = pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()).to_numpy()
-        return ns, np.ones(len(ns), dtype=bool)
-    except pa.ArrowInvalid:
-        pass
-    upper_z = pc.replace_substring_regex(text, "z$", "Z").to_numpy(zero_copy_only=False)
-    parsed = pd.to_datetime(
-        pd.Series(upper_z, dtype=object), utc=True, format="ISO8601", errors="coerce"
-    )
-    index = pd.DatetimeIndex(parsed).as_unit("ns")
-    return index.asi8.copy(), ~index.isna()
-
-
-def _parse_numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values (missing is NaN), and which rows held text that is not a number.
-
-    Infinity is not a price or a size either, so it counts as unparseable.
-    """
-    column = _plain(column)
-    kind = column.type
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy()
-        return values, np.isinf(values)
-    if not _is_text(kind):
-        return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
-    text = pc.fill_null(pc.cast(column, pa.string()), "")
-    try:
-        values = pc.cast(text, pa.float64()).to_numpy()
-        return values, np.isinf(values)
-    except pa.ArrowInvalid:
-        pass
-    raw = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    missing = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)), value_set=_MISSING_NUMBER)
-    garbage = np.isnan(values) & ~missing.to_numpy(zero_copy_only=False)
-    return values, garbage | np.isinf(values)
-
-
-def _parse_file(
-    source: _Source, universe: pa.Array, symbols: tuple[str, ...], label: str
-) -> _ParsedFile:
-    """Read one file, keep the requested symbols' rows, and give each bad row its first reason."""
-    kind = source.info.kind
-    fields = KIND_COLUMNS[kind]
-    wanted = (*KEY_COLUMNS, *fields)
-    table, rows, malformed = _read(source.path, [source.columns[c] for c in wanted])
-    table = table.select([source.columns[c] for c in wanted]).rename_columns(list(wanted))
-
-    symbol_text = _symbol_text(table.column("symbol"))
-    symbol = pc.fill_null(pc.index_in(symbol_text, value_set=universe), -1).to_numpy()
-    blank = pc.equal(symbol_text, "").to_numpy(zero_copy_only=False)
-    requested = (symbol >= 0) | blank
-    if not requested.all():
-        table, rows = table.filter(requested), rows[requested]
-        symbol_text = symbol_text.filter(requested)
-        symbol, blank = symbol[requested], blank[requested]
-    symbol = symbol.astype(np.int32)
-
-    ts, status = _parse_timestamps(table.column("timestamp"))
-    if kind == "bars" and label == "end":
-        ts[status == _TS_OK] -= NS_PER_MINUTE
-    verdicts = _Verdicts(len(ts))
-    verdicts.flag("unparseable timestamp", status == _TS_UNPARSEABLE)
-    verdicts.flag("timestamp has no time zone", status == _TS_NAIVE)
-    verdicts.flag("timestamp is not ns since the epoch", status == _TS_NOT_NS)
-    verdicts.flag("missing symbol", blank)
-    values: dict[str, np.ndarray] = {}
-    for name in fields:
-        values[name], garbage = _parse_numbers(table.column(name))
-        verdicts.flag(f"unparseable {name}", garbage)
-    _CHECKS[kind](verdicts, symbol, ts, values)
-
-    accepted = verdicts.ok
-    order = np.flatnonzero(accepted)
-    order = order[np.lexsort((rows[order], symbol[order], ts[order]))]
-    source_ids = (np.int64(source.index) << _ROW_BITS) | rows[order]
-    time_field = "ts_start" if kind == "bars" else "ts"
-    columns = _COLUMN_TYPES[kind](
-        symbol=symbol[order],
-        **{time_field: ts[order]},
-        **{name: values[name][order] for name in fields},
-        source=source_ids,
-    )
-
-    bad = np.flatnonzero(~accepted)
-    bad_symbols = symbol_text.take(pa.array(bad, type=pa.int64())).to_pylist()
-    name = source.info.name
-    dated: list[DataRejected] = []
-    undated: list[DataRejected] = []
-    for i, symbol_name in zip(bad.tolist(), bad_symbols, strict=True):
-        row = DataRejected(
-            ts=0,
-            reason=verdicts.reason(int(verdicts.code[i])),
-            file=name,
-            row=int(rows[i]),
-            symbol=symbol_name,
-        )
-        (dated if status[i] == _TS_OK else undated).append(row)
-    undated.extend(_malformed_rows(source, malformed, frozenset(symbols)))
-    undated.sort(key=lambda r: r.row)
-    return _ParsedFile(
-        columns=columns,
-        ts=ts[order],
-        dated=tuple(dated),
-        dated_ts=ts[bad[status[bad] == _TS_OK]],
-        undated=tuple(undated),
+def _index_entry(
+    number: int,
+    offset: int,
+    size: int,
+    first_line: int,
+    checked: Checked,
+    bad_lines: bool,
+    carry: Carry,
+) -> _Block:
+    dated = checked.dated
+    return _Block(
+        number=number,
+        offset=offset,
+        size=size,
+        first_line=first_line,
+        ts_min=int(dated.min()) if len(dated) else None,
+        ts_max=int(dated.max()) if len(dated) else None,
+        undated=bad_lines or any(ts is None for *_, ts in checked.rejected),
+        carry=carry,
     )
 
 
-def _malformed_rows(
-    source: _Source, malformed: list[tuple[int, str]], symbols: frozenset[str]
-) -> list[DataRejected]:
-    """Lines with the wrong number of fields; those of symbols not asked for are ignored."""
-    at = source.header.index(source.columns["symbol"])
-    found = []
-    for row, text in malformed:
-        fields = next(csv.reader(io.StringIO(text)), [])
-        symbol = fields[at].strip() if len(fields) > at else ""
-        if symbol and symbol not in symbols:
-            continue
-        reason = f"malformed row ({len(fields)} fields, header has {len(source.header)})"
-        found.append(
-            DataRejected(ts=0, reason=reason, file=source.info.name, row=row, symbol=symbol)
-        )
-    return found
-
-
-def _check_bars(
-    verdicts: _Verdicts, symbol: np.ndarray, ts: np.ndarray, v: dict[str, np.ndarray]
-) -> None:
-    o, h, lo, c, volume = v["open"], v["high"], v["low"], v["close"], v["volume"]
-    with np.errstate(invalid="ignore"):
-        verdicts.flag("NaN price", np.isnan(o) | np.isnan(h) | np.isnan(lo) | np.isnan(c))
-        verdicts.flag("non-positive price", (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0))
-        verdicts.flag("high below low", h < lo)
-        verdicts.flag("high below max(open, close)", h < np.maximum(o, c))
-        verdicts.flag("low above min(open, close)", lo > np.minimum(o, c))
-        verdicts.flag("NaN volume", np.isnan(volume))
-        verdicts.flag("negative volume", volume < 0)
-    verdicts.flag("off the minute grid", ts % NS_PER_MINUTE != 0)
-    verdicts.flag("duplicate timestamp", _repeats(verdicts.ok, symbol, ts))
-    verdicts.flag("out-of-order timestamp", _out_of_order(verdicts.ok, symbol, ts))
-
-
-def _check_trades(
-    verdicts: _Verdicts, symbol: np.ndarray, ts: np.ndarray, v: dict[str, np.ndarray]
-) -> None:
-    price, size = v["price"], v["size"]
-    with np.errstate(invalid="ignore"):
-        verdicts.flag("NaN price", np.isnan(price))
-        verdicts.flag("non-positive price", price <= 0)
-        verdicts.flag("NaN size", np.isnan(size))
-        verdicts.flag("negative size", size < 0)
-    verdicts.flag("out-of-order timestamp", _out_of_order(verdicts.ok, symbol, ts))
-
-
-def _check_quotes(
-    verdicts: _Verdicts, symbol: np.ndarray, ts: np.ndarray, v: dict[str, np.ndarray]
-) -> None:
-    """A side at price 0 and size 0 is absent (a one-sided update), so zero is not an error."""
-    bid, bid_size, ask, ask_size = v["bid"], v["bid_size"], v["ask"], v["ask_size"]
-    with np.errstate(invalid="ignore"):
-        verdicts.flag("NaN price", np.isnan(bid) | np.isnan(ask))
-        verdicts.flag("negative price", (bid < 0) | (ask < 0))
-        verdicts.flag("NaN size", np.isnan(bid_size) | np.isnan(ask_size))
-        verdicts.flag("negative size", (bid_size < 0) | (ask_size < 0))
-        verdicts.flag("quote side with size but no price", (bid == 0) & (bid_size > 0))
-        verdicts.flag("quote side with size but no price", (ask == 0) & (ask_size > 0))
-    verdicts.flag("out-of-order timestamp", _out_of_order(verdicts.ok, symbol, ts))
-
-
-_CHECKS = {"bars": _check_bars, "trades": _check_trades, "quotes": _check_quotes}
-_COLUMN_TYPES = {"bars": BarColumns, "trades": TradeColumns, "quotes": QuoteColumns}
-
-
-def _repeats(candidate: np.ndarray, symbol: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Candidate rows whose (symbol, time) an earlier candidate row of the file already had."""
-    index = np.flatnonzero(candidate)
-    index = index[np.lexsort((ts[index], symbol[index]))]  # stable: file order within a key
-    same = (symbol[index][1:] == symbol[index][:-1]) & (ts[index][1:] == ts[index][:-1])
-    repeated = np.zeros(len(ts), dtype=bool)
-    repeated[index[1:][same]] = True
-    return repeated
-
-
-def _out_of_order(candidate: np.ndarray, symbol: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Candidate rows earlier than an earlier candidate row of the same symbol in the file.
-
-    The running maximum over all candidates equals the previous accepted time: a row that is
-    rejected here is below the maximum, so it never raises it.
-    """
-    index = np.flatnonzero(candidate)
-    late = np.zeros(len(ts), dtype=bool)
-    if len(index):
-        running = pd.Series(ts[index]).groupby(symbol[index]).cummax().to_numpy()
-        late[index] = ts[index] < running
-    return late
-
-
-def _rows_between(columns: _C, lo: int, hi: int) -> _C:
-    """A window of a cached file as views; concatenation copies them out of the cache."""
-    return type(columns)(**{f.name: getattr(columns, f.name)[lo:hi] for f in fields(columns)})
+def _row_group(
+    parquet: pq.ParquetFile, source: _Source, group: int, first_row: int
+) -> tuple[pa.Table, np.ndarray]:
+    names = parquet.schema_arrow.names
+    wanted = [names[i] for i in source.at.values()]
+    table = parquet.read_row_group(group, columns=wanted)
+    table = table.rename_columns(list(source.at))
+    return table, first_row + np.arange(table.num_rows, dtype=np.int64)
 
 
 def _merged(columns: _C, time: np.ndarray | None, parts: int) -> _C:

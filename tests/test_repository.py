@@ -63,7 +63,7 @@ def read_reference(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype={"symbol": str, "timestamp": str})
     stamps = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     frame["ns"] = pd.DatetimeIndex(stamps.array).as_unit("ns").asi8
-    frame["row"] = np.arange(1, len(frame) + 1)
+    frame["row"] = np.arange(2, len(frame) + 2)  # line numbers: the header is line 1
     return frame
 
 
@@ -233,9 +233,9 @@ NEXT_DAY = "2024-03-06"
 
 
 def numbered(rows: list[tuple[str, str | None]]) -> tuple[list[str], list[tuple[int, str]]]:
-    """CSV lines and the (row, reason) each bad one must get."""
+    """CSV lines and the (line, reason) each bad one must get (the header is line 1)."""
     lines = [line for line, _ in rows]
-    expected = [(i, reason) for i, (_, reason) in enumerate(rows, start=1) if reason]
+    expected = [(i, reason) for i, (_, reason) in enumerate(rows, start=2) if reason]
     return lines, expected
 
 
@@ -261,7 +261,7 @@ def bar_rows() -> list[tuple[str, str | None]]:
         (f"AAA,{DAY}T14:58:00Z,10,11,9,10.5,100,extra", "malformed row (8 fields, header has 7)"),
         (f"ZZZ,{DAY}T14:59:00Z,-1,-1,-1,-1,-1", None),  # not asked for: ignored, not rejected
         *[(line, None) for line in good[3:]],
-        (f"AAA,{DAY}T14:32:00Z,10,11,9,10.5,7", "duplicate timestamp"),
+        (f"AAA,{DAY}T14:32:00Z,10,11,9,10.5,7", "out-of-order timestamp"),
         (f"AAA,{DAY}T14:35:00Z,10,11,9,10.5,100", "out-of-order timestamp"),
         (f"BBB,{DAY}T14:31:00Z,20,21,19,20.5,5", None),
         (f"AAA,{NEXT_DAY}T14:30:00Z,10,11,9,10.5,100", None),
@@ -275,7 +275,7 @@ def test_every_bad_bar_is_rejected_once_with_its_reason(tmp_path: Path) -> None:
     repo = MarketDataRepository(tmp_path, ["AAA", "BBB"])
     loaded = repo.load_session(session(DAY))
 
-    today = [(row, reason) for row, reason in expected if row < len(lines)]
+    today = [(row, reason) for row, reason in expected if row <= len(lines)]
     got = rejections(loaded.rejected)
     assert [(row, reason) for _, row, reason, _ in got] == today
     assert {file for file, *_ in got} == {"bars.csv"}
@@ -290,13 +290,15 @@ def test_every_bad_bar_is_rejected_once_with_its_reason(tmp_path: Path) -> None:
     )
     assert np.all(bars.volume[bars.symbol == 0] == 100)  # the duplicate (volume 7) lost
     assert bars.symbol[:2].tolist() == [0, 1]  # ties at 14:30 in symbol order
-    rows = {line: row for row, line in enumerate(lines, start=1)}
+    rows = {line: row for row, line in enumerate(lines, start=2)}
     later_good = f"AAA,{DAY}T14:39:00Z,10,11,9,10.5,100"
     assert bars.source[bars.ts_start == ns(f"{DAY}T14:39Z")].tolist() == [rows[later_good]]
 
     assert repo.load_session(session(DAY)).rejected == ()  # reported once
     tomorrow = repo.load_session(session(NEXT_DAY))
-    assert rejections(tomorrow.rejected) == [("bars.csv", len(lines), "non-positive price", "AAA")]
+    assert rejections(tomorrow.rejected) == [
+        ("bars.csv", len(lines) + 1, "non-positive price", "AAA")
+    ]
     assert len(tomorrow.bars) == 1
 
 
@@ -332,7 +334,7 @@ def test_every_bad_trade_is_rejected_once_with_its_reason(tmp_path: Path) -> Non
     assert trades.price.tolist() == [10.5, 20.5, 10.6, 10.7, 10.8]
     assert trades.symbol.tolist() == [0, 1, 0, 0, 0]
     assert trades.ts[0] == ns(f"{DAY}T14:30:00.100Z")
-    assert trades.source.tolist() == [1, 15, 2, 3, 13]
+    assert trades.source.tolist() == [2, 16, 3, 4, 14]
 
 
 QUOTE_HEADER = "symbol,timestamp,bid,bid_size,ask,ask_size"
@@ -390,12 +392,12 @@ def test_rejections_across_files_come_in_file_then_row_order(tmp_path: Path) -> 
     loaded = repo.load_session(session(DAY))
     assert [f.name for f in repo.files] == ["a.csv", "b/more.csv", "c.csv"]
     assert rejections(loaded.rejected) == [
-        ("a.csv", 2, "unparseable timestamp", "AAA"),
-        ("b/more.csv", 1, "duplicate timestamp", "AAA"),
-        ("b/more.csv", 2, "NaN price", "AAA"),
-        ("c.csv", 1, "non-positive price", "AAA"),
+        ("a.csv", 3, "unparseable timestamp", "AAA"),
+        ("b/more.csv", 2, "duplicate timestamp", "AAA"),
+        ("b/more.csv", 3, "NaN price", "AAA"),
+        ("c.csv", 2, "non-positive price", "AAA"),
     ]
-    assert loaded.bars.source.tolist() == [1, (1 << 32) | 3]
+    assert loaded.bars.source.tolist() == [2, (1 << 32) | 4]
 
 
 def test_unparseable_timestamps_are_reported_by_the_first_load_only(tmp_path: Path) -> None:
@@ -412,9 +414,9 @@ def test_unparseable_timestamps_are_reported_by_the_first_load_only(tmp_path: Pa
     assert repo.files[1].ts_min is None
     first = repo.load_session(session(DAY))
     assert len(first.bars) == 0
-    assert rejections(first.rejected) == [("naive.csv", 1, "timestamp has no time zone", "AAA")]
+    assert rejections(first.rejected) == [("naive.csv", 2, "timestamp has no time zone", "AAA")]
     second = repo.load_session(session(NEXT_DAY))
-    assert rejections(second.rejected) == [("bars.csv", 2, "timestamp has no time zone", "AAA")]
+    assert rejections(second.rejected) == [("bars.csv", 3, "timestamp has no time zone", "AAA")]
     assert len(second.bars) == 1
 
 
@@ -506,7 +508,7 @@ def test_a_file_with_missing_columns_is_rejected_and_the_rest_loads(small_folder
     assert len(repo.input_digests()) == 3
     loaded = repo.load_session(session(DAY))
     assert len(loaded.bars) == 1
-    assert loaded.bars.source.tolist() == [1]  # AAA.csv is file 0 of all three
+    assert loaded.bars.source.tolist() == [2]  # line 2 of AAA.csv, file 0 of all three
 
 
 def test_when_every_file_is_unusable_the_error_says_why(tmp_path: Path) -> None:
@@ -515,24 +517,28 @@ def test_when_every_file_is_unusable_the_error_says_why(tmp_path: Path) -> None:
         MarketDataRepository(tmp_path, ["AAA"])
 
 
-def test_a_file_is_parsed_once_and_dropped_after_its_last_session(tmp_path: Path) -> None:
-    path = write_csv(
-        tmp_path / "bars.csv",
-        BAR_HEADER,
-        [
-            f"AAA,{DAY}T14:30:00Z,10,11,9,10.5,100",
-            f"AAA,{NEXT_DAY}T14:30:00Z,10,11,9,10.5,100",
-        ],
-    )
-    write_csv(tmp_path / "later.csv", BAR_HEADER, ["AAA,2024-03-07T14:30:00Z,10,11,9,10.5,100"])
-    repo = MarketDataRepository(tmp_path, ["AAA"])
-    assert len(repo.load_session(session(DAY)).bars) == 1
-    path.write_text("garbage")  # the cached parse keeps serving the file
-    assert len(repo.load_session(session(NEXT_DAY)).bars) == 1
-    assert len(repo.load_session(session("2024-03-07")).bars) == 1
-    again = repo.load_session(session(DAY))  # dropped from the cache, so read again
-    assert len(again.bars) == 0
-    assert [r.reason.split(" (")[0] for r in again.rejected] == ["unreadable file"]
+def test_rows_and_rejections_do_not_depend_on_the_block_size(tmp_path: Path) -> None:
+    lines, _ = numbered(bar_rows())
+    lines += ["AAA,2024-03-05T14:41:00Z,10,11,9,10.5,100\r", '"AAA,unclosed', "\xff"]
+    path = write_csv(tmp_path / "plain" / "bars.csv", BAR_HEADER, lines)
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "packed" / "bars.csv.gz").write_bytes(gzip.compress(path.read_bytes()))
+    for folder in (path.parent, tmp_path / "packed"):
+        whole = MarketDataRepository(path.parent, ["AAA", "BBB"])
+        tiny = MarketDataRepository(folder, ["AAA", "BBB"], block_bytes=64)
+        assert len(tiny.files) == 1 and tiny.file_rejections == ()
+        for day in (DAY, NEXT_DAY):
+            a, b = whole.load_session(session(day)), tiny.load_session(session(day))
+            assert len(a.bars) and a.rejected
+            assert [(r.row, r.reason) for r in a.rejected] == [
+                (r.row, r.reason) for r in b.rejected
+            ]
+            assert_same_columns(a, b)
+
+
+def test_the_folder_is_named_by_its_role(tmp_path: Path) -> None:
+    with pytest.raises(DataConfigError, match=r"^backfill folder .*nope does not exist$"):
+        MarketDataRepository(tmp_path / "nope", ["AAA"], role="backfill")
 
 
 def test_integer_seconds_and_priceless_quote_sides_are_rejected_not_ignored(
@@ -549,7 +555,7 @@ def test_integer_seconds_and_priceless_quote_sides_are_rejected_not_ignored(
     loaded = MarketDataRepository(tmp_path, ["SPY"]).load_session(session("2013-10-07"))
     assert len(loaded.bars) == 1 and len(loaded.quotes) == 1
     assert rejections(loaded.rejected) == [
-        ("SPY.csv", 2, "timestamp is not ns since the epoch", "SPY"),
-        ("SPY_quotes.csv", 2, "quote side with size but no price", "SPY"),
+        ("SPY.csv", 3, "timestamp is not ns since the epoch", "SPY"),
         ("SPY_quotes.csv", 3, "quote side with size but no price", "SPY"),
+        ("SPY_quotes.csv", 4, "quote side with size but no price", "SPY"),
     ]

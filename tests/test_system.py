@@ -167,14 +167,14 @@ def test_bad_rows_are_rejected_one_by_one_and_good_rows_stream(tmp_path: Path) -
     events = read(log)
     rejected = of_kind(events, "DataRejected")
     assert [(r.row, r.reason) for r in rejected] == [
-        (2, "NaN price"),
-        (4, "non-positive price"),
-        (5, "high below low"),
-        (6, "negative volume"),
-        (7, "off the minute grid"),
-        (8, "duplicate timestamp"),
-        (9, "unparseable timestamp"),
-        (10, "timestamp has no time zone"),
+        (3, "NaN price"),  # line numbers: the header is line 1
+        (5, "non-positive price"),
+        (6, "high below low"),
+        (7, "negative volume"),
+        (8, "off the minute grid"),
+        (9, "duplicate timestamp"),
+        (10, "unparseable timestamp"),
+        (11, "timestamp has no time zone"),
     ]
     assert all(isinstance(r, DataRejected) and r.file == "SPY.csv" for r in rejected)
     bars = of_kind(events, "Bar")

@@ -1,0 +1,275 @@
+"""Text and typed columns to numbers: which kind a header is, and each row's time and values.
+
+Every function here works on whole columns (pyarrow compute, numpy) and gives a per-row status,
+so one bad value costs only its row. pyarrow's own parse errors never reach a rejection.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from messages import rejections as why
+from store.reading import Lines
+
+KEY_COLUMNS = ("symbol", "timestamp")
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "bars": ("open", "high", "low", "close", "volume"),
+    "trades": ("price", "size"),
+    "quotes": ("bid", "bid_size", "ask", "ask_size"),
+}
+
+TS_OK, TS_UNPARSEABLE, TS_NAIVE, TS_NOT_NS, TS_OUT_OF_RANGE = 0, 1, 2, 3, 4
+TS_REASONS = {
+    TS_UNPARSEABLE: why.UNPARSEABLE_TIMESTAMP,
+    TS_NAIVE: why.NAIVE_TIMESTAMP,
+    TS_NOT_NS: why.NOT_NS_TIMESTAMP,
+    TS_OUT_OF_RANGE: why.TIMESTAMP_OUT_OF_RANGE,
+}
+_EARLIEST_NS = 10**17  # 1973-03-03: an integer below this is seconds or millis, not ns
+_NS_PER_S = 10**9
+_MAX_S = (2**63 - 1) // _NS_PER_S - 1  # whole seconds that still fit int64 ns (to 2262)
+_ISO = (
+    r"^(?P<wall>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?)"
+    r"(?:\.(?P<frac>\d{1,9}))?(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_INTEGER = r"^[+-]?\d{1,19}$"
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_MISSING_NUMBER = r"^(|[+-]?nan|na|n/a|null|none)$"  # lower-cased; read as NaN
+
+
+def classify(header: tuple[str, ...]) -> tuple[str, dict[str, int]] | str:
+    """The kind whose columns the header has (extra columns are fine) and where each column is,
+    else the reason: what the closest kind (the one with most of its own fields) lacks."""
+    at: dict[str, int] = {}
+    for i, raw in enumerate(header):
+        at.setdefault(raw.strip().lower(), i)
+    missing = {
+        kind: [c for c in (*KEY_COLUMNS, *fields) if c not in at]
+        for kind, fields in KIND_COLUMNS.items()
+    }
+    for kind, gaps in missing.items():
+        if not gaps:
+            return kind, {c: at[c] for c in (*KEY_COLUMNS, *KIND_COLUMNS[kind])}
+    closest = min(
+        missing,
+        key=lambda kind: (len(missing[kind]) - len(KIND_COLUMNS[kind]), len(missing[kind])),
+    )
+    return why.missing_columns(missing[closest], closest)
+
+
+def csv_rows(lines: Lines, width: int, at: dict[str, int]) -> tuple[pa.Table, np.ndarray]:
+    """The canonical columns of the good lines, and each row's line number.
+
+    The common case, every number well formed, is converted by pyarrow directly to float64; a
+    block with any other value is read as text, for row-by-row verdicts.
+    Both read the same values the same way. Every line has already been checked for its field
+    count and quotes, so pyarrow skips none; if it ever did, that line is dropped here rather
+    than shifting the line numbers.
+    """
+    if not lines.good:
+        empty = pa.table({name: pa.nulls(0, pa.string()) for name in at})
+        return empty, lines.good_lines
+    typed = {name: pa.string() if name in KEY_COLUMNS else _FLOAT for name in at}
+    try:
+        table, skipped = _read_csv(lines, width, at, typed, _TYPED_MISSING)
+    except pa.ArrowInvalid:
+        table, skipped = _read_csv(lines, width, at, dict.fromkeys(at, pa.string()), [])
+    line = lines.good_lines
+    if skipped:
+        keep = np.ones(len(line), dtype=bool)
+        keep[np.array(skipped) - 1] = False
+        line = line[keep]
+    return table, line
+
+
+_FLOAT = pa.float64()
+_TYPED_MISSING = ["", "nan", "NaN", "NAN", "null", "NULL", "none", "None", "na", "NA", "n/a"]
+
+
+def _read_csv(
+    lines: Lines,
+    width: int,
+    at: dict[str, int],
+    types: dict[str, pa.DataType],
+    missing: list[str],
+) -> tuple[pa.Table, list[int]]:
+    skipped: list[int] = []
+
+    def skip(row: pacsv.InvalidRow) -> str:
+        skipped.append(row.number)
+        return "skip"
+
+    wanted = [f"c{i}" for i in at.values()]
+    table = pacsv.read_csv(
+        pa.py_buffer(lines.good),
+        read_options=pacsv.ReadOptions(
+            column_names=[f"c{i}" for i in range(width)],
+            block_size=max(1 << 20, 2 * lines.longest + 2),
+            use_threads=False,
+        ),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=wanted,
+            column_types={f"c{i}": types[name] for name, i in at.items()},
+            null_values=missing,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return table.rename_columns(list(at)), skipped
+
+
+def plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Dictionary-encoded Parquet columns read as their values."""
+    if pa.types.is_dictionary(column.type):
+        return pc.cast(column, column.type.value_type)
+    return column
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    text = pc.cast(plain(column), pa.string())
+    return pc.utf8_trim_whitespace(pc.fill_null(text, ""))
+
+
+def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """ns UTC of each row, and its status (TS_OK, or why it has no usable time)."""
+    column = plain(column)
+    rows = len(column)
+    ts = np.zeros(rows, dtype=np.int64)
+    status = np.full(rows, TS_UNPARSEABLE, dtype=np.int8)
+    valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        if kind.tz is None:
+            status[valid] = TS_NAIVE
+        else:
+            per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[kind.unit]
+            raw = pc.fill_null(column.cast(pa.int64()), 0).to_numpy()
+            _set_ns(ts, status, valid, raw // per_second, raw % per_second * (10**9 // per_second))
+    elif pa.types.is_integer(kind):
+        ts[:] = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy()
+        status[valid] = TS_OK
+    elif _is_text(kind):
+        text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+        try:  # the common case: every row is ISO-8601 with an offset
+            ts[:] = pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()).to_numpy()
+            status[:] = TS_OK
+        except pa.ArrowInvalid:
+            _text_timestamps(text, ts, status)
+    status[(status == TS_OK) & (ts < _EARLIEST_NS)] = TS_NOT_NS
+    return ts, status
+
+
+def _text_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) -> None:
+    """ISO-8601 with an offset, or integer ns; rows of any other form keep TS_UNPARSEABLE."""
+    integer = pc.match_substring_regex(text, _INTEGER).to_numpy(zero_copy_only=False)
+    if integer.any():
+        where = np.flatnonzero(integer)
+        try:
+            ts[where] = pc.cast(text.filter(integer), pa.int64()).to_numpy()
+            status[where] = TS_OK
+        except pa.ArrowInvalid:  # some have 19 digits beyond int64: sort them out one by one
+            values = [int(d) for d in text.filter(integer).to_pylist()]
+            fits = np.array([-(2**63) <= v < 2**63 for v in values], dtype=bool)
+            ts[where[fits]] = [v for v, f in zip(values, fits, strict=True) if f]
+            status[where] = np.where(fits, TS_OK, TS_OUT_OF_RANGE)
+    parts = pc.extract_regex(text, _ISO)
+    iso = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+    if not iso.any():
+        return
+    where = np.flatnonzero(iso)
+    parts = parts.filter(iso)
+    wall = pc.struct_field(parts, "wall")
+    zone = pc.struct_field(parts, "zone").to_numpy(zero_copy_only=False)
+    naive = zone == ""
+    status[where[naive]] = TS_NAIVE
+    seconds = _wall_seconds(wall)
+    frac = pc.utf8_rpad(pc.struct_field(parts, "frac"), 9, "0")
+    nanos = pc.cast(pc.if_else(pc.equal(frac, "000000000"), "0", frac), pa.int64()).to_numpy()
+    offset = _offset_seconds(zone)
+    zoned = ~naive & (seconds != np.iinfo(np.int64).min)
+    _set_ns(
+        ts,
+        status,
+        np.isin(np.arange(len(ts)), where[zoned]),
+        _scatter(len(ts), where, seconds - offset),
+        _scatter(len(ts), where, nanos),
+    )
+
+
+def _scatter(rows: int, where: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(rows, dtype=np.int64)
+    out[where] = values
+    return out
+
+
+def _wall_seconds(wall: pa.Array) -> np.ndarray:
+    """Seconds since the epoch of `YYYY-MM-DD[THH:MM[:SS]]` read as UTC; int64 min if invalid."""
+    text = pc.replace_substring(wall, " ", "T")
+    length = pc.utf8_length(text)
+    padded = pc.if_else(
+        pc.equal(length, 10),
+        pc.binary_join_element_wise(text, "T00:00:00", ""),
+        pc.if_else(pc.equal(length, 16), pc.binary_join_element_wise(text, ":00", ""), text),
+    )
+    form = "%Y-%m-%dT%H:%M:%S"
+    parsed = pc.strptime(padded, format=form, unit="s", error_is_null=True)
+    real = pc.equal(pc.strftime(parsed, format=form), padded)  # strptime takes 02-30 as 03-01
+    seconds = pc.if_else(real, pc.cast(parsed, pa.int64()), None)
+    return pc.fill_null(seconds, np.iinfo(np.int64).min).to_numpy()
+
+
+def _offset_seconds(zone: np.ndarray) -> np.ndarray:
+    """`Z`, `+HH`, `+HHMM` or `+HH:MM` to seconds east of UTC (0 for none); few distinct zones."""
+    distinct, which = np.unique(zone.astype(str), return_inverse=True)
+    seconds = np.zeros(len(distinct), dtype=np.int64)
+    for i, text in enumerate(distinct):
+        digits = text.replace(":", "")
+        if len(digits) > 1:
+            sign = -1 if digits[0] == "-" else 1
+            seconds[i] = sign * (int(digits[1:3]) * 3600 + int(digits[3:5] or 0) * 60)
+    return seconds[which]
+
+
+def _set_ns(
+    ts: np.ndarray, status: np.ndarray, valid: np.ndarray, seconds: np.ndarray, nanos: np.ndarray
+) -> None:
+    """ns = seconds * 1e9 + nanos where that fits int64; out of range otherwise."""
+    fits = valid & (np.abs(seconds) <= _MAX_S)
+    ts[fits] = seconds[fits] * _NS_PER_S + nanos[fits]
+    status[fits] = TS_OK
+    status[valid & ~fits] = TS_OUT_OF_RANGE
+
+
+def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (missing is NaN), and which rows held something that is not a number.
+
+    Infinity is not a price or a size either, so it counts as unparseable.
+    """
+    column = plain(column)
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        values = pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy()
+        return values, np.isinf(values)
+    if not _is_text(kind):
+        return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
+    text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+    try:  # the common case: every row is a number
+        values = pc.cast(text, pa.float64()).to_numpy()
+        return values, np.isinf(values)
+    except pa.ArrowInvalid:
+        pass
+    values = np.full(len(text), np.nan)
+    number = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
+    if number.any():
+        values[number] = pc.cast(text.filter(number), pa.float64()).to_numpy()
+    missing = pc.match_substring_regex(pc.utf8_lower(text), _MISSING_NUMBER)
+    garbage = ~number & ~missing.to_numpy(zero_copy_only=False)
+    return values, garbage | np.isinf(values)

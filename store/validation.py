@@ -1,0 +1,171 @@
+"""Which rows of a block are good, and the first reason each bad one fails.
+
+Checks run in a fixed order and a row gets the first that fails. The order checks (duplicate,
+out-of-order) compare each row with the latest accepted time of its symbol earlier in the file;
+that time is carried from block to block (`Carry`), so the verdicts never depend on where the
+blocks were cut. Within a file: a bar at the latest accepted time is a duplicate, any row before
+it is out of order (ticks may share a time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from messages import rejections as why
+from messages.session import NS_PER_MINUTE
+from store.parsing import KIND_COLUMNS, TS_OK, TS_REASONS, numbers, symbol_text, timestamps
+
+Carry = dict[str, int]  # symbol -> latest accepted time in the file so far
+_NEVER = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One block's verdicts. Accepted rows are in file order; `symbol` indexes `names`."""
+
+    names: list[str]
+    symbol: np.ndarray
+    ts: np.ndarray
+    values: dict[str, np.ndarray]
+    line: np.ndarray
+    rejected: list[tuple[int, str, str, int | None]]  # (line, reason, symbol, ts if dated)
+    dated: np.ndarray  # the time of every row whose time parsed, accepted or not
+
+
+class _Verdicts:
+    """The first failing reason of every row."""
+
+    def __init__(self, rows: int) -> None:
+        self.code = np.zeros(rows, dtype=np.int16)
+        self.reasons: list[str] = []
+
+    def flag(self, reason: str, bad: np.ndarray) -> None:
+        self.reasons.append(reason)
+        self.code[(self.code == 0) & bad] = len(self.reasons)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.code == 0
+
+    def reason(self, code: int) -> str:
+        return self.reasons[code - 1]
+
+
+def check(
+    kind: str,
+    table: pa.Table,
+    line: np.ndarray,
+    wanted: frozenset[str] | None,
+    label: str,
+    carry: Carry,
+) -> Checked:
+    """Validate one block's rows of the wanted symbols (None: all); updates `carry`."""
+    text = symbol_text(table.column("symbol"))
+    encoded = pc.dictionary_encode(text).combine_chunks()
+    names: list[str] = encoded.dictionary.to_pylist()
+    symbol = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    if wanted is not None:
+        asked = np.array([n in wanted or n == "" for n in names], dtype=bool)[symbol]
+        if not asked.all():
+            table, line, symbol = table.filter(asked), line[asked], symbol[asked]
+
+    ts, status = timestamps(table.column("timestamp"))
+    dated_rows = status == TS_OK
+    if kind == "bars" and label == "end":
+        ts[dated_rows] -= NS_PER_MINUTE
+    verdicts = _Verdicts(len(ts))
+    for code, reason in TS_REASONS.items():
+        verdicts.flag(reason, status == code)
+    blank = np.array([n == "" for n in names], dtype=bool)
+    verdicts.flag(why.MISSING_SYMBOL, blank[symbol] if len(symbol) else np.zeros(0, bool))
+    values: dict[str, np.ndarray] = {}
+    for name in KIND_COLUMNS[kind]:
+        values[name], garbage = numbers(table.column(name))
+        verdicts.flag(why.unparseable(name), garbage)
+    _CHECKS[kind](verdicts, values, ts)
+    _check_order(verdicts, kind, symbol, names, ts, carry)
+
+    ok = verdicts.ok
+    bad = np.flatnonzero(~ok)
+    rejected = [
+        (
+            int(line[i]),
+            verdicts.reason(int(verdicts.code[i])),
+            names[symbol[i]],
+            int(ts[i]) if dated_rows[i] else None,
+        )
+        for i in bad.tolist()
+    ]
+    return Checked(
+        names=names,
+        symbol=symbol[ok],
+        ts=ts[ok],
+        values={name: v[ok] for name, v in values.items()},
+        line=line[ok],
+        rejected=rejected,
+        dated=ts[dated_rows],
+    )
+
+
+def _check_order(
+    verdicts: _Verdicts,
+    kind: str,
+    symbol: np.ndarray,
+    names: list[str],
+    ts: np.ndarray,
+    carry: Carry,
+) -> None:
+    """Duplicate and out-of-order rows, against the latest accepted time of their symbol."""
+    latest = np.full(len(ts), _NEVER, dtype=np.int64)  # before each row
+    candidate = np.flatnonzero(verdicts.ok)
+    for code in np.unique(symbol[candidate]):
+        rows = candidate[symbol[candidate] == code]
+        start = carry.get(names[code], _NEVER)
+        running = np.maximum.accumulate(np.concatenate([[start], ts[rows]]))
+        latest[rows] = running[:-1]
+        carry[names[code]] = int(running[-1])
+    if kind == "bars":
+        verdicts.flag(why.DUPLICATE, ts == latest)
+    verdicts.flag(why.OUT_OF_ORDER, ts < latest)
+
+
+def _check_bars(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray) -> None:
+    o, h, lo, c, volume = v["open"], v["high"], v["low"], v["close"], v["volume"]
+    with np.errstate(invalid="ignore"):
+        verdicts.flag(why.NAN_PRICE, np.isnan(o) | np.isnan(h) | np.isnan(lo) | np.isnan(c))
+        verdicts.flag(why.NON_POSITIVE_PRICE, (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0))
+        verdicts.flag(why.HIGH_BELOW_LOW, h < lo)
+        verdicts.flag(why.HIGH_BELOW_BODY, h < np.maximum(o, c))
+        verdicts.flag(why.LOW_ABOVE_BODY, lo > np.minimum(o, c))
+        verdicts.flag(why.NAN_VOLUME, np.isnan(volume))
+        verdicts.flag(why.NEGATIVE_VOLUME, volume < 0)
+    verdicts.flag(why.OFF_GRID, ts % NS_PER_MINUTE != 0)
+
+
+def _check_trades(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray) -> None:
+    price, size = v["price"], v["size"]
+    with np.errstate(invalid="ignore"):
+        verdicts.flag(why.NAN_PRICE, np.isnan(price))
+        verdicts.flag(why.NON_POSITIVE_PRICE, price <= 0)
+        verdicts.flag(why.NAN_SIZE, np.isnan(size))
+        verdicts.flag(why.NEGATIVE_SIZE, size < 0)
+
+
+def _check_quotes(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray) -> None:
+    """A side at price 0 and size 0 is absent (a one-sided update), so zero is not an error."""
+    bid, bid_size, ask, ask_size = v["bid"], v["bid_size"], v["ask"], v["ask_size"]
+    with np.errstate(invalid="ignore"):
+        verdicts.flag(why.NAN_PRICE, np.isnan(bid) | np.isnan(ask))
+        verdicts.flag(why.NEGATIVE_PRICE, (bid < 0) | (ask < 0))
+        verdicts.flag(why.NAN_SIZE, np.isnan(bid_size) | np.isnan(ask_size))
+        verdicts.flag(why.NEGATIVE_SIZE, (bid_size < 0) | (ask_size < 0))
+        verdicts.flag(
+            why.SIZE_WITHOUT_PRICE, ((bid == 0) & (bid_size > 0)) | (ask == 0) & (ask_size > 0)
+        )
+
+
+_CHECKS = {"bars": _check_bars, "trades": _check_trades, "quotes": _check_quotes}
