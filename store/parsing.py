@@ -212,7 +212,7 @@ def _scatter(rows: int, where: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def _wall_seconds(wall: pa.Array) -> np.ndarray:
     """Seconds since the epoch of `YYYY-MM-DD[THH:MM[:SS]]` read as UTC; int64 min if invalid."""
-    text = pc.replace_substring(wall, " ", "T")
+    text = pc.cast(pc.replace_substring(wall, " ", "T"), pa.string())  # large_string in Parquet
     length = pc.utf8_length(text)
     padded = pc.if_else(
         pc.equal(length, 10),

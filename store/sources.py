@@ -27,7 +27,7 @@ def open_repository(
     try:
         if is_catalog(folder):
             return CatalogRepository(folder, symbols, label=label, sessions=sessions)
-        return MarketDataRepository(folder, symbols, label=label)
+        return MarketDataRepository(folder, symbols, label=label, role=role)
     except DataConfigError as exc:
         if role == "data":
             raise

@@ -1,6 +1,6 @@
 """Peak RSS and start-up time of the raw-folder repository over a large generated folder.
 
-    python benchmarks/repository_memory.py FOLDER SESSIONS
+    python -m scenarios.repository_memory FOLDER SESSIONS
 
 FOLDER is created with 100 symbols x ~100 sessions (one CSV per symbol) when it does not exist.
 Each call measures one process: start-up (the folder scan) and the peak RSS after loading the
