@@ -118,9 +118,9 @@ def _array_header(n: int) -> bytes:
     return b"\xdd" + n.to_bytes(4, "big")
 
 
-# msgpack's shortest form of an int, as msgspec writes it: (lowest, highest, type byte or None for
-# a one-byte fixint, payload dtype).
-_INT_FORMS: tuple[tuple[int, int, int | None, str], ...] = (
+# msgpack's forms of a number, as msgspec writes them: (lowest, highest, type byte or None for a
+# one-byte fixint, payload dtype). Ints take their shortest form; floats are always float64.
+_FORMS: tuple[tuple[int, int, int | None, str], ...] = (
     (0, 127, None, "u1"),
     (-32, -1, None, "i1"),
     (128, 255, 0xCC, "u1"),
@@ -131,35 +131,25 @@ _INT_FORMS: tuple[tuple[int, int, int | None, str], ...] = (
     (-32768, -129, 0xD1, ">i2"),
     (-(2**31), -32769, 0xD2, ">i4"),
     (-(2**63), -(2**31) - 1, 0xD3, ">i8"),
+    (0, 0, 0xCB, ">f8"),
 )
+_FLOAT, _UINT64 = len(_FORMS) - 1, 5
+_WIDTHS = np.array([(t is not None) + np.dtype(d).itemsize for _, _, t, d in _FORMS], np.int64)
 
 
-def _cells(column: np.ndarray) -> list[tuple[np.ndarray | None, np.ndarray]]:
-    """A column as msgpack cells: (rows, or None for all, (rows, width) bytes) per form used."""
+def _forms(column: np.ndarray) -> np.ndarray:
+    """Index into _FORMS of each cell of a number column."""
     n = len(column)
     if column.dtype.kind == "f":
-        block = np.empty((n, 9), dtype=np.uint8)
-        block[:, 0] = 0xCB
-        block[:, 1:] = column.astype(">f8").view(np.uint8).reshape(n, 8)
-        return [(None, block)]
+        return np.full(n, _FLOAT, np.int64)
     if column.dtype.kind not in "iu":
         raise TypeError(f"encode_columns takes int or float columns, not {column.dtype}")
-    values = column.astype(np.int64)
-    if n and int(values.min()) >= 2**32:  # timestamps: the fixed-width path
-        block = np.empty((n, 9), dtype=np.uint8)
-        block[:, 0] = 0xCF
-        block[:, 1:] = values.astype(">u8").view(np.uint8).reshape(n, 8)
-        return [(None, block)]
-    cells = []
-    for lo, hi, type_byte, dtype in _INT_FORMS:
-        rows = np.flatnonzero((values >= lo) & (values <= hi))
-        if not len(rows):
-            continue
-        payload = values[rows].astype(dtype).view(np.uint8).reshape(len(rows), -1)
-        if type_byte is not None:
-            payload = np.hstack([np.full((len(rows), 1), type_byte, np.uint8), payload])
-        cells.append((rows, payload))
-    return cells
+    if n and int(column.min()) >= 2**32:  # timestamps: one fixed form
+        return np.full(n, _UINT64, np.int64)
+    forms = np.empty(n, np.int64)
+    for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
+        forms[(column >= lo) & (column <= hi)] = i
+    return forms
 
 
 def encode_columns(
@@ -172,8 +162,8 @@ def encode_columns(
 
     Field order is `ts`, then `symbol` (when `symbol_ids` is given), then the remaining fields, each
     an int or float column. The bytes are msgspec's own for the same Struct (canonical form):
-    floats as float64, ints in their shortest form. Timestamps (>= 2**32) take a fixed 9 bytes, so
-    market data is placed with a few numpy scatter writes.
+    floats as float64, ints in their shortest form. Rows that share a layout (the same form of
+    every field) are written together as one dense block of column slices.
     """
     fields = kind.__struct_fields__
     n = len(columns[0])
@@ -184,41 +174,47 @@ def encode_columns(
     if n == 0:
         return EMPTY_BATCH
 
-    header = _array_header(len(fields) + 1) + _msgpack_str(kind.__struct_config__.tag)
-    sym_bytes = [_msgpack_str(s) for s in symbols]
+    header = np.frombuffer(
+        _array_header(len(fields) + 1) + _msgpack_str(kind.__struct_config__.tag), np.uint8
+    )
+    columns = [np.asarray(c) for c in columns]
+    forms = [_forms(c) for c in columns]
+    sym_bytes = [np.frombuffer(_msgpack_str(s), np.uint8) for s in symbols]
     sym_len = np.array([len(b) for b in sym_bytes], dtype=np.int64)
-    cells = [_cells(np.asarray(c)) for c in columns]
-    widths = []
-    for column_cells in cells:
-        width = np.zeros(n, dtype=np.int64)
-        for rows, block in column_cells:
-            if rows is None:
-                width[:] = block.shape[1]
-            else:
-                width[rows] = block.shape[1]
-        widths.append(width)
-    lengths = len(header) + np.sum(widths, axis=0)
+    ids = np.asarray(symbol_ids) if has_symbol else np.zeros(n, np.int64)
+    layout = sym_len[ids] if has_symbol else np.zeros(n, np.int64)
+    for f in forms:
+        layout = layout * len(_FORMS) + f
+    lengths = len(header) + np.sum([_WIDTHS[f] for f in forms], axis=0)
     if has_symbol:
-        lengths += sym_len[symbol_ids]
+        lengths += sym_len[ids]
     offsets = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
+
+    uniform = bool(np.all(layout == layout[0]))
     buffer = np.empty(int(offsets[-1] + lengths[-1]), dtype=np.uint8)
-
-    def scatter(pos: np.ndarray, block: np.ndarray) -> None:
-        buffer[pos[:, None] + np.arange(block.shape[-1])] = block
-
-    scatter(offsets, np.broadcast_to(np.frombuffer(header, np.uint8), (n, len(header))))
-    pos = offsets + len(header)
-    for i, column_cells in enumerate(cells):
-        if has_symbol and i == 1:
-            for sid in np.unique(symbol_ids).tolist():
-                rows = np.flatnonzero(symbol_ids == sid)
-                block = np.frombuffer(sym_bytes[sid], np.uint8)
-                scatter(pos[rows], np.broadcast_to(block, (len(rows), len(block))))
-            pos = pos + sym_len[symbol_ids]
-        for rows, block in column_cells:
-            scatter(pos if rows is None else pos[rows], block)
-        pos = pos + widths[i]
+    for key in [int(layout[0])] if uniform else np.unique(layout).tolist():
+        rows = slice(None) if uniform else np.flatnonzero(layout == key)
+        width = int(lengths[rows][0] if uniform else lengths[rows[0]])
+        dense = buffer.reshape(n, width) if uniform else np.empty((len(rows), width), np.uint8)
+        dense[:, : len(header)] = header
+        pos = len(header)
+        for i, column in enumerate(columns):
+            if has_symbol and i == 1:
+                class_ids = ids[rows]
+                for sid in np.unique(class_ids).tolist():
+                    symbol = sym_bytes[sid]
+                    dense[class_ids == sid, pos : pos + len(symbol)] = symbol
+                pos += len(sym_bytes[int(class_ids[0])])
+            _, _, type_byte, dtype = _FORMS[int(forms[i][rows][0])]
+            if type_byte is not None:
+                dense[:, pos] = type_byte
+                pos += 1
+            size = np.dtype(dtype).itemsize
+            dense[:, pos : pos + size] = column[rows].astype(dtype).view(np.uint8).reshape(-1, size)
+            pos += size
+        if not uniform:
+            buffer[offsets[rows, None] + np.arange(width)] = dense
     return EncodedBatch(buffer, offsets, lengths)
 
 
@@ -244,23 +240,62 @@ _FIELD_TYPES = {
 }
 
 
-def _kinds_of(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Kind name per record (object array; "" where no known header matches)."""
-    padded = np.concatenate([buffer, np.zeros(32, np.uint8)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 4)
-    prefix = windows[offsets].copy().view(np.uint32).ravel()
-    kinds = np.full(len(offsets), "", dtype=object)
-    for value in np.unique(prefix).tolist():
-        rows = np.flatnonzero(prefix == value)
-        for name, header in _HEADERS.items():
-            if np.uint32(value).tobytes() != header[:4]:
-                continue
-            h = np.frombuffer(header, np.uint8)
-            ok = (lengths[rows] >= len(h)) & np.all(
-                padded[offsets[rows, None] + np.arange(len(h))] == h, axis=1
-            )
-            kinds[rows[ok]] = name
+_BY_PREFIX: dict[bytes, list[str]] = {}
+for _name, _header in _HEADERS.items():
+    _BY_PREFIX.setdefault(_header[:4], []).append(_name)
+
+
+_KIND_NAMES = list(_HEADERS)
+
+
+def _kinds_of(padded: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Index into _KIND_NAMES per record; -1 where no known header matches."""
+    prefix = np.lib.stride_tricks.sliding_window_view(padded, 4)[offsets].copy()
+    prefix = prefix.view(np.uint32).ravel()
+    kinds = np.full(len(offsets), -1, dtype=np.int16)
+    values, inverse = np.unique(prefix, return_inverse=True)
+    for i, value in enumerate(values.tolist()):
+        rows = np.flatnonzero(inverse == i) if len(values) > 1 else np.arange(len(offsets))
+        for name in _BY_PREFIX.get(np.uint32(value).tobytes(), ()):
+            h = np.frombuffer(_HEADERS[name], np.uint8)
+            cells = np.lib.stride_tricks.sliding_window_view(padded, len(h))[offsets[rows]]
+            ok = (lengths[rows] >= len(h)) & np.all(cells == h, axis=1)
+            kinds[rows[ok]] = _KIND_NAMES.index(name)
     return kinds
+
+
+def _numbers(
+    padded: np.ndarray, pos: np.ndarray, kind: type[Event], names: Sequence[str]
+) -> dict[str, np.ndarray] | None:
+    """Consecutive float64 / uint64 fields at `pos`, or None when a cell has another form."""
+    m = len(names)
+    cells = np.lib.stride_tricks.sliding_window_view(padded, 9 * m)[pos].reshape(len(pos), m, 9)
+    types = _FIELD_TYPES[kind.__name__]
+    want = np.array([0xCB if types[f] is float else 0xCF for f in names], np.uint8)
+    if not np.all(cells[:, :, 0] == want):
+        return None
+    payload = cells[:, :, 1:].copy()
+    out = {}
+    for j, name in enumerate(names):
+        dtype = ">f8" if types[name] is float else ">i8"  # uint64 cells hold timestamps < 2**63
+        out[name] = payload[:, j].view(dtype).ravel().astype(dtype[1:])
+    return out
+
+
+def _symbols(padded: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Symbol strings (fixstr) at `pos` and the position after each; None for another form."""
+    type_bytes = padded[pos]
+    if not np.all((type_bytes & 0xE0) == 0xA0):
+        return None
+    size = (type_bytes & 0x1F).astype(np.int64)
+    width = max(int(size.max()), 1)
+    width = 8 if width <= 8 else width  # short symbols compare as one uint64
+    raw = np.lib.stride_tricks.sliding_window_view(padded, width + 1)[pos][:, 1:].copy()
+    raw[np.arange(width) >= size[:, None]] = 0
+    keys = raw.view("<u8" if width == 8 else f"S{width}").ravel()
+    names, ids = np.unique(keys, return_inverse=True)
+    text = names.view(f"S{width}") if width == 8 else names
+    return text.astype(str)[ids], pos + 1 + size
 
 
 def _read_fixed(
@@ -268,36 +303,18 @@ def _read_fixed(
 ) -> dict[str, np.ndarray] | None:
     """Columns of canonical fixed-layout records starting at `pos` (after the header), or None
     when some record is not in the expected form (the caller then uses msgspec)."""
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 9)
-    out: dict[str, np.ndarray] = {}
-    hints = _FIELD_TYPES[kind.__name__]
-    for name in kind.__struct_fields__:
-        type_bytes = padded[pos]
-        if name == "symbol":
-            if not np.all((type_bytes & 0xE0) == 0xA0):  # fixstr only
-                return None
-            size = (type_bytes & 0x1F).astype(np.int64)
-            width = int(size.max()) if len(size) else 0
-            raw = np.zeros((len(pos), max(width, 1)), np.uint8)
-            for w in np.unique(size).tolist():
-                rows = np.flatnonzero(size == w)
-                raw[rows, :w] = padded[pos[rows, None] + 1 + np.arange(w)]
-            fixed = raw.view(f"S{raw.shape[1]}").ravel()
-            names, ids = np.unique(fixed, return_inverse=True)
-            out["symbol"] = names.astype(str)[ids]
-            pos = pos + 1 + size
-            continue
-        cell = windows[pos]
-        if hints[name] is float:
-            if not np.all(type_bytes == 0xCB):
-                return None
-            out[name] = cell[:, 1:].copy().view(">f8").ravel().astype(np.float64)
-        else:
-            if not np.all(type_bytes == 0xCF):  # timestamps only
-                return None
-            out[name] = cell[:, 1:].copy().view(">u8").ravel().astype(np.int64)
-        pos = pos + 9
-    return out
+    fields = list(kind.__struct_fields__)
+    if "symbol" not in fields:
+        return _numbers(padded, pos, kind, fields)
+    at = fields.index("symbol")
+    before = _numbers(padded, pos, kind, fields[:at])
+    symbols = _symbols(padded, pos + 9 * at)
+    if before is None or symbols is None:
+        return None
+    after = _numbers(padded, symbols[1], kind, fields[at + 1 :])
+    if after is None:
+        return None
+    return {**before, "symbol": symbols[0], **after}
 
 
 def _columns_of_events(kind: type[Event], events: list[Event]) -> dict[str, np.ndarray]:
@@ -326,11 +343,13 @@ def decode_columns(batch: EncodedBatch, first_seq: int | None = None) -> dict[st
     """
     if not len(batch):
         return {}
-    padded = np.concatenate([batch.buffer, np.zeros(16, np.uint8)])
-    kinds = _kinds_of(batch.buffer, batch.offsets, batch.lengths)
+    padded = np.concatenate([batch.buffer, np.zeros(128, np.uint8)])
+    kinds = _kinds_of(padded, batch.offsets, batch.lengths)
     out: dict[str, dict[str, Any]] = {}
-    for name in sorted(set(kinds.tolist())):
-        rows = np.flatnonzero(kinds == name)
+    present = np.flatnonzero(np.bincount(kinds + 1, minlength=len(_KIND_NAMES) + 1))
+    for code in present.tolist():
+        rows = np.flatnonzero(kinds == code - 1) if len(present) > 1 else np.arange(len(kinds))
+        name = _KIND_NAMES[code - 1] if code else ""
         kind = EVENT_TYPES.get(name)
         columns = None
         if name in FIXED_KINDS:

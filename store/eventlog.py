@@ -509,15 +509,25 @@ class EventLog:
                 return
 
     def batches(
-        self, start: int = 1, stop: int | None = None
+        self, start: int = 1, stop: int | None = None, *, blocks: int = 1
     ) -> Iterator[tuple[int, EncodedBatch]]:
-        """(first seq, records) for committed events in [start, stop), one batch per block."""
+        """(first seq, records) for committed events in [start, stop): one batch per `blocks`
+        stored blocks (more blocks per batch: fewer, larger numpy calls for bulk decoding)."""
         start = max(start, 1)
+        pending: list[EncodedBatch] = []
+        first = start
         for block in self._blocks(start, stop):
-            first = max(start, block.key)
-            batch = block.batch(first, block.key + len(block) if stop is None else stop)
+            batch = block.batch(
+                max(start, block.key), block.key + len(block) if stop is None else stop
+            )
             if len(batch):
-                yield first, batch
+                pending.append(batch)
+            if len(pending) >= blocks:
+                yield first, EncodedBatch.concat(pending)
+                first += sum(len(b) for b in pending)
+                pending = []
+        if pending:
+            yield first, EncodedBatch.concat(pending)
 
     def records(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
         """(seq, record bytes) for committed events in [start, stop)."""
