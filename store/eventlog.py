@@ -535,19 +535,25 @@ class EventLog:
             for i, record in enumerate(batch.records()):
                 yield first + i, bytes(record)
 
-    def events(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Event]]:
-        """(seq, event) for committed events in [start, stop). A record that does not decode
-        raises LogDamaged naming its seq, after every event before it."""
-        for first, batch in self.batches(start, stop):
+    def decoded(
+        self, start: int = 1, stop: int | None = None, *, blocks: int = 1
+    ) -> Iterator[tuple[int, EncodedBatch, list[Event]]]:
+        """(first seq, records, events) per batch of committed events in [start, stop). A record
+        that does not decode raises LogDamaged naming its seq, after every event before it."""
+        for first, batch in self.batches(start, stop, blocks=blocks):
             try:
-                decoded = decode_many(batch)
+                yield first, batch, decode_many(batch)
             except msgspec.DecodeError:
                 seq, error = _first_undecodable(first, batch)
-                for i, record in enumerate(batch.records()[: seq - first]):
-                    yield first + i, decode(record)
+                good = batch.take(np.arange(seq - first))
+                yield first, good, [decode(r) for r in good.records()]
                 message = f"log {self.path}: record at seq {seq} does not decode ({error})"
                 raise LogDamaged(message) from None
-            yield from enumerate(decoded, start=first)
+
+    def events(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Event]]:
+        """(seq, event) for committed events in [start, stop); see `decoded`."""
+        for first, _, events in self.decoded(start, stop):
+            yield from enumerate(events, start=first)
 
     def count(self) -> int:
         """Events stored (the sum of the stored blocks' counts)."""
