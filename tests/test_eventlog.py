@@ -164,16 +164,6 @@ def test_verify_catches_a_deleted_block(tmp_path: Path) -> None:
     assert not result.ok and result.first_bad_seq == 5 and result.bad_block == (5, 8)
 
 
-def test_map_grows_when_full(tmp_path: Path) -> None:
-    with EventLog.create(tmp_path / "log", {}, map_size=256 * 1024, group_size=5000) as log:
-        for i in range(10):
-            log.append_batch(bars(5000, start=i * 5000))
-        assert log.map_growths > 0
-    with EventLog.open(tmp_path / "log") as log:
-        assert log.count() == 50_000
-        assert log.verify().ok
-
-
 def test_refuses_to_overwrite_and_reports_missing(tmp_path: Path) -> None:
     with EventLog.create(tmp_path / "log", {}) as log:
         log.append(TimeAdvanced(ts=1))
@@ -183,49 +173,6 @@ def test_refuses_to_overwrite_and_reports_missing(tmp_path: Path) -> None:
         EventLog.open(tmp_path / "nope")
     with pytest.raises(LogError, match="sync policy"):
         EventLog.create(tmp_path / "x", {}, sync="sometimes")
-
-
-WRITER = textwrap.dedent(
-    """
-    import sys, time
-    sys.path.insert(0, {root!r})
-    from tests.test_eventlog import bars
-    from store.eventlog import EventLog
-    log = EventLog.create({path!r}, {{}}, group_size=1000, sync="none")
-    i = 0
-    while True:
-        log.append_batch(bars(1000, start=i * 1000))
-        i += 1
-        print(i, flush=True)
-    """
-)
-
-
-def test_reader_follows_a_live_writer_and_kill_9_leaves_a_valid_prefix(tmp_path: Path) -> None:
-    path = tmp_path / "log"
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(path))],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for _ in range(5):
-            assert writer.stdout.readline()
-        with EventLog.open(path) as reader:
-            seen = []
-            deadline = time.monotonic() + 10
-            while len(seen) < 3 and time.monotonic() < deadline:
-                seen.append(reader.committed()[0])
-                time.sleep(0.05)
-            assert seen[-1] >= seen[0] >= 1000
-    finally:
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
-    with EventLog.open(path) as log:
-        result = log.verify()
-        assert result.ok, result
-        assert result.events % 1000 == 0 and result.events >= 5000
-        assert log.count() == result.events
 
 
 # --- one byte form per event ----------------------------------------------------------------
