@@ -70,7 +70,7 @@ def main() -> None:
                     decode_columns(batch, first)
 
             def to_events(_: int) -> None:
-                for _, batch in log.batches(blocks=64):
+                for _, batch in log.batches():
                     decode_many(batch)
 
             print(f"batches -> columns:   {median_rate(n, args.repeat, to_columns)}")

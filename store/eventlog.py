@@ -33,7 +33,7 @@ import numpy as np
 
 from messages.codec import EncodedBatch, decode, decode_many, encode
 from messages.events import Event
-from store.lmdb_check import LogDamaged, check_data_file
+from store.lmdb_check import check_data_file
 
 __all__ = ["EventLog", "LogDamaged", "LogError", "VerifyResult", "seq_key"]
 
@@ -47,6 +47,11 @@ _READ_BLOCKS = 16  # blocks per read transaction
 
 class LogError(Exception):
     """A log that cannot be opened or written as asked; the message is one sentence."""
+
+
+class LogDamaged(LogError):
+    """A log whose file or records are damaged; the message is one line naming the last
+    sequence number that can be trusted, or the first that cannot."""
 
 
 class VerifyResult(msgspec.Struct, frozen=True):
@@ -234,7 +239,9 @@ class EventLog:
         path = Path(path)
         if not (path / "data.mdb").exists():
             raise LogError(f"no event log at {path}")
-        check_data_file(path / "data.mdb")
+        problem = check_data_file(path / "data.mdb")
+        if problem:
+            raise LogDamaged(f"log {path} is damaged: {problem}")
         try:
             if writable:
                 env = _open_env(path, sync=sync, map_size=0, create=False)
@@ -462,6 +469,11 @@ class EventLog:
         with self._begin_read() as txn:
             value = txn.get(seq_key(key), db=self._events)
         return None if value is None else Block.parse(key, value)
+
+    @property
+    def resuming(self) -> bool:
+        """Still comparing appends with the stored log (a resume that has not caught up)."""
+        return self._resume_until > 0
 
     @property
     def block_events(self) -> int:

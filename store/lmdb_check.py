@@ -1,13 +1,14 @@
 """Check an LMDB data file before LMDB maps it: a truncated file or a zeroed page makes LMDB
-crash the whole process (SIGBUS or an assertion), so damage must be found by reading the file.
+crash the whole process (SIGBUS or an assertion), so damage must be found by reading the file first.
 
 Reads LMDB's two meta pages (struct MDB_meta of LMDB 0.9, 64-bit), takes the newest, and walks
 every B-tree from its roots: each branch, leaf and first overflow page must lie inside the file and
 start with its own page number. Walking the `events` tree in key order gives the last sequence
 number whose block is intact, which the error names.
 
-A live writer may commit while the walk runs; the walk then retries, since LMDB never reuses a page
-of the newest committed snapshot.
+A live writer may commit while the walk runs. LMDB never reuses a page of the newest committed
+snapshot, nor of the one before it while a single new commit is in progress, so the walk counts
+when at most one commit happened meanwhile; otherwise it starts again.
 """
 
 from __future__ import annotations
@@ -29,11 +30,6 @@ _NO_PAGE = 0xFFFFFFFFFFFFFFFF
 _ATTEMPTS = 5
 
 
-class LogDamaged(Exception):
-    """A log whose file or records are damaged; the message is one line naming the last
-    sequence number that can be trusted, or the first that cannot."""
-
-
 class _Bad(Exception):
     """A page that is not what the tree says it is."""
 
@@ -46,7 +42,7 @@ class _Meta:
     txnid: int
 
 
-def _read_metas(fd: int, size: int) -> list[_Meta]:
+def _read_metas(fd: int) -> list[_Meta]:
     metas = []
     page_size = 0
     for page in (0, 1):
@@ -134,24 +130,23 @@ def _walk(fd: int, size: int, meta: _Meta) -> str | None:
     return None
 
 
-def check_data_file(path: Path) -> None:
-    """Raise LogDamaged (one line) when `data.mdb` is truncated or has a damaged tree page."""
+def check_data_file(path: Path) -> str | None:
+    """None when `data.mdb` is sound, else one line saying what is damaged and the last seq
+    that can be trusted."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        problem = None
         for _ in range(_ATTEMPTS):
-            size = os.fstat(fd).st_size
-            metas = _read_metas(fd, size)
+            metas = _read_metas(fd)
+            size = os.fstat(fd).st_size  # after the metas: a writer's pages precede its meta
             if not metas:
-                problem = "no valid LMDB meta page; events up to seq 0 can be trusted"
-                continue
+                return "no valid LMDB meta page; events up to seq 0 can be trusted"
             newest = max(metas, key=lambda m: m.txnid)
             problem = _walk(fd, size, newest)
             if problem is None:
-                return
-            again = _read_metas(fd, os.fstat(fd).st_size)
-            if again and max(m.txnid for m in again) == newest.txnid:
-                break  # no commit during the walk: the damage is real
+                return None
+            again = _read_metas(fd)
+            if again and max(m.txnid for m in again) <= newest.txnid + 1:
+                return problem  # the snapshot walked was intact in the file: the damage is real
     finally:
         os.close(fd)
-    raise LogDamaged(f"log {path.parent} is damaged: {problem}")
+    return None  # a writer committed through every walk: nothing can be concluded

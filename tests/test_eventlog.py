@@ -314,6 +314,7 @@ def test_resume_compares_the_stored_prefix_then_writes_on(tmp_path: Path) -> Non
         log.append(started())
         log.append_batch(bars(80))  # crosses the stored end (41) inside one batch
         log.append_batch(bars(25, start=80))
+        assert not log.resuming  # caught up with the stored log
         log.note_resume({"from_seq": 42})
     with EventLog.open(crashed) as log:
         assert log.committed() == (106, want) and log.verify().ok
@@ -373,9 +374,9 @@ def test_verify_beside_a_live_writer_never_calls_it_tampered(tmp_path: Path) -> 
     writer = live_writer(path)
     results = []
     try:
-        with EventLog.open(path) as reader:
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline and len(results) < 40:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and len(results) < 40:
+            with EventLog.open(path) as reader:  # the file check, too, runs beside the writer
                 results.append(reader.verify())
     finally:
         os.kill(writer.pid, signal.SIGKILL)

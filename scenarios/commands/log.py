@@ -21,9 +21,8 @@ from messages.codec import to_dict
 from messages.events import EVENT_TYPES, ActorFailed, Event, RunFinished, Stopped
 from scenarios.commands.common import UsageError, console, csv_list
 from store.calendar import TradingCalendar
-from store.eventlog import EventLog
+from store.eventlog import EventLog, LogDamaged
 from store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
-from store.lmdb_check import LogDamaged
 
 _END_KINDS = (RunFinished, Stopped, ActorFailed)
 _FOLLOW_POLL_S = 0.2
