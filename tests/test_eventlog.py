@@ -333,7 +333,7 @@ def test_resume_names_the_first_divergent_seq(tmp_path: Path) -> None:
     with EventLog.open_for_resume(path, sync="none") as log:
         with pytest.raises(LogError, match="resume diverged at seq 21"):
             log.append_batch(EncodedBatch.of(changed))
-        log._resume_until = 0  # nothing must be written by the failed resume
+        assert log.resuming  # closing it writes nothing
     with EventLog.open(path) as log:
         assert log.committed()[0] == 30 and log.verify().ok
 
