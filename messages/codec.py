@@ -249,7 +249,7 @@ _KIND_NAMES = list(_HEADERS)
 
 
 def _kinds_of(padded: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Index into _KIND_NAMES per record; -1 where no known header matches."""
+    """Index into _KIND_NAMES per record; -1 where no current header matches."""
     prefix = np.lib.stride_tricks.sliding_window_view(padded, 4)[offsets].copy()
     prefix = prefix.view(np.uint32).ravel()
     kinds = np.full(len(offsets), -1, dtype=np.int16)
@@ -345,19 +345,21 @@ def decode_columns(batch: EncodedBatch, first_seq: int | None = None) -> dict[st
         return {}
     padded = np.concatenate([batch.buffer, np.zeros(128, np.uint8)])
     kinds = _kinds_of(padded, batch.offsets, batch.lengths)
+    unmatched = np.flatnonzero(kinds < 0)  # another header (an older schema): ask msgspec
+    if len(unmatched):
+        events = decode_many(batch.take(unmatched))  # raises on a record that does not decode
+        kinds[unmatched] = [_KIND_NAMES.index(type(e).__name__) for e in events]
     out: dict[str, dict[str, Any]] = {}
-    present = np.flatnonzero(np.bincount(kinds + 1, minlength=len(_KIND_NAMES) + 1))
+    present = np.flatnonzero(np.bincount(kinds, minlength=len(_KIND_NAMES)))
     for code in present.tolist():
-        rows = np.flatnonzero(kinds == code - 1) if len(present) > 1 else np.arange(len(kinds))
-        name = _KIND_NAMES[code - 1] if code else ""
-        kind = EVENT_TYPES.get(name)
+        rows = np.flatnonzero(kinds == code) if len(present) > 1 else np.arange(len(kinds))
+        name = _KIND_NAMES[code]
+        kind = EVENT_TYPES[name]
         columns = None
-        if name in FIXED_KINDS:
+        if name in FIXED_KINDS and not np.isin(rows, unmatched).any():
             columns = _read_fixed(padded, batch.offsets[rows] + len(_HEADERS[name]), kind)
         if columns is None:
-            events = decode_many(batch.take(rows))  # raises on a record that does not decode
-            kind = kind or type(events[0])
-            columns = _columns_of_events(kind, events)
+            columns = _columns_of_events(kind, decode_many(batch.take(rows)))
         if first_seq is not None:
             columns = {"seq": first_seq + rows.astype(np.int64), **columns}
         out[kind.__name__] = columns

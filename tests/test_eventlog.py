@@ -231,7 +231,10 @@ def test_bulk_decoding_matches_one_by_one(tmp_path: Path) -> None:
         Quote, [np.arange(5, dtype=np.int64) + 2**40, *np.ones((4, 5))], np.arange(5) % 3, SYMBOLS
     )
     small = encode_columns(TimeAdvanced, [np.array([1, 2**33])])  # ts < 2**32: via msgspec
-    batch = EncodedBatch.concat([rare, bars(30), quotes, small])
+    fields = ["RunStarted", 1, ["A"], "s", "e", "XNYS", False, [5], 0, "leave", False, "start"]
+    older = msgspec.msgpack.encode(fields)  # a RunStarted of an older schema: fewer fields
+    older = EncodedBatch(np.frombuffer(older, np.uint8), np.array([0]), np.array([len(older)]))
+    batch = EncodedBatch.concat([rare, bars(30), quotes, older, small])
     one_by_one = [decode(r) for r in batch.records()]
     assert decode_many(batch) == one_by_one
     columns = decode_columns(batch, first_seq=10)
