@@ -33,6 +33,7 @@ import numpy as np
 
 from messages.codec import EncodedBatch, decode, decode_many, encode
 from messages.events import Event
+from store import legacy_log
 from store.lmdb_check import check_data_file
 
 __all__ = ["EventLog", "LogDamaged", "LogError", "VerifyResult", "seq_key"]
@@ -174,7 +175,9 @@ class EventLog:
         self._meta = env.open_db(b"meta", create=writable)
         self.commits = 0
         self.map_growths = 0
-        self._block_events = self._read_layout()
+        layout = self._read_layout()
+        self._legacy = layout == 0  # the first layout, read-only: runs of records as blocks
+        self._block_events = layout or legacy_log.RUN
         committed_seq, committed_link = self._read_head()
         self._committed_seq = committed_seq
         self._next_seq = committed_seq + 1
@@ -279,10 +282,13 @@ class EventLog:
         self.close()
 
     def _read_layout(self) -> int:
+        """Events per block; 0 for a log of the first (per-record) layout."""
         with self._begin_read() as txn:
             raw = txn.get(b"layout", db=self._meta)
-        if raw is None:
-            raise LogError(f"log {self.path} has no block layout (written by an older ticktape)")
+        if raw is None:  # the first layout: one record per key
+            if self._writable:
+                raise LogError(f"log {self.path} has the per-record layout: it can be read only")
+            return 0
         layout = msgspec.json.decode(raw)
         if layout.get("format") != LAYOUT_FORMAT:
             raise LogError(f"log {self.path} has an unknown layout {layout.get('format')!r}")
@@ -492,6 +498,10 @@ class EventLog:
     def _blocks(self, start: int, stop: int | None) -> Iterator[Block]:
         """Stored blocks overlapping [start, stop), a few per short read transaction. A block
         whose layout is broken raises LogDamaged naming its first seq."""
+        if self._legacy:
+            for first, records in legacy_log.runs(self._begin_read, self._events, start, stop):
+                yield Block.parse(first, pack_block(b"".join(records), legacy_log.lengths(records)))
+            return
         key = self._block_start(max(start, 1))
         while stop is None or key < stop:
             chunk: list[tuple[int, bytes]] = []
@@ -569,6 +579,9 @@ class EventLog:
 
     def count(self) -> int:
         """Events stored: the sum of the stored blocks' counts (read from their headers only)."""
+        if self._legacy:
+            with self._begin_read() as txn:
+                return txn.stat(self._events)["entries"]
         total, key = 0, seq_key(1)
         while True:
             with self._begin_read(buffers=True) as txn:
@@ -588,6 +601,13 @@ class EventLog:
         beside a live writer); name the first block, and record when it can, that breaks it."""
         head_seq, head_link = self._read_head()
         link, verified = GENESIS, 0
+        if self._legacy:
+            verified, link, bad_seq, reason = legacy_log.verify(
+                self._begin_read, self._events, self._chain, GENESIS, head_seq
+            )
+            if bad_seq is None and link != head_link:
+                bad_seq, reason = head_seq, "head does not match the chain"
+            return VerifyResult(bad_seq is None, verified, link.hex(), bad_seq, reason)
         if head_seq == 0:
             return VerifyResult(True, 0, GENESIS.hex())
         key = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -386,3 +387,44 @@ def test_verify_beside_a_live_writer_never_calls_it_tampered(tmp_path: Path) -> 
         writer.wait(timeout=10)
     assert all(r.ok for r in results), [r for r in results if not r.ok][:1]
     assert len({r.events for r in results}) > 1  # it really ran while the log grew
+
+
+def test_a_log_of_the_first_layout_stays_readable(tmp_path: Path) -> None:
+    """One record per key and a link per record, written the way the first layout did."""
+    path = tmp_path / "old"
+    records = [
+        bytes(r) for r in EncodedBatch.concat([EncodedBatch.of([started()]), bars(2500)]).records()
+    ]
+    link, links = hashlib.blake2b(b"ticktape-log/1", digest_size=32).digest(), []
+    for seq, record in enumerate(records, start=1):
+        h = hashlib.blake2b(link, digest_size=32)
+        h.update(seq_key(seq) + record)
+        link = h.digest()
+        links.append(link)
+    env = lmdb.open(str(path), max_dbs=3)
+    events, chain, meta = (env.open_db(name) for name in (b"events", b"chain", b"meta"))
+    with env.begin(write=True) as txn:
+        for seq, record in enumerate(records, start=1):
+            assert txn.put(seq_key(seq), record, db=events, append=True)
+        assert txn.put(seq_key(1), b"".join(links[:1000]), db=chain)
+        assert txn.put(seq_key(1001), b"".join(links[1000:]), db=chain)
+        txn.put(b"head", msgspec.msgpack.encode((len(records), link)), db=meta)
+        txn.put(b"manifest", b'{"old": true}', db=meta)
+    env.close()
+    with EventLog.open(path) as log:
+        assert log.committed() == (2501, link.hex()) and log.count() == 2501
+        assert [bytes(r) for _, r in log.records()] == records
+        assert [s for s, _ in log.events(2400, 2403)] == [2400, 2401, 2402]
+        result = log.verify()
+        assert result.ok and result.events == 2501 and result.digest == link.hex()
+    with pytest.raises(LogError, match="read only"):
+        EventLog.open(path, writable=True)
+    tampered = bytearray(records[1700])
+    tampered[-1] ^= 1
+    env = lmdb.open(str(path), max_dbs=3)
+    with env.begin(write=True) as txn:
+        txn.put(seq_key(1701), bytes(tampered), db=env.open_db(b"events", txn=txn))
+    env.close()
+    with EventLog.open(path) as log:
+        result = log.verify()
+        assert not result.ok and result.first_bad_seq == 1701 and result.events == 1700
