@@ -1,53 +1,89 @@
-"""Reading a finished (or running) log for people: stats, filtered listings, JSONL export."""
+"""Reading a finished (or running) log for people: stats, filtered listings, exports, diff.
+
+Every reader here works on a snapshot: it reads the committed head first and stops there, so a
+writer committing beside it changes nothing it reports. A record that does not decode ends the
+read with LogDamaged naming its seq.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from messages.codec import to_dict
+from messages.codec import decode_columns, to_arrow, to_dict
 from messages.events import (
+    EVENT_TYPES,
     Bar,
     Event,
     GapDetected,
     GapFilled,
     QualityUpdated,
     RunFinished,
+    SessionClosed,
     SessionOpened,
 )
 from store.eventlog import EventLog
 
 
-def select(
-    log: EventLog,
-    *,
-    kinds: tuple[str, ...] = (),
-    symbols: tuple[str, ...] = (),
-    start_ts: int | None = None,
-    end_ts: int | None = None,
-    start_seq: int = 1,
-) -> Iterator[tuple[int, Event]]:
-    """Events filtered by kind, symbol and simulated-time range [start_ts, end_ts)."""
-    for seq, event in log.events(start_seq):
-        if kinds and type(event).__name__ not in kinds:
-            continue
-        if symbols and getattr(event, "symbol", None) not in symbols:
-            continue
-        if start_ts is not None and event.ts < start_ts:
-            continue
-        if end_ts is not None and event.ts >= end_ts:
-            continue
-        yield seq, event
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which events a listing or export takes: kinds, symbols, simulated time [start_ts, end_ts)."""
+
+    kinds: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    start_ts: int | None = None
+    end_ts: int | None = None
+    start_seq: int = 1
+
+    def takes(self, event: Event) -> bool:
+        return (
+            (not self.kinds or type(event).__name__ in self.kinds)
+            and (not self.symbols or getattr(event, "symbol", None) in self.symbols)
+            and (self.start_ts is None or event.ts >= self.start_ts)
+            and (self.end_ts is None or event.ts < self.end_ts)
+        )
+
+    def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """The same test over one kind's columns."""
+        keep = np.ones(len(columns["ts"]), bool)
+        if self.symbols:
+            keep &= np.isin(columns.get("symbol", np.full(len(keep), None)), self.symbols)
+        if self.start_ts is not None:
+            keep &= columns["ts"] >= self.start_ts
+        if self.end_ts is not None:
+            keep &= columns["ts"] < self.end_ts
+        return keep
+
+
+def select(log: EventLog, selection: Selection = Selection()) -> Iterator[tuple[int, Event]]:
+    """Committed events (up to the head read first) that the selection takes."""
+    stop = log.committed()[0] + 1
+    for seq, event in log.events(selection.start_seq, stop):
+        if selection.takes(event):
+            yield seq, event
+
+
+# -- stats ----------------------------------------------------------------------------------
 
 
 def stats(log: EventLog) -> dict[str, Any]:
-    """Counts by kind, the digest, and per symbol and session: bars released, gaps and quality."""
+    """Counts by kind, the digest, a digest per session (BLAKE2b over its records, SessionOpened
+    to SessionClosed inclusive), and per symbol and session: bars released, gaps and quality."""
+    seq, digest = log.committed()
     kinds: Counter[str] = Counter()
     per: dict[tuple[str, str], dict[str, Any]] = {}
+    session_digests: dict[str, str] = {}
     session = ""
+    session_hash: Any = None
     finished = False
 
     def row(symbol: str) -> dict[str, Any]:
@@ -56,37 +92,46 @@ def stats(log: EventLog) -> dict[str, Any]:
             per[key] = {"symbol": symbol, "session": session, "bars": 0, "gaps": 0, "filled": 0}
         return per[key]
 
-    for _, event in log.events():
-        kinds[type(event).__name__] += 1
-        match event:
-            case SessionOpened(session=label):
-                session = label
-            case Bar(symbol=symbol):
-                row(symbol)["bars"] += 1
-            case GapDetected(symbol=symbol):
-                row(symbol)["gaps"] += 1
-            case GapFilled(symbol=symbol):
-                row(symbol)["filled"] += 1
-            case QualityUpdated(symbol=symbol):
-                r = row(symbol)
-                r.update(
-                    quality=event.quality,
-                    expected=event.expected,
-                    real=event.real,
-                    filled_bars=event.filled,
-                    synthetic=event.synthetic,
-                )
-            case RunFinished():
-                finished = True
-    seq, digest = log.committed()
+    for _, batch, events in log.decoded(1, seq + 1, blocks=16):
+        for record, event in zip(batch.records(), events, strict=True):
+            kinds[type(event).__name__] += 1
+            if isinstance(event, SessionOpened):
+                session = event.session
+                session_hash = hashlib.blake2b(digest_size=32)
+            if session_hash is not None:
+                session_hash.update(record)
+            match event:
+                case SessionClosed(session=label) if session_hash is not None:
+                    session_digests[label] = session_hash.hexdigest()
+                    session_hash = None
+                case Bar(symbol=symbol):
+                    row(symbol)["bars"] += 1
+                case GapDetected(symbol=symbol):
+                    row(symbol)["gaps"] += 1
+                case GapFilled(symbol=symbol):
+                    row(symbol)["filled"] += 1
+                case QualityUpdated(symbol=symbol):
+                    row(symbol).update(
+                        quality=event.quality,
+                        expected=event.expected,
+                        real=event.real,
+                        filled_bars=event.filled,
+                        synthetic=event.synthetic,
+                    )
+                case RunFinished():
+                    finished = True
     return {
         "events": seq,
         "digest": digest,
         "finished": finished,
         "kinds": dict(sorted(kinds.items())),
-        "sessions": sorted({label for _, label in per}),
+        "sessions": sorted({label for _, label in per} | set(session_digests)),
+        "session_digests": session_digests,
         "symbols": [per[k] for k in sorted(per, key=lambda k: (k[1], k[0]))],
     }
+
+
+# -- exports --------------------------------------------------------------------------------
 
 
 def export_jsonl(events: Iterator[tuple[int, Event]], out: IO[bytes]) -> int:
@@ -98,3 +143,144 @@ def export_jsonl(events: Iterator[tuple[int, Event]], out: IO[bytes]) -> int:
         out.write(b"\n")
         count += 1
     return count
+
+
+def _arrow_type(hint: Any) -> pa.DataType:
+    if hint is bool:
+        return pa.bool_()
+    if hint is int:
+        return pa.int64()
+    if hint is float:
+        return pa.float64()
+    if hint is str:
+        return pa.string()
+    return pa.list_(pa.int64() if int in getattr(hint, "__args__", ()) else pa.string())
+
+
+def union_schema() -> tuple[pa.Schema, dict[tuple[str, str], str]]:
+    """One schema for every kind: seq, kind, then every field name once, in catalog order.
+
+    A field whose type differs between kinds (SessionOpened's `open`/`close` are ns times, a bar's
+    are prices) keeps its name for the type most kinds use; the others get `<field>_<Kind>`.
+    Returns the schema and the renames as (kind, field) -> column."""
+    types: dict[str, Counter[pa.DataType]] = {}
+    hints = {
+        kind: {f.name: _arrow_type(f.type) for f in msgspec.structs.fields(t)}
+        for kind, t in EVENT_TYPES.items()
+    }
+    for fields in hints.values():
+        for name, arrow in fields.items():
+            types.setdefault(name, Counter())[arrow] += 1
+    columns = {"seq": pa.int64(), "kind": pa.string()}
+    renames = {}
+    for kind, fields in hints.items():
+        for name, arrow in fields.items():
+            column = name
+            if arrow != types[name].most_common(1)[0][0]:
+                column = renames[(kind, name)] = f"{name}_{kind}"
+            columns.setdefault(column, arrow)
+    return pa.schema(list(columns.items())), renames
+
+
+def export_parquet(log: EventLog, selection: Selection, out: Path) -> int:
+    """One Parquet table of the selected events: seq, kind and the union of every kind's fields,
+    null where a kind has no such field. Written batch by batch; read with pyarrow or pandas."""
+    schema, renames = union_schema()
+    stop = log.committed()[0] + 1
+    rows = 0
+    with pq.ParquetWriter(out, schema) as writer:
+        for first, batch in log.batches(selection.start_seq, stop, blocks=64):
+            columns = decode_columns(batch, first)
+            parts = []
+            for kind, table in to_arrow(columns).items():
+                if selection.kinds and kind not in selection.kinds:
+                    continue
+                table = table.filter(pa.array(selection.mask(columns[kind])))
+                arrays = {renames.get((kind, n), n): table.column(n) for n in table.column_names}
+                arrays["kind"] = pa.array([kind] * table.num_rows, pa.string())
+                parts.append(
+                    pa.table(
+                        [
+                            arrays[f.name].cast(f.type)
+                            if f.name in arrays
+                            else pa.nulls(table.num_rows, f.type)
+                            for f in schema
+                        ],
+                        schema=schema,
+                    )
+                )
+            if parts:
+                merged = pa.concat_tables(parts).sort_by("seq")
+                writer.write_table(merged)
+                rows += merged.num_rows
+    return rows
+
+
+# -- diff -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Divergence:
+    """Where two logs first differ; None fields where one side has no event there."""
+
+    seq: int
+    left: Event | None
+    right: Event | None
+    fields: list[str] = field(default_factory=list)  # fields that differ (same kind only)
+    context: list[tuple[int, Event | None, Event | None]] = field(default_factory=list)
+
+
+def diff(a: EventLog, b: EventLog, context: int = 2) -> Divergence | None:
+    """The first seq where the committed logs differ, or None when they are the same.
+
+    Compares whole batches of bytes first and decodes only around the divergence."""
+    stop_a, stop_b = a.committed()[0] + 1, b.committed()[0] + 1
+    seq = 1
+    left, right = a.batches(1, stop_a), b.batches(1, stop_b)
+    pending_a = pending_b = None
+    while True:
+        if pending_a is None:
+            pending_a = next(left, None)
+        if pending_b is None:
+            pending_b = next(right, None)
+        if pending_a is None or pending_b is None:
+            if pending_a is None and pending_b is None:
+                return None
+            break
+        (first_a, batch_a), (first_b, batch_b) = pending_a, pending_b
+        n = min(first_a + len(batch_a), first_b + len(batch_b)) - seq
+        part_a = batch_a.take(np.arange(seq - first_a, seq - first_a + n))
+        part_b = batch_b.take(np.arange(seq - first_b, seq - first_b + n))
+        if part_a.joined() != part_b.joined() or not np.array_equal(part_a.lengths, part_b.lengths):
+            for i, (ra, rb) in enumerate(zip(part_a.records(), part_b.records(), strict=True)):
+                if ra != rb:
+                    seq += i
+                    break
+            break
+        seq += n
+        if seq >= first_a + len(batch_a):
+            pending_a = None
+        if seq >= first_b + len(batch_b):
+            pending_b = None
+    return _divergence(a, b, seq, context)
+
+
+def _divergence(a: EventLog, b: EventLog, seq: int, context: int) -> Divergence:
+    lo = max(1, seq - context)
+    side_a = dict(a.events(lo, seq + context + 1))
+    side_b = dict(b.events(lo, seq + context + 1))
+    left, right = side_a.get(seq), side_b.get(seq)
+    fields = []
+    if left is not None and right is not None and type(left) is type(right):
+        fields = [
+            f for f in type(left).__struct_fields__ if _differs(getattr(left, f), getattr(right, f))
+        ]
+    rows = [(s, side_a.get(s), side_b.get(s)) for s in range(lo, seq + context + 1)]
+    rows = [r for r in rows if r[1] is not None or r[2] is not None]
+    return Divergence(seq, left, right, fields, rows)
+
+
+def _differs(x: object, y: object) -> bool:
+    if isinstance(x, float) and isinstance(y, float):
+        return msgspec.msgpack.encode(x) != msgspec.msgpack.encode(y)  # NaN equals NaN here
+    return x != y

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -11,12 +12,31 @@ import time
 from pathlib import Path
 
 import lmdb
+import msgspec
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from messages.codec import EncodedBatch, decode, encode_columns
-from messages.events import Bar, GapDetected, RunStarted, TimeAdvanced
-from store.eventlog import EventLog, LogError, seq_key
+from messages.codec import (
+    EncodedBatch,
+    decode,
+    decode_columns,
+    decode_many,
+    encode,
+    encode_columns,
+    to_arrow,
+)
+from messages.events import (
+    EVENT_TYPES,
+    Bar,
+    GapDetected,
+    Quote,
+    RunStarted,
+    TimeAdvanced,
+    Trade,
+)
+from store.eventlog import Block, EventLog, LogDamaged, LogError, seq_key
 from tests.conftest import ROOT
 
 SYMBOLS = ("AAA", "BRK.B", "C")
@@ -85,44 +105,64 @@ def test_digest_depends_on_content_not_batching(tmp_path: Path) -> None:
         assert log.digest == digests[0]
 
 
-def test_verify_names_the_first_changed_record(tmp_path: Path) -> None:
-    path = tmp_path / "log"
-    with EventLog.create(path, {}, group_size=16) as log:
-        log.append_batch(bars(100))
+def tamper(path: Path, seq: int, change: str = "flip") -> None:
+    """Change the stored record at `seq` with the lmdb package directly, as an outside writer
+    would: "flip" the low byte of its last field (still decodes) or "cut" it (no longer does)."""
     env = lmdb.open(str(path), max_dbs=3)
-    events = env.open_db(b"events")
-    with env.begin(write=True) as txn:
-        record = bytearray(txn.get(seq_key(37), db=events))
-        record[-1] ^= 0x01  # flip a bit of the volume
-        txn.put(seq_key(37), bytes(record), db=events)
-    env.close()
+    try:
+        events = env.open_db(b"events")  # before the write txn: opening a db inside it deadlocks
+        with env.begin(write=True) as txn:
+            cursor = txn.cursor(events)
+            cursor.set_range(seq_key(seq + 1))
+            if not cursor.key() or int.from_bytes(cursor.key(), "big") > seq:
+                cursor.prev()
+            key = int.from_bytes(cursor.key(), "big")
+            block = Block.parse(key, cursor.value())
+            i = seq - key
+            start = block.body + (int(block.ends[i - 1]) if i else 0)
+            end = block.body + int(block.ends[i])
+            value = bytearray(block.value)
+            if change == "flip":
+                value[end - 1] ^= 0x01
+            else:
+                value[start:end] = b"\xc1" * (end - start)  # 0xc1: never used in msgpack
+            assert txn.put(seq_key(key), bytes(value), db=events)
+    finally:
+        env.close()
+
+
+def test_verify_names_the_first_changed_block_and_record(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EventLog.create(path, {}, group_size=16, block_events=32) as log:
+        log.append_batch(bars(100))
+    tamper(path, 37, "flip")
     with EventLog.open(path) as log:
         result = log.verify()
-    assert not result.ok and result.first_bad_seq == 37
+    assert not result.ok and result.bad_block == (33, 64) and result.first_bad_seq == 33
+    assert result.events == 32 and "33-64" in result.reason
+    tamper(path, 40, "cut")
+    with EventLog.open(path) as log:
+        result = log.verify()
+        assert not result.ok and result.bad_block == (33, 64) and result.first_bad_seq == 40
+        seen = []
+        with pytest.raises(LogDamaged, match="seq 40 does not decode"):
+            for seq, _ in log.events():
+                seen.append(seq)
+        assert seen == list(range(1, 40))
 
 
-def test_verify_catches_a_deleted_record(tmp_path: Path) -> None:
+def test_verify_catches_a_deleted_block(tmp_path: Path) -> None:
     path = tmp_path / "log"
-    with EventLog.create(path, {}) as log:
+    with EventLog.create(path, {}, block_events=4) as log:
         log.append_batch(bars(10))
     env = lmdb.open(str(path), max_dbs=3)
     events = env.open_db(b"events")
     with env.begin(write=True) as txn:
-        txn.delete(seq_key(4), db=events)
+        txn.delete(seq_key(5), db=events)
     env.close()
     with EventLog.open(path) as log:
         result = log.verify()
-    assert not result.ok and result.first_bad_seq == 4
-
-
-def test_map_grows_when_full(tmp_path: Path) -> None:
-    with EventLog.create(tmp_path / "log", {}, map_size=256 * 1024, group_size=5000) as log:
-        for i in range(10):
-            log.append_batch(bars(5000, start=i * 5000))
-        assert log.map_growths > 0
-    with EventLog.open(tmp_path / "log") as log:
-        assert log.count() == 50_000
-        assert log.verify().ok
+    assert not result.ok and result.first_bad_seq == 5 and result.bad_block == (5, 8)
 
 
 def test_refuses_to_overwrite_and_reports_missing(tmp_path: Path) -> None:
@@ -136,44 +176,255 @@ def test_refuses_to_overwrite_and_reports_missing(tmp_path: Path) -> None:
         EventLog.create(tmp_path / "x", {}, sync="sometimes")
 
 
-WRITER = textwrap.dedent(
+# --- one byte form per event ----------------------------------------------------------------
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+FLOAT = st.floats(allow_nan=True, allow_infinity=True)
+SYMBOL = st.text(min_size=0, max_size=40)
+FIXED = {
+    Bar: (2, 5),  # kind: (int columns after the symbol, float columns)
+    Trade: (0, 2),
+    Quote: (0, 4),
+    TimeAdvanced: (0, 0),
+}
+
+
+@st.composite
+def fixed_columns(draw: st.DrawFn) -> tuple[type, list[np.ndarray], np.ndarray | None, list]:
+    kind = draw(st.sampled_from(list(FIXED)))
+    ints, floats = FIXED[kind]
+    n = draw(st.integers(1, 12))
+    big = st.integers(2**32, 2**63 - 1)
+    ts = np.array(draw(st.lists(draw(st.sampled_from([INT64, big])), min_size=n, max_size=n)))
+    if kind is TimeAdvanced:
+        return kind, [ts], None, []
+    symbols = draw(st.lists(SYMBOL, min_size=1, max_size=4))
+    ids = np.array(draw(st.lists(st.integers(0, len(symbols) - 1), min_size=n, max_size=n)))
+    extra_ints = [
+        np.array(draw(st.lists(INT64, min_size=n, max_size=n)), dtype=np.int64)
+        for _ in range(ints - 1)
+    ]
+    values = [
+        np.array(draw(st.lists(FLOAT, min_size=n, max_size=n)), dtype=np.float64)
+        for _ in range(floats)
+    ]
+    return kind, [ts, *extra_ints, *values], ids, symbols
+
+
+@settings(max_examples=300, deadline=None)
+@given(fixed_columns())
+def test_encode_columns_writes_msgspecs_own_bytes(case: tuple) -> None:
+    kind, columns, ids, symbols = case
+    batch = encode_columns(kind, columns, ids, symbols)
+    assert len(batch) == len(columns[0])
+    for i, record in enumerate(batch.records()):
+        values = [c[i].item() for c in columns]
+        if ids is not None:
+            values.insert(1, symbols[ids[i]])
+        event = kind(**dict(zip(kind.__struct_fields__, values, strict=True)))
+        assert bytes(record) == msgspec.msgpack.encode(event)  # the canonical form
+        assert encode(decode(record)) == bytes(record)  # decoded re-encodes to the same bytes
+
+
+def test_bulk_decoding_matches_one_by_one(tmp_path: Path) -> None:
+    rare = EncodedBatch.of([started(), GapDetected(ts=2**40, symbol="C", ts_start=5)])
+    quotes = encode_columns(
+        Quote, [np.arange(5, dtype=np.int64) + 2**40, *np.ones((4, 5))], np.arange(5) % 3, SYMBOLS
+    )
+    small = encode_columns(TimeAdvanced, [np.array([1, 2**33])])  # ts < 2**32: via msgspec
+    fields = ["RunStarted", 1, ["A"], "s", "e", "XNYS", False, [5], 0, "leave", False, "start"]
+    older = msgspec.msgpack.encode(fields)  # a RunStarted of an older schema: fewer fields
+    older = EncodedBatch(np.frombuffer(older, np.uint8), np.array([0]), np.array([len(older)]))
+    batch = EncodedBatch.concat([rare, bars(30), quotes, older, small])
+    one_by_one = [decode(r) for r in batch.records()]
+    assert decode_many(batch) == one_by_one
+    columns = decode_columns(batch, first_seq=10)
+    for kind, fields in columns.items():
+        chosen = [(seq, e) for seq, e in enumerate(one_by_one, 10) if type(e).__name__ == kind]
+        assert list(fields["seq"]) == [seq for seq, _ in chosen]
+        for name in EVENT_TYPES[kind].__struct_fields__:
+            got, want = list(fields[name]), [getattr(e, name) for _, e in chosen]
+            assert [str(v) for v in got] == [str(v) for v in want], (kind, name)
+    arrow = to_arrow(columns)
+    assert arrow["Bar"].num_rows == 30 and arrow["Bar"].column("symbol").to_pylist()[:2] == [
+        "AAA",
+        "BRK.B",
+    ]
+    assert arrow["TimeAdvanced"].column("ts").to_pylist() == [1, 2**33]
+
+
+# --- blocks: content decides, never batching or timing ----------------------------------------
+
+
+def test_blocks_do_not_depend_on_batching_group_size_or_commit_timing(tmp_path: Path) -> None:
+    records = EncodedBatch.concat([bars(100), EncodedBatch.of([started()]), bars(57, start=100)])
+    everything = records.records()
+    contents = set()
+    splits = [(len(everything),), (1,) * 20 + (len(everything) - 20,), (7, 33, 64, 1, 53)]
+    for i, (split, group, interval) in enumerate(
+        [(splits[0], 65536, 10.0), (splits[1], 1, 0.0), (splits[2], 16, 0.0), (splits[2], 5, 10.0)]
+    ):
+        path = tmp_path / f"log{i}"
+        with EventLog.create(path, {}, group_size=group, block_events=32) as log:
+            log.commit_interval = interval
+            lo = 0
+            for size in split:
+                log.append_batch(records.take(np.arange(lo, lo + size)))
+                lo += size
+            digest = log.digest
+        env = lmdb.open(str(path), max_dbs=3, readonly=True)
+        with env.begin() as txn:
+            stored = tuple(txn.cursor(env.open_db(b"events", txn=txn)))
+        env.close()
+        contents.add((digest, stored))
+        with EventLog.open(path) as log:
+            assert log.verify().ok and log.verify().digest == digest
+            assert [bytes(r) for _, r in log.records()] == [bytes(r) for r in everything]
+    assert len(contents) == 1  # the same digest and the same stored blocks, byte for byte
+
+
+def test_reopened_writer_continues_the_chain(tmp_path: Path) -> None:
+    whole = tmp_path / "whole"
+    with EventLog.create(whole, {}, block_events=16) as log:
+        log.append_batch(bars(50))
+        log.append_batch(bars(20, start=50))
+        want = log.digest
+    split = tmp_path / "split"
+    with EventLog.create(split, {}, block_events=16) as log:
+        log.append_batch(bars(50))
+    with EventLog.open(split, writable=True) as log:
+        assert log.next_seq == 51
+        assert log.append_batch(bars(20, start=50)) == 70
+    with EventLog.open(split) as log:
+        assert log.committed() == (70, want) and log.verify().ok
+
+
+# --- resume ----------------------------------------------------------------------------------
+
+
+def test_resume_compares_the_stored_prefix_then_writes_on(tmp_path: Path) -> None:
+    whole = tmp_path / "whole"
+    with EventLog.create(whole, {}, block_events=16) as log:
+        log.append(started())
+        log.append_batch(bars(80))
+        log.append_batch(bars(25, start=80))
+        want = log.digest
+    crashed = tmp_path / "crashed"
+    with EventLog.create(crashed, {"resumes": []}, block_events=16) as log:
+        log.append(started())
+        log.append_batch(bars(80).take(np.arange(40)))  # "crash" after 41 events
+    with EventLog.open_for_resume(crashed, sync="none", group_size=7) as log:
+        assert log.next_seq == 1
+        log.append(started())
+        log.append_batch(bars(80))  # crosses the stored end (41) inside one batch
+        log.append_batch(bars(25, start=80))
+        assert not log.resuming  # caught up with the stored log
+        log.note_resume({"from_seq": 42})
+    with EventLog.open(crashed) as log:
+        assert log.committed() == (106, want) and log.verify().ok
+        assert log.manifest()["resumes"] == [{"from_seq": 42}]
+    with EventLog.open(whole) as a, EventLog.open(crashed) as b:
+        assert list(a.records()) == list(b.records())
+
+
+def test_resume_names_the_first_divergent_seq(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EventLog.create(path, {}, block_events=16) as log:
+        log.append_batch(bars(30))
+    other = bars(30)
+    other_prices = decode_many(other)
+    changed = [*other_prices[:20], msgspec.structs.replace(other_prices[20], volume=-1.0)]
+    with EventLog.open_for_resume(path, sync="none") as log:
+        with pytest.raises(LogError, match="resume diverged at seq 21"):
+            log.append_batch(EncodedBatch.of(changed))
+        assert log.resuming  # closing it writes nothing
+    with EventLog.open(path) as log:
+        assert log.committed()[0] == 30 and log.verify().ok
+
+
+# --- readers beside a live writer ------------------------------------------------------------
+
+
+MID_BLOCK_WRITER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     sys.path.insert(0, {root!r})
     from tests.test_eventlog import bars
     from store.eventlog import EventLog
-    log = EventLog.create({path!r}, {{}}, group_size=1000, sync="none")
+    log = EventLog.create({path!r}, {{}}, group_size=100, sync="none", block_events=64)
     i = 0
     while True:
-        log.append_batch(bars(1000, start=i * 1000))
-        i += 1
-        print(i, flush=True)
+        log.append_batch(bars(37, start=i))  # commits land mid-block
+        i += 37
+        if i % 370 == 0:
+            print(i, flush=True)
     """
 )
 
 
-def test_reader_follows_a_live_writer_and_kill_9_leaves_a_valid_prefix(tmp_path: Path) -> None:
-    path = tmp_path / "log"
+def live_writer(path: Path, script: str = MID_BLOCK_WRITER) -> subprocess.Popen:
+    """A writer process appending to `path` until killed; returns once it has committed."""
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(path))],
+        [sys.executable, "-c", script.format(root=str(ROOT), path=str(path))],
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert writer.stdout.readline()
+    return writer
+
+
+def test_verify_beside_a_live_writer_never_calls_it_tampered(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    writer = live_writer(path)
+    results = []
     try:
-        for _ in range(5):
-            assert writer.stdout.readline()
-        with EventLog.open(path) as reader:
-            seen = []
-            deadline = time.monotonic() + 10
-            while len(seen) < 3 and time.monotonic() < deadline:
-                seen.append(reader.committed()[0])
-                time.sleep(0.05)
-            assert seen[-1] >= seen[0] >= 1000
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and len(results) < 40:
+            with EventLog.open(path) as reader:  # the file check, too, runs beside the writer
+                results.append(reader.verify())
     finally:
         os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
+        writer.wait(timeout=10)
+    assert all(r.ok for r in results), [r for r in results if not r.ok][:1]
+    assert len({r.events for r in results}) > 1  # it really ran while the log grew
+
+
+def test_a_log_of_the_first_layout_stays_readable(tmp_path: Path) -> None:
+    """One record per key and a link per record, written the way the first layout did."""
+    path = tmp_path / "old"
+    records = [
+        bytes(r) for r in EncodedBatch.concat([EncodedBatch.of([started()]), bars(2500)]).records()
+    ]
+    link, links = hashlib.blake2b(b"ticktape-log/1", digest_size=32).digest(), []
+    for seq, record in enumerate(records, start=1):
+        h = hashlib.blake2b(link, digest_size=32)
+        h.update(seq_key(seq) + record)
+        link = h.digest()
+        links.append(link)
+    env = lmdb.open(str(path), max_dbs=3)
+    events, chain, meta = (env.open_db(name) for name in (b"events", b"chain", b"meta"))
+    with env.begin(write=True) as txn:
+        for seq, record in enumerate(records, start=1):
+            assert txn.put(seq_key(seq), record, db=events, append=True)
+        assert txn.put(seq_key(1), b"".join(links[:1000]), db=chain)
+        assert txn.put(seq_key(1001), b"".join(links[1000:]), db=chain)
+        txn.put(b"head", msgspec.msgpack.encode((len(records), link)), db=meta)
+        txn.put(b"manifest", b'{"old": true}', db=meta)
+    env.close()
+    with EventLog.open(path) as log:
+        assert log.committed() == (2501, link.hex()) and log.count() == 2501
+        assert [bytes(r) for _, r in log.records()] == records
+        assert [s for s, _ in log.events(2400, 2403)] == [2400, 2401, 2402]
+        result = log.verify()
+        assert result.ok and result.events == 2501 and result.digest == link.hex()
+    with pytest.raises(LogError, match="read only"):
+        EventLog.open(path, writable=True)
+    tampered = bytearray(records[1700])
+    tampered[-1] ^= 1
+    env = lmdb.open(str(path), max_dbs=3)
+    with env.begin(write=True) as txn:
+        txn.put(seq_key(1701), bytes(tampered), db=env.open_db(b"events", txn=txn))
+    env.close()
     with EventLog.open(path) as log:
         result = log.verify()
-        assert result.ok, result
-        assert result.events % 1000 == 0 and result.events >= 5000
-        assert log.count() == result.events
+        assert not result.ok and result.first_bad_seq == 1701 and result.events == 1700

@@ -1,25 +1,37 @@
-"""`ticktape log ...`: read a finished or running log for people."""
+"""`ticktape log ...`: read a finished or running log for people.
+
+Exit codes: 0 ok, 1 a check failed, the logs differ or the log is damaged, 2 usage or input error.
+A damaged log is one line naming the seq it stopped at, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
 
 from messages.codec import to_dict
-from scenarios.commands.common import console, csv_list
+from messages.events import EVENT_TYPES, ActorFailed, Event, RunFinished, Stopped
+from scenarios.commands.common import UsageError, console, csv_list
 from store.calendar import TradingCalendar
-from store.eventlog import EventLog
-from store.inspect import export_jsonl, select, stats
+from store.eventlog import EventLog, LogDamaged
+from store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
+
+_END_KINDS = (RunFinished, Stopped, ActorFailed)
+_FOLLOW_POLL_S = 0.2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     log = sub.add_parser("log", help="inspect an event log")
     log_sub = log.add_subparsers(dest="log_command", required=True)
-    for name in ("stats", "show", "verify", "export"):
+    for name in ("stats", "show", "tail", "verify", "export", "diff"):
         p = log_sub.add_parser(name)
         p.add_argument("path")
         p.set_defaults(handler=cmd_log)
@@ -30,12 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "--kind", type=csv_list, default=(), help="event kinds, e.g. Bar,GapDetected"
             )
             p.add_argument("--symbol", type=csv_list, default=(), help="symbols")
+            p.add_argument("--from", dest="start", help="simulated time, exchange time zone")
+            p.add_argument("--to", dest="end", help="simulated time (exclusive)")
             p.add_argument("--from-seq", type=int, default=1)
         if name == "show":
             p.add_argument("--limit", type=int, default=50)
+        if name == "tail":
+            p.add_argument("-n", type=int, default=10, help="how many events")
+            p.add_argument("--follow", action="store_true", help="keep printing new events")
+            p.add_argument("--timeout", type=float, help="give up following after S seconds")
         if name == "export":
-            p.add_argument("--format", choices=("jsonl",), default="jsonl")
-            p.add_argument("--out", help="file to write (default: stdout)")
+            p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+            p.add_argument("--out", help="file to write (default: stdout; parquet needs --out)")
+        if name == "diff":
+            p.add_argument("other", help="the log to compare with")
 
 
 def stats_table(summary: dict) -> Table:
@@ -50,6 +70,15 @@ def stats_table(summary: dict) -> Table:
     return table
 
 
+def sessions_table(summary: dict) -> Table:
+    table = Table(title="session digests")
+    table.add_column("session")
+    table.add_column("digest")
+    for session, digest in summary["session_digests"].items():
+        table.add_row(session, f"{digest[:32]}…")
+    return table
+
+
 _TIME_FIELDS = {"ts", "ts_start", "open", "close"}
 
 
@@ -60,40 +89,178 @@ def _local(ns: object, tz: str) -> object:
     return pd.Timestamp(ns, tz="UTC").tz_convert(tz).isoformat()
 
 
+def _exchange_tz(log: EventLog) -> str:
+    return TradingCalendar(log.manifest().get("config", {}).get("calendar", "XNYS")).tz
+
+
+def line(seq: int, event: Event, tz: str) -> str:
+    fields = to_dict(event)
+    kind = fields.pop("kind")
+    for name in _TIME_FIELDS.intersection(fields):
+        fields[name] = _local(fields[name], tz)
+    shown = " ".join(f"{k}={v}" for k, v in fields.items())
+    return f"{seq:>10}  {kind:<18} {shown}"
+
+
+def _time(text: str | None, tz: str, option: str) -> int | None:
+    """A simulated time given in the exchange's time zone (or with an offset), as ns UTC."""
+    if text is None:
+        return None
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a time like 2013-10-07T10:00") from None
+    stamp = stamp.tz_localize(tz) if stamp.tzinfo is None else stamp
+    return int(stamp.tz_convert("UTC").value)
+
+
+def _selection(args: argparse.Namespace, log: EventLog) -> Selection:
+    unknown = [k for k in args.kind if k not in EVENT_TYPES]
+    if unknown:
+        raise UsageError(f"unknown event kind {unknown[0]!r}: use one of {', '.join(EVENT_TYPES)}")
+    tz = _exchange_tz(log)
+    return Selection(
+        kinds=args.kind,
+        symbols=args.symbol,
+        start_ts=_time(args.start, tz, "--from"),
+        end_ts=_time(args.end, tz, "--to"),
+        start_seq=args.from_seq,
+    )
+
+
 def cmd_log(args: argparse.Namespace) -> int:
+    try:
+        code = _COMMANDS[args.log_command](args)
+        sys.stdout.flush()
+        return code
+    except LogDamaged as e:
+        sys.stdout.flush()
+        print(f"ticktape: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`| head`): point stdout at devnull so the exit flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
     with EventLog.open(args.path) as log:
-        if args.log_command == "stats":
-            summary = stats(log)
-            if args.json:
-                print(json.dumps(summary))
-            else:
-                console.print(stats_table(summary))
-                console.print({k: v for k, v in summary["kinds"].items()})
-        elif args.log_command == "verify":
-            result = log.verify()
-            if result.ok:
-                print(f"ok: {result.events} events, digest {result.digest}")
-                return 0
-            print(f"FAILED at seq {result.first_bad_seq}: {result.reason}", file=sys.stderr)
-            return 1
-        elif args.log_command == "show":
-            calendar = log.manifest().get("config", {}).get("calendar", "XNYS")
-            tz = TradingCalendar(calendar).tz
-            chosen = select(log, kinds=args.kind, symbols=args.symbol, start_seq=args.from_seq)
-            for n, (seq, event) in enumerate(chosen):
-                if n >= args.limit:
-                    break
-                fields = to_dict(event)
-                kind = fields.pop("kind")
-                for name in _TIME_FIELDS.intersection(fields):
-                    fields[name] = _local(fields[name], tz)
-                shown = " ".join(f"{k}={v}" for k, v in fields.items())
-                print(f"{seq:>10}  {kind:<18} {shown}")
-        elif args.log_command == "export":
-            chosen = select(log, kinds=args.kind, symbols=args.symbol, start_seq=args.from_seq)
-            if args.out:
-                with open(args.out, "wb") as out:
-                    export_jsonl(chosen, out)
-            else:
-                export_jsonl(chosen, sys.stdout.buffer)
+        summary = stats(log)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        console.print(stats_table(summary))
+        if summary["session_digests"]:
+            console.print(sessions_table(summary))
+        console.print(dict(summary["kinds"].items()))
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with EventLog.open(args.path) as log:
+        result = log.verify()
+    if result.ok:
+        print(f"ok: {result.events} events, digest {result.digest}")
+        return 0
+    print(
+        f"ticktape: verify failed at seq {result.first_bad_seq}: {result.reason} "
+        f"(events up to seq {result.events} verify)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _show(args: argparse.Namespace) -> int:
+    with EventLog.open(args.path) as log:
+        chosen = select(log, _selection(args, log))
+        tz = _exchange_tz(log)
+        for n, (seq, event) in enumerate(chosen):
+            if n >= args.limit:
+                break
+            print(line(seq, event, tz))
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    with EventLog.open(args.path) as log:
+        tz = _exchange_tz(log)
+        last = log.committed()[0]
+        ended = False
+        for seq, event in log.events(max(1, last - args.n + 1), last + 1):
+            print(line(seq, event, tz))
+            ended = isinstance(event, _END_KINDS)
+        if not args.follow:
+            return 0
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        try:
+            while not ended:
+                sys.stdout.flush()
+                if deadline is not None and time.monotonic() >= deadline:
+                    print(f"ticktape: no end of run within {args.timeout:g} s", file=sys.stderr)
+                    return 1
+                head = log.committed()[0]
+                if head == last:
+                    time.sleep(_FOLLOW_POLL_S)
+                    continue
+                for seq, event in log.events(last + 1, head + 1):
+                    print(line(seq, event, tz))
+                    ended = ended or isinstance(event, _END_KINDS)
+                last = head
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    with EventLog.open(args.path) as log:
+        selection = _selection(args, log)
+        if args.format == "parquet":
+            if not args.out:
+                raise UsageError("export --format parquet needs --out FILE")
+            export_parquet(log, selection, Path(args.out))
+        elif args.out:
+            with open(args.out, "wb") as out:
+                export_jsonl(select(log, selection), out)
+        else:
+            export_jsonl(select(log, selection), sys.stdout.buffer)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    if Path(args.path).resolve() == Path(args.other).resolve():
+        with EventLog.open(args.path) as a:  # LMDB opens an environment once per process
+            seq, digest = a.committed()
+        print(f"same: {seq} events, digest {digest} (one log given twice)")
+        return 0
+    with EventLog.open(args.path) as a, EventLog.open(args.other) as b:
+        found = diff(a, b)
+        if found is None:
+            seq, digest = a.committed()
+            print(f"same: {seq} events, digest {digest}")
+            return 0
+        tz = _exchange_tz(a)
+    print(f"logs differ at seq {found.seq} (left seq {found.seq}, right seq {found.seq})")
+    if found.left is None or found.right is None:
+        shorter = args.path if found.left is None else args.other
+        print(f"{shorter} ends at seq {found.seq - 1}")
+    elif found.fields:
+        print(f"fields that differ: {', '.join(found.fields)}")
+    else:
+        print(f"kinds differ: {type(found.left).__name__} vs {type(found.right).__name__}")
+    for seq, left, right in found.context:
+        mark = ">" if seq == found.seq else " "
+        for side, event in (("left ", left), ("right", right)):
+            shown = line(seq, event, tz) if event is not None else f"{seq:>10}  (none)"
+            print(f"{mark} {side} {shown}")
+    return 1
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "stats": _stats,
+    "verify": _verify,
+    "show": _show,
+    "tail": _tail,
+    "export": _export,
+    "diff": _diff,
+}
