@@ -9,6 +9,7 @@ files are not needed. Replay runs in the consumer's own thread; pacing waits on 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import numpy as np
 
 from actors.coordinator_core import RunTotals
 from actors.session_data import SessionDataCore
-from messages.codec import decode
+from messages.codec import decode_columns, to_arrow
 from messages.columns import BarColumns, QuoteColumns, TradeColumns
 from messages.events import (
     Bar,
@@ -35,9 +36,26 @@ from messages.events import (
     TrailingBars,
 )
 from messages.session import Session
-from store.eventlog import GENESIS, EventLog, _link, seq_key
+from store.eventlog import ChainHasher, EventLog
 
 _PAUSE_WAIT = 1.0
+_BLOCKS_PER_BATCH = 8
+
+
+def _within(fields: dict[str, Any], start: int | None, end: int | None) -> dict[str, Any]:
+    ts = fields["ts"]
+    keep = np.ones(len(ts), bool)
+    if start is not None:
+        keep &= ts >= start
+    if end is not None:
+        keep &= ts < end
+    return {name: column[keep] for name, column in fields.items()}
+
+
+def _kept(columns: dict[str, dict[str, Any]], first: int) -> np.ndarray:
+    """Positions in the batch of the records kept, in log order."""
+    seqs = [fields["seq"] for fields in columns.values()]
+    return np.sort(np.concatenate(seqs)) - first if seqs else np.empty(0, np.int64)
 
 
 def history_bars(event: TrailingBars) -> tuple[Session, BarColumns]:
@@ -150,19 +168,6 @@ class SessionDataRebuilder:
         )  # fmt: skip
 
 
-def slices(log: EventLog) -> Iterator[list[tuple[int, bytes, Event]]]:
-    """The log as slices: each starts at a `TimeAdvanced` (the first is the run's preamble)."""
-    current: list[tuple[int, bytes, Event]] = []
-    for seq, record in log.records():
-        event = decode(record)
-        if isinstance(event, TimeAdvanced) and current:
-            yield current
-            current = []
-        current.append((seq, record, event))
-    if current:
-        yield current
-
-
 class Replay:
     """`Replay(log).run()`, or `with Replay(log) as r: for e in r.events(): ...`.
 
@@ -183,8 +188,7 @@ class Replay:
         self.speed = speed
         self.start_ts, self.end_ts = start_ts, end_ts
         self.rebuilt = SessionDataRebuilder()
-        self._chain = GENESIS
-        self._delivered = 0
+        self._chain = ChainHasher(self.log.block_events)
         self.totals = RunTotals()
         self._running = threading.Event()
         self._running.set()
@@ -198,25 +202,69 @@ class Replay:
         return self
 
     def events(self) -> Iterator[Event]:
-        for piece in slices(self.log):
+        """The logged stream, event by event; SessionData holds the whole current slice."""
+        for piece in self._slices():
             if self._stop.is_set():
                 break
-            self.rebuilt.feed([event for _, _, event in piece])
-            wanted = [(r, e) for _, r, e in piece if self._wanted(e)]
-            if not wanted:
-                continue
-            self._wait_until(wanted[0][1].ts)
-            for record, event in wanted:
-                self._delivered += 1
-                self._chain = _link(self._chain, seq_key(self._delivered), record)
-                self._count(event)
-                yield event
+            self.rebuilt.feed(piece)
+            head = piece[0]
+            if type(head) is TimeAdvanced and (self.speed > 0 or not self._running.is_set()):
+                self._wait_until(head.ts)
+                if self._stop.is_set():
+                    break
+            for event in piece:
+                if self._wanted(event):
+                    self._count(event)
+                    yield event
         self.totals.state = "stopped" if self._stop.is_set() else "finished"
+
+    def _slices(self) -> Iterator[list[Event]]:
+        """The log cut at each `TimeAdvanced`: one slice a release time (a slice that spans two
+        batches is carried over whole). The records delivered join the digest as they are read."""
+        carry: list[Event] = []
+        for _, batch, events in self.log.decoded(blocks=_BLOCKS_PER_BATCH):
+            self._chain.add(batch.take(self._kept(events)) if self._ranged else batch)
+            starts = [i for i, e in enumerate(events) if type(e) is TimeAdvanced]
+            if not starts:
+                carry += events
+                continue
+            if carry or starts[0]:
+                yield carry + events[: starts[0]]
+            carry = []
+            for lo, hi in itertools.pairwise(starts):
+                yield events[lo:hi]
+            carry = events[starts[-1] :]
+        if carry:
+            yield carry
+
+    @property
+    def _ranged(self) -> bool:
+        return self.start_ts is not None or self.end_ts is not None
 
     def _wanted(self, event: Event) -> bool:
         if self.start_ts is not None and event.ts < self.start_ts:
             return False
         return self.end_ts is None or event.ts < self.end_ts
+
+    def _kept(self, events: list[Event]) -> np.ndarray:
+        return np.flatnonzero([self._wanted(e) for e in events])
+
+    def batches(self, *, arrow: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(first seq, kind -> columns) per batch of the log: numpy columns, or Arrow record
+        batches with `arrow=True`, for consumers that count or vectorise. No pacing."""
+        for first, batch in self.log.batches(blocks=_BLOCKS_PER_BATCH):
+            columns = decode_columns(batch, first_seq=first)
+            if self.start_ts is not None or self.end_ts is not None:
+                columns = {
+                    kind: _within(c, self.start_ts, self.end_ts) for kind, c in columns.items()
+                }
+                columns = {kind: c for kind, c in columns.items() if len(c["ts"])}
+            for fields in columns.values():
+                self.totals.events += len(fields["ts"])
+            self._chain.add(batch if self.start_ts is None and self.end_ts is None else
+                            batch.take(_kept(columns, first)))  # fmt: skip
+            yield first, to_arrow(columns) if arrow else columns
+        self.totals.state = "finished"
 
     def _count(self, event: Event) -> None:
         self.totals.events += 1
@@ -262,7 +310,7 @@ class Replay:
         if not self.totals.state:
             for _ in self.events():
                 pass
-        self.totals.digest = self._chain.hex()
+        self.totals.digest = self._chain.digest
         return self.totals
 
     def run(self, timeout: float | None = None) -> RunTotals:

@@ -150,6 +150,36 @@ class _OpenBlock:
         return pack_block(records, lengths)
 
 
+class ChainHasher:
+    """The digest a log would have if these records were appended to an empty one: what a
+    replay prints for the stream it delivered (equal to the log's own digest for all of it)."""
+
+    def __init__(self, block_events: int) -> None:
+        self.block_events = block_events
+        self._open = _OpenBlock(1, GENESIS)
+
+    def add(self, batch: EncodedBatch) -> None:
+        lengths = batch.lengths.astype(np.int64)
+        records = batch.joined()
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
+        done = 0
+        while done < len(lengths):
+            take = min(self.block_events - self._open.count, len(lengths) - done)
+            piece = records[int(offsets[done]) : int(offsets[done + take])]
+            self._open.add(piece, lengths[done : done + take])
+            done += take
+            if self._open.count == self.block_events:
+                key = self._open.key
+                link = block_link(self._open.previous_link, key, self._open.value())
+                self._open = _OpenBlock(key + self.block_events, link)
+
+    @property
+    def digest(self) -> str:
+        if not self._open.count:
+            return self._open.previous_link.hex()
+        return block_link(self._open.previous_link, self._open.key, self._open.value()).hex()
+
+
 # -- the log ------------------------------------------------------------------------------------
 
 

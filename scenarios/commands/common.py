@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from store.eventlog import EventLog
 
 console = Console()
 
@@ -24,14 +28,22 @@ def csv_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
-def local_time(text: str, tz: str) -> int:
-    """`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]` in the exchange's time zone, as ns UTC."""
+def exchange_tz(log: EventLog) -> str:
+    """The time zone people read a log's times in: its calendar's."""
+    from store.calendar import TradingCalendar
+
+    return TradingCalendar(log.manifest().get("config", {}).get("calendar", "XNYS")).tz
+
+
+def local_time(text: str | None, tz: str, option: str) -> int | None:
+    """A simulated time given in the exchange's time zone (or with an offset), as ns UTC."""
     import pandas as pd
 
+    if text is None:
+        return None
     try:
-        when = pd.Timestamp(text)
+        stamp = pd.Timestamp(text)
     except ValueError:
-        raise UsageError(f"not a time (YYYY-MM-DDTHH:MM): {text!r}") from None
-    if when.tzinfo is None:
-        when = when.tz_localize(tz)
-    return int(when.value)
+        raise UsageError(f"{option} {text!r} is not a time like 2013-10-07T10:00") from None
+    stamp = stamp.tz_localize(tz) if stamp.tzinfo is None else stamp
+    return int(stamp.tz_convert("UTC").value)

@@ -19,8 +19,7 @@ from rich.table import Table
 
 from messages.codec import to_dict
 from messages.events import EVENT_TYPES, ActorFailed, Event, RunFinished, Stopped
-from scenarios.commands.common import UsageError, console, csv_list
-from store.calendar import TradingCalendar
+from scenarios.commands.common import UsageError, console, csv_list, exchange_tz, local_time
 from store.eventlog import EventLog, LogDamaged
 from store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
 
@@ -89,10 +88,6 @@ def _local(ns: object, tz: str) -> object:
     return pd.Timestamp(ns, tz="UTC").tz_convert(tz).isoformat()
 
 
-def _exchange_tz(log: EventLog) -> str:
-    return TradingCalendar(log.manifest().get("config", {}).get("calendar", "XNYS")).tz
-
-
 def line(seq: int, event: Event, tz: str) -> str:
     fields = to_dict(event)
     kind = fields.pop("kind")
@@ -102,28 +97,16 @@ def line(seq: int, event: Event, tz: str) -> str:
     return f"{seq:>10}  {kind:<18} {shown}"
 
 
-def _time(text: str | None, tz: str, option: str) -> int | None:
-    """A simulated time given in the exchange's time zone (or with an offset), as ns UTC."""
-    if text is None:
-        return None
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a time like 2013-10-07T10:00") from None
-    stamp = stamp.tz_localize(tz) if stamp.tzinfo is None else stamp
-    return int(stamp.tz_convert("UTC").value)
-
-
 def _selection(args: argparse.Namespace, log: EventLog) -> Selection:
     unknown = [k for k in args.kind if k not in EVENT_TYPES]
     if unknown:
         raise UsageError(f"unknown event kind {unknown[0]!r}: use one of {', '.join(EVENT_TYPES)}")
-    tz = _exchange_tz(log)
+    tz = exchange_tz(log)
     return Selection(
         kinds=args.kind,
         symbols=args.symbol,
-        start_ts=_time(args.start, tz, "--from"),
-        end_ts=_time(args.end, tz, "--to"),
+        start_ts=local_time(args.start, tz, "--from"),
+        end_ts=local_time(args.end, tz, "--to"),
         start_seq=args.from_seq,
     )
 
@@ -174,7 +157,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     with EventLog.open(args.path) as log:
         chosen = select(log, _selection(args, log))
-        tz = _exchange_tz(log)
+        tz = exchange_tz(log)
         for n, (seq, event) in enumerate(chosen):
             if n >= args.limit:
                 break
@@ -184,7 +167,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     with EventLog.open(args.path) as log:
-        tz = _exchange_tz(log)
+        tz = exchange_tz(log)
         last = log.committed()[0]
         ended = False
         for seq, event in log.events(max(1, last - args.n + 1), last + 1):
@@ -239,7 +222,7 @@ def _diff(args: argparse.Namespace) -> int:
             seq, digest = a.committed()
             print(f"same: {seq} events, digest {digest}")
             return 0
-        tz = _exchange_tz(a)
+        tz = exchange_tz(a)
     print(f"logs differ at seq {found.seq} (left seq {found.seq}, right seq {found.seq})")
     if found.left is None or found.right is None:
         shorter = args.path if found.left is None else args.other

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from actors.replay import Replay
-from scenarios.commands.common import console, local_time
-from store.calendar import TradingCalendar
+from scenarios.commands.common import console, exchange_tz, local_time
 from store.eventlog import EventLog
 
 
@@ -19,16 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay.set_defaults(handler=cmd_replay)
 
 
-def _tz(path: str) -> str:
-    with EventLog.open(path) as log:
-        calendar = log.manifest().get("config", {}).get("calendar", "XNYS")
-    return TradingCalendar(calendar).tz
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
-    tz = _tz(args.path) if args.start or args.end else "UTC"
-    start = local_time(args.start, tz) if args.start else None
-    end = local_time(args.end, tz) if args.end else None
+    with EventLog.open(args.path) as log:
+        tz = exchange_tz(log)
+    start = local_time(args.start, tz, "--from")
+    end = local_time(args.end, tz, "--to")
     totals = Replay(args.path, speed=args.speed, start_ts=start, end_ts=end).run()
     console.print(f"replayed {totals.events:,} events ({totals.bars:,} bars), {totals.state}")
     print(f"digest {totals.digest}")
