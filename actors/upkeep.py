@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from actors.shell import Shell
 from actors.upkeep_core import UpkeepCore
 from messages.commands import (
@@ -18,7 +16,6 @@ from messages.commands import (
 )
 from messages.events import Event, SessionOpened, TimeAdvanced
 from messages.session import Session
-from store.backfill import BackfillSource
 
 
 def session_opened(session: Session, start: int) -> list[Event]:
@@ -54,20 +51,9 @@ class Upkeep(Shell):
                 reply_to.tell(UpkeepReply([session_opened(session, start)]))
             case UpkeepStep(boundaries=boundaries, bars=bars, release=release, reply_to=reply_to):
                 findings = self.core.advance_many(boundaries, bars, release)
-                findings[-1] += self._backfill_rejections(int(boundaries[-1]))
                 self.session_data.tell(Upkept([e for events in findings for e in events]))
                 reply_to.tell(UpkeepReply(findings))
             case CloseSession(now=now, released=released, left_out=left_out, reply_to=reply_to):
-                events = self._backfill_rejections(now) + self.core.close_session(
-                    now, released, left_out
-                )
+                events = self.core.close_session(now, released, left_out)
                 self.session_data.tell(Upkept(events))
                 reply_to.tell(UpkeepReply([events]))
-
-    def _backfill_rejections(self, now: int) -> list[Event]:
-        """Bad rows met in the backfill repository are input too: they are logged, not dropped."""
-        source = self.core.backfill
-        if not isinstance(source, BackfillSource) or not source.rejected:
-            return []
-        rejected, source.rejected = source.rejected, []
-        return [msgspec.structs.replace(r, ts=now) for r in rejected]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
 import numpy as np
 
 from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
@@ -26,7 +27,8 @@ from messages.events import (
 from messages.session import NS_PER_MINUTE, Session
 
 Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
-"""backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs."""
+"""backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs.
+A backfill with a `rejected` list (`store.backfill.BackfillSource`) hands its bad rows to upkeep."""
 
 
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -35,8 +37,9 @@ _EMPTY = np.empty(0, dtype=np.int64)
 class UpkeepCore:
     """Keeps one session's 1m grid and turns time advances into upkeep events.
 
-    Per `advance` call the events come in a fixed order: gaps (by minute, then symbol id), fills
-    (same order), derived bars (per configured interval, by end time then symbol), then quality for
+    Per `advance` call the events come in a fixed order: gaps (by minute, then symbol id), the
+    bad rows the backfill met if it loaded a session in this call, fills (by minute, then symbol
+    id), derived bars (per configured interval, by end time then symbol), then quality for
     the symbols that had a gap or a fill in that call. All carry ts=now.
     """
 
@@ -252,11 +255,9 @@ class UpkeepCore:
         symbol, minute, retries = symbol[order], minute[order], retries[order]
 
         grid = self.grid
-        found = self._requested(
-            self.backfill(grid.session, symbol.astype(np.int32), self._ts_start(minute)),
-            symbol,
-            minute,
-        )
+        answer = self.backfill(grid.session, symbol.astype(np.int32), self._ts_start(minute))
+        rejected = self._backfill_rejections(now)
+        found = self._requested(answer, symbol, minute)
         grid.put(found, FILLED)
         found_minute = grid.minute_of(found.ts_start)
         found_symbol = np.asarray(found.symbol, dtype=np.int64)
@@ -274,7 +275,17 @@ class UpkeepCore:
         cell_minute = np.concatenate([found_minute, synth_minute])
         order = np.lexsort((cell_symbol, cell_minute))
         cell_symbol, cell_minute = cell_symbol[order], cell_minute[order]
-        return cell_symbol, cell_minute, self._fill_events(now, cell_symbol, cell_minute)
+        return cell_symbol, cell_minute, rejected + self._fill_events(now, cell_symbol, cell_minute)
+
+    def _backfill_rejections(self, now: int) -> list[Event]:
+        """Bad rows the backfill met while loading a session, stamped with the boundary that
+        consulted it and ordered by file and line: the log never depends on the step size."""
+        rejected = getattr(self.backfill, "rejected", None)
+        if not rejected:
+            return []
+        taken = sorted(rejected, key=lambda r: (r.file, r.row, r.reason))
+        rejected.clear()
+        return [msgspec.structs.replace(r, ts=now) for r in taken]
 
     def _requested(self, bars: BarColumns, symbol: np.ndarray, minute: np.ndarray) -> BarColumns:
         """The backfill rows that answer a requested gap, one per gap; extras are ignored."""
