@@ -25,7 +25,7 @@ import msgspec
 
 from scenarios.demo_data import DemoSpec, generate
 
-CACHE = Path(os.environ.get("TICKTAPE_BENCH_CACHE", Path(tempfile.gettempdir()) / "ticktape-bench"))
+_CACHE = "ticktape-bench"  # under the temp folder, unless TICKTAPE_BENCH_CACHE names one
 ENGINES = ("ticktape", "log ceiling", "nautilus")
 
 
@@ -43,7 +43,8 @@ class Case(msgspec.Struct, frozen=True):
 
     def data(self) -> Path:
         """The case's folder in the cache, generated on first use."""
-        folder = CACHE / f"{self.symbols}x{self.start}_{self.end}"
+        cache = os.environ.get("TICKTAPE_BENCH_CACHE") or Path(tempfile.gettempdir()) / _CACHE
+        folder = Path(cache) / f"{self.symbols}x{self.start}_{self.end}"
         done = folder / ".complete"
         if not done.exists():
             spec = DemoSpec(
@@ -169,12 +170,13 @@ def _median(measures: list[Measure], field: str) -> float:
 
 
 def bench(
-    cases: tuple[str, ...] = ("quick", "default"), repeat: int = 3, peers: bool = False
+    cases: tuple[Case, ...] = (CASES["quick"], CASES["default"]),
+    repeat: int = 3,
+    peers: bool = False,
 ) -> list[BenchRow]:
     engines = [e for e in ENGINES if peers or e != "nautilus"]
     rows: list[BenchRow] = []
-    for key in cases:
-        case = CASES[key]
+    for case in cases:
         case_rows = []
         for engine in engines:
             runs = [measure(engine, case) for _ in range(repeat)]

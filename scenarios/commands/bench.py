@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("quick", "default"),
         help="quick: 10 symbols x 2 sessions; default: 100 x 20 (repeatable; both if omitted)",
     )
+    bench.add_argument("--symbols", type=int, help="a custom case instead: this many symbols")
+    bench.add_argument("--start", default="2024-03-04", help="first day of the custom case")
+    bench.add_argument("--end", default="2024-03-04", help="last day of the custom case")
     bench.add_argument("--repeat", type=int, default=3, help="processes per engine and case")
     bench.add_argument(
         "--peers", action="store_true", help="also NautilusTrader (pip install 'ticktape[peers]')"
@@ -28,9 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from scenarios.bench import bench
+    from scenarios.bench import CASES, Case, bench
 
-    rows = bench(tuple(args.case or ("quick", "default")), args.repeat, args.peers)
+    if args.symbols:
+        name = f"{args.symbols} symbols, {args.start} to {args.end}"
+        cases = (Case(name, args.symbols, args.start, args.end),)
+    else:
+        cases = tuple(CASES[key] for key in args.case or ("quick", "default"))
+    rows = bench(cases, args.repeat, args.peers)
     if args.json:
         print(json.dumps([msgspec.to_builtins(r) for r in rows]))
         return 0
