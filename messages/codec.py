@@ -2,7 +2,11 @@
 
 Rare events go through msgspec. Market data goes through `encode_columns`, which writes the same
 array-like msgpack records straight from numpy columns, so the hot path never builds a Python object
-per bar. Both produce records that `decode` turns into the same Structs.
+per bar. Both paths write the canonical form: the bytes msgspec writes for the same Struct (ints in
+their shortest msgpack form, floats as float64), so a decoded event re-encodes to its stored bytes.
+
+Reading back in bulk: `decode_many` turns a batch into Structs with one msgspec call, and
+`decode_columns` / `to_arrow` turn it into numpy columns or Arrow record batches per kind.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import pyarrow as pa
 
-from messages.events import AnyEvent, Event
+from messages.events import EVENT_TYPES, AnyEvent, Event
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(AnyEvent)
+_list_decoder = msgspec.msgpack.Decoder(list[AnyEvent])
 
 
 def encode(event: Event) -> bytes:
@@ -45,6 +51,25 @@ class EncodedBatch(msgspec.Struct, frozen=True):
     def take(self, order: np.ndarray) -> EncodedBatch:
         """The same records in another order (or a subset), without copying bytes."""
         return EncodedBatch(self.buffer, self.offsets[order], self.lengths[order])
+
+    def is_contiguous(self) -> bool:
+        """Records lie back to back in the buffer, in order (so one slice holds them all)."""
+        if not len(self):
+            return True
+        ends = self.offsets + self.lengths
+        return bool(np.array_equal(self.offsets[1:], ends[:-1]))
+
+    def joined(self) -> memoryview:
+        """The records back to back, in order: a view when they already are, else one gather."""
+        if not len(self):
+            return memoryview(b"")
+        if self.is_contiguous():
+            lo = int(self.offsets[0])
+            return memoryview(self.buffer)[lo : lo + int(self.lengths.sum())]
+        starts = np.zeros(len(self), dtype=np.int64)
+        np.cumsum(self.lengths[:-1], out=starts[1:])
+        index = np.repeat(self.offsets - starts, self.lengths) + np.arange(int(self.lengths.sum()))
+        return memoryview(self.buffer[index])
 
     def records(self) -> list[memoryview]:
         view = memoryview(self.buffer)
@@ -85,6 +110,48 @@ def _msgpack_str(text: str) -> bytes:
     return _encoder.encode(text)
 
 
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes([0x90 | n])
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+# msgpack's forms of a number, as msgspec writes them: (lowest, highest, type byte or None for a
+# one-byte fixint, payload dtype). Ints take their shortest form; floats are always float64.
+_FORMS: tuple[tuple[int, int, int | None, str], ...] = (
+    (0, 127, None, "u1"),
+    (-32, -1, None, "i1"),
+    (128, 255, 0xCC, "u1"),
+    (256, 65535, 0xCD, ">u2"),
+    (65536, 2**32 - 1, 0xCE, ">u4"),
+    (2**32, 2**63 - 1, 0xCF, ">u8"),
+    (-128, -33, 0xD0, "i1"),
+    (-32768, -129, 0xD1, ">i2"),
+    (-(2**31), -32769, 0xD2, ">i4"),
+    (-(2**63), -(2**31) - 1, 0xD3, ">i8"),
+    (0, 0, 0xCB, ">f8"),
+)
+_FLOAT, _UINT64 = len(_FORMS) - 1, 5
+_WIDTHS = np.array([(t is not None) + np.dtype(d).itemsize for _, _, t, d in _FORMS], np.int64)
+
+
+def _forms(column: np.ndarray) -> np.ndarray:
+    """Index into _FORMS of each cell of a number column."""
+    n = len(column)
+    if column.dtype.kind == "f":
+        return np.full(n, _FLOAT, np.int64)
+    if column.dtype.kind not in "iu":
+        raise TypeError(f"encode_columns takes int or float columns, not {column.dtype}")
+    if n and int(column.min()) >= 2**32:  # timestamps: one fixed form
+        return np.full(n, _UINT64, np.int64)
+    forms = np.empty(n, np.int64)
+    for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
+        forms[(column >= lo) & (column <= hi)] = i
+    return forms
+
+
 def encode_columns(
     kind: type[Event],
     columns: Sequence[np.ndarray],
@@ -94,8 +161,9 @@ def encode_columns(
     """Encode one record per row of `columns`, in the field order of `kind`.
 
     Field order is `ts`, then `symbol` (when `symbol_ids` is given), then the remaining fields, each
-    an int64 or float64 column. Ints are written as msgpack int64 and floats as float64, fixed
-    width, so every row can be placed with numpy scatter writes.
+    an int or float column. The bytes are msgspec's own for the same Struct (canonical form):
+    floats as float64, ints in their shortest form. Rows that share a layout (the same form of
+    every field) are written together as one dense block of column slices.
     """
     fields = kind.__struct_fields__
     n = len(columns[0])
@@ -106,35 +174,207 @@ def encode_columns(
     if n == 0:
         return EMPTY_BATCH
 
-    header = bytes([0x90 | (len(fields) + 1)]) + _msgpack_str(kind.__struct_config__.tag)
-    sym_bytes = [_msgpack_str(s) for s in symbols]
+    header = np.frombuffer(
+        _array_header(len(fields) + 1) + _msgpack_str(kind.__struct_config__.tag), np.uint8
+    )
+    columns = [np.asarray(c) for c in columns]
+    forms = [_forms(c) for c in columns]
+    sym_bytes = [np.frombuffer(_msgpack_str(s), np.uint8) for s in symbols]
     sym_len = np.array([len(b) for b in sym_bytes], dtype=np.int64)
-    lengths = np.full(n, len(header) + 9 * len(columns), dtype=np.int64)
+    ids = np.asarray(symbol_ids) if has_symbol else np.zeros(n, np.int64)
+    layout = sym_len[ids] if has_symbol else np.zeros(n, np.int64)
+    for f in forms:
+        layout = layout * len(_FORMS) + f
+    lengths = len(header) + np.sum([_WIDTHS[f] for f in forms], axis=0)
     if has_symbol:
-        lengths += sym_len[symbol_ids]
+        lengths += sym_len[ids]
     offsets = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
+
+    uniform = bool(np.all(layout == layout[0]))
     buffer = np.empty(int(offsets[-1] + lengths[-1]), dtype=np.uint8)
-
-    def scatter(pos: np.ndarray, block: np.ndarray) -> None:
-        buffer[pos[:, None] + np.arange(block.shape[-1])] = block
-
-    scatter(offsets, np.broadcast_to(np.frombuffer(header, np.uint8), (n, len(header))))
-    pos = offsets + len(header)
-    for i, column in enumerate(columns):
-        if has_symbol and i == 1:
-            for sid in np.unique(symbol_ids).tolist():
-                rows = np.flatnonzero(symbol_ids == sid)
-                block = np.frombuffer(sym_bytes[sid], np.uint8)
-                scatter(pos[rows], np.broadcast_to(block, (len(rows), len(block))))
-            pos = pos + sym_len[symbol_ids]
-        block = np.empty((n, 9), dtype=np.uint8)
-        if column.dtype.kind == "f":
-            block[:, 0] = 0xCB
-            block[:, 1:] = column.astype(">f8").view(np.uint8).reshape(n, 8)
-        else:
-            block[:, 0] = 0xD3
-            block[:, 1:] = column.astype(">i8").view(np.uint8).reshape(n, 8)
-        scatter(pos, block)
-        pos = pos + 9
+    for key in [int(layout[0])] if uniform else np.unique(layout).tolist():
+        rows = slice(None) if uniform else np.flatnonzero(layout == key)
+        width = int(lengths[rows][0] if uniform else lengths[rows[0]])
+        dense = buffer.reshape(n, width) if uniform else np.empty((len(rows), width), np.uint8)
+        dense[:, : len(header)] = header
+        pos = len(header)
+        for i, column in enumerate(columns):
+            if has_symbol and i == 1:
+                class_ids = ids[rows]
+                for sid in np.unique(class_ids).tolist():
+                    symbol = sym_bytes[sid]
+                    dense[class_ids == sid, pos : pos + len(symbol)] = symbol
+                pos += len(sym_bytes[int(class_ids[0])])
+            _, _, type_byte, dtype = _FORMS[int(forms[i][rows][0])]
+            if type_byte is not None:
+                dense[:, pos] = type_byte
+                pos += 1
+            size = np.dtype(dtype).itemsize
+            dense[:, pos : pos + size] = column[rows].astype(dtype).view(np.uint8).reshape(-1, size)
+            pos += size
+        if not uniform:
+            buffer[offsets[rows, None] + np.arange(width)] = dense
     return EncodedBatch(buffer, offsets, lengths)
+
+
+# -- reading in bulk ------------------------------------------------------------------------------
+
+
+def decode_many(batch: EncodedBatch) -> list[Event]:
+    """Every record of a batch as a Struct, with one msgspec call."""
+    if not len(batch):
+        return []
+    return _list_decoder.decode(_array_header(len(batch)) + batch.joined())
+
+
+# The kinds whose records are a fixed run of numbers around one symbol: read with numpy.
+FIXED_KINDS = ("Bar", "Trade", "Quote", "TimeAdvanced")
+_TAGS = {name: _msgpack_str(t.__struct_config__.tag) for name, t in EVENT_TYPES.items()}
+_HEADERS = {
+    name: _array_header(len(t.__struct_fields__) + 1) + _TAGS[name]
+    for name, t in EVENT_TYPES.items()
+}
+_FIELD_TYPES = {
+    name: {f.name: f.type for f in msgspec.structs.fields(t)} for name, t in EVENT_TYPES.items()
+}
+
+
+_BY_PREFIX: dict[bytes, list[str]] = {}
+for _name, _header in _HEADERS.items():
+    _BY_PREFIX.setdefault(_header[:4], []).append(_name)
+
+
+_KIND_NAMES = list(_HEADERS)
+
+
+def _kinds_of(padded: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Index into _KIND_NAMES per record; -1 where no known header matches."""
+    prefix = np.lib.stride_tricks.sliding_window_view(padded, 4)[offsets].copy()
+    prefix = prefix.view(np.uint32).ravel()
+    kinds = np.full(len(offsets), -1, dtype=np.int16)
+    values, inverse = np.unique(prefix, return_inverse=True)
+    for i, value in enumerate(values.tolist()):
+        rows = np.flatnonzero(inverse == i) if len(values) > 1 else np.arange(len(offsets))
+        for name in _BY_PREFIX.get(np.uint32(value).tobytes(), ()):
+            h = np.frombuffer(_HEADERS[name], np.uint8)
+            cells = np.lib.stride_tricks.sliding_window_view(padded, len(h))[offsets[rows]]
+            ok = (lengths[rows] >= len(h)) & np.all(cells == h, axis=1)
+            kinds[rows[ok]] = _KIND_NAMES.index(name)
+    return kinds
+
+
+def _numbers(
+    padded: np.ndarray, pos: np.ndarray, kind: type[Event], names: Sequence[str]
+) -> dict[str, np.ndarray] | None:
+    """Consecutive float64 / uint64 fields at `pos`, or None when a cell has another form."""
+    m = len(names)
+    cells = np.lib.stride_tricks.sliding_window_view(padded, 9 * m)[pos].reshape(len(pos), m, 9)
+    types = _FIELD_TYPES[kind.__name__]
+    want = np.array([0xCB if types[f] is float else 0xCF for f in names], np.uint8)
+    if not np.all(cells[:, :, 0] == want):
+        return None
+    payload = cells[:, :, 1:].copy()
+    out = {}
+    for j, name in enumerate(names):
+        dtype = ">f8" if types[name] is float else ">i8"  # uint64 cells hold timestamps < 2**63
+        out[name] = payload[:, j].view(dtype).ravel().astype(dtype[1:])
+    return out
+
+
+def _symbols(padded: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Symbol strings (fixstr) at `pos` and the position after each; None for another form."""
+    type_bytes = padded[pos]
+    if not np.all((type_bytes & 0xE0) == 0xA0):
+        return None
+    size = (type_bytes & 0x1F).astype(np.int64)
+    width = max(int(size.max()), 1)
+    width = 8 if width <= 8 else width  # short symbols compare as one uint64
+    raw = np.lib.stride_tricks.sliding_window_view(padded, width + 1)[pos][:, 1:].copy()
+    raw[np.arange(width) >= size[:, None]] = 0
+    keys = raw.view("<u8" if width == 8 else f"S{width}").ravel()
+    names, ids = np.unique(keys, return_inverse=True)
+    text = names.view(f"S{width}") if width == 8 else names
+    return text.astype(str)[ids], pos + 1 + size
+
+
+def _read_fixed(
+    padded: np.ndarray, pos: np.ndarray, kind: type[Event]
+) -> dict[str, np.ndarray] | None:
+    """Columns of canonical fixed-layout records starting at `pos` (after the header), or None
+    when some record is not in the expected form (the caller then uses msgspec)."""
+    fields = list(kind.__struct_fields__)
+    if "symbol" not in fields:
+        return _numbers(padded, pos, kind, fields)
+    at = fields.index("symbol")
+    before = _numbers(padded, pos, kind, fields[:at])
+    symbols = _symbols(padded, pos + 9 * at)
+    if before is None or symbols is None:
+        return None
+    after = _numbers(padded, symbols[1], kind, fields[at + 1 :])
+    if after is None:
+        return None
+    return {**before, "symbol": symbols[0], **after}
+
+
+def _columns_of_events(kind: type[Event], events: list[Event]) -> dict[str, np.ndarray]:
+    rows = [msgspec.structs.astuple(e) for e in events]
+    out = {}
+    for i, name in enumerate(kind.__struct_fields__):
+        values = [r[i] for r in rows]
+        hint = _FIELD_TYPES[kind.__name__][name]
+        if hint in (int, float, bool):
+            out[name] = np.array(values, dtype={int: np.int64, float: np.float64}.get(hint, bool))
+        elif hint is str:
+            out[name] = np.array(values, dtype=str)
+        else:
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            out[name] = column
+    return out
+
+
+def decode_columns(batch: EncodedBatch, first_seq: int | None = None) -> dict[str, dict[str, Any]]:
+    """Kind name -> field name -> numpy column, for every record of the batch.
+
+    Bars, trades, quotes and time advances in the canonical form are read with numpy; other kinds
+    (and any record not in that form) through msgspec. With `first_seq`, each kind also gets a
+    `seq` column (the batch's records being consecutive from it).
+    """
+    if not len(batch):
+        return {}
+    padded = np.concatenate([batch.buffer, np.zeros(128, np.uint8)])
+    kinds = _kinds_of(padded, batch.offsets, batch.lengths)
+    out: dict[str, dict[str, Any]] = {}
+    present = np.flatnonzero(np.bincount(kinds + 1, minlength=len(_KIND_NAMES) + 1))
+    for code in present.tolist():
+        rows = np.flatnonzero(kinds == code - 1) if len(present) > 1 else np.arange(len(kinds))
+        name = _KIND_NAMES[code - 1] if code else ""
+        kind = EVENT_TYPES.get(name)
+        columns = None
+        if name in FIXED_KINDS:
+            columns = _read_fixed(padded, batch.offsets[rows] + len(_HEADERS[name]), kind)
+        if columns is None:
+            events = decode_many(batch.take(rows))  # raises on a record that does not decode
+            kind = kind or type(events[0])
+            columns = _columns_of_events(kind, events)
+        if first_seq is not None:
+            columns = {"seq": first_seq + rows.astype(np.int64), **columns}
+        out[kind.__name__] = columns
+    return out
+
+
+def to_arrow(columns: dict[str, dict[str, Any]]) -> dict[str, pa.RecordBatch]:
+    """`decode_columns` output as one Arrow record batch per kind (symbols dictionary-encoded)."""
+    batches = {}
+    for name, fields in columns.items():
+        arrays = {}
+        for field, values in fields.items():
+            if field == "symbol":
+                arrays[field] = pa.array(values).dictionary_encode()
+            elif values.dtype == object:
+                arrays[field] = pa.array(values.tolist())
+            else:
+                arrays[field] = pa.array(values)
+        batches[name] = pa.RecordBatch.from_pydict(arrays)
+    return batches

@@ -16,7 +16,7 @@ import pytest
 
 from messages.codec import EncodedBatch, decode, encode_columns
 from messages.events import Bar, GapDetected, RunStarted, TimeAdvanced
-from store.eventlog import EventLog, LogError, seq_key
+from store.eventlog import Block, EventLog, LogDamaged, LogError, seq_key
 from tests.conftest import ROOT
 
 SYMBOLS = ("AAA", "BRK.B", "C")
@@ -85,34 +85,64 @@ def test_digest_depends_on_content_not_batching(tmp_path: Path) -> None:
         assert log.digest == digests[0]
 
 
-def test_verify_names_the_first_changed_record(tmp_path: Path) -> None:
-    path = tmp_path / "log"
-    with EventLog.create(path, {}, group_size=16) as log:
-        log.append_batch(bars(100))
+def tamper(path: Path, seq: int, change: str = "flip") -> None:
+    """Change the stored record at `seq` with the lmdb package directly, as an outside writer
+    would: "flip" the low byte of its last field (still decodes) or "cut" it (no longer does)."""
     env = lmdb.open(str(path), max_dbs=3)
-    events = env.open_db(b"events")
-    with env.begin(write=True) as txn:
-        record = bytearray(txn.get(seq_key(37), db=events))
-        record[-1] ^= 0x01  # flip a bit of the volume
-        txn.put(seq_key(37), bytes(record), db=events)
-    env.close()
+    try:
+        events = env.open_db(b"events")  # before the write txn: opening a db inside it deadlocks
+        with env.begin(write=True) as txn:
+            cursor = txn.cursor(events)
+            cursor.set_range(seq_key(seq + 1))
+            if not cursor.key() or int.from_bytes(cursor.key(), "big") > seq:
+                cursor.prev()
+            key = int.from_bytes(cursor.key(), "big")
+            block = Block.parse(key, cursor.value())
+            i = seq - key
+            start = block.body + (int(block.ends[i - 1]) if i else 0)
+            end = block.body + int(block.ends[i])
+            value = bytearray(block.value)
+            if change == "flip":
+                value[end - 1] ^= 0x01
+            else:
+                value[start:end] = b"\xc1" * (end - start)  # 0xc1: never used in msgpack
+            assert txn.put(seq_key(key), bytes(value), db=events)
+    finally:
+        env.close()
+
+
+def test_verify_names_the_first_changed_block_and_record(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with EventLog.create(path, {}, group_size=16, block_events=32) as log:
+        log.append_batch(bars(100))
+    tamper(path, 37, "flip")
     with EventLog.open(path) as log:
         result = log.verify()
-    assert not result.ok and result.first_bad_seq == 37
+    assert not result.ok and result.bad_block == (33, 64) and result.first_bad_seq == 33
+    assert result.events == 32 and "33-64" in result.reason
+    tamper(path, 40, "cut")
+    with EventLog.open(path) as log:
+        result = log.verify()
+        assert not result.ok and result.bad_block == (33, 64) and result.first_bad_seq == 40
+        seen = []
+        with pytest.raises(LogDamaged, match="seq 40 does not decode"):
+            for seq, _ in log.events():
+                seen.append(seq)
+        assert seen == list(range(1, 40))
 
 
-def test_verify_catches_a_deleted_record(tmp_path: Path) -> None:
+def test_verify_catches_a_deleted_block(tmp_path: Path) -> None:
     path = tmp_path / "log"
-    with EventLog.create(path, {}) as log:
+    with EventLog.create(path, {}, block_events=4) as log:
         log.append_batch(bars(10))
     env = lmdb.open(str(path), max_dbs=3)
     events = env.open_db(b"events")
     with env.begin(write=True) as txn:
-        txn.delete(seq_key(4), db=events)
+        txn.delete(seq_key(5), db=events)
     env.close()
     with EventLog.open(path) as log:
         result = log.verify()
-    assert not result.ok and result.first_bad_seq == 4
+    assert not result.ok and result.first_bad_seq == 5 and result.bad_block == (5, 8)
 
 
 def test_map_grows_when_full(tmp_path: Path) -> None:
