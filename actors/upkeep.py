@@ -51,9 +51,9 @@ class Upkeep(Shell):
                 reply_to.tell(UpkeepReply([session_opened(session, start)]))
             case UpkeepStep(boundaries=boundaries, bars=bars, release=release, reply_to=reply_to):
                 findings = self.core.advance_many(boundaries, bars, release)
-                self.session_data.tell(Upkept([e for events in findings for e in events]))
-                reply_to.tell(UpkeepReply(findings))
+                self.session_data.tell(Upkept(findings.changes))
+                reply_to.tell(UpkeepReply(findings.events()))  # the coordinator re-encodes
             case CloseSession(now=now, released=released, left_out=left_out, reply_to=reply_to):
-                events = self.core.close_session(now, released, left_out)
-                self.session_data.tell(Upkept(events))
-                reply_to.tell(UpkeepReply([events]))
+                findings = self.core.close(now, released, left_out)
+                self.session_data.tell(Upkept(findings.changes))
+                reply_to.tell(UpkeepReply(findings.events()))
