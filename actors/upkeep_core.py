@@ -191,15 +191,16 @@ class UpkeepCore:
         self._last_minute = (last - grid.session.open) // NS_PER_MINUTE
         gap_at = np.searchsorted(boundaries, self._ts_start(gap_minute) + NS_PER_MINUTE, "left")
         parts.add(gap_at, self._gap_records(boundaries[gap_at], gap_symbol, gap_minute))
+        pieces: list[DerivedBarColumns] = []
         for interval in self.derived_intervals:
             released = self._released[interval]
             now_due = grid.n_buckets(interval) if due == grid.minutes else due // interval
-            if now_due <= released:
-                continue
-            self._released[interval] = now_due
-            bars_due = grid.derived(interval, buckets=np.arange(released, now_due))
-            at = np.searchsorted(boundaries, bars_due.ts_end, side="left")
-            parts.add(at, self._derived_records(boundaries[at], interval, bars_due))
+            if now_due > released:
+                self._released[interval] = now_due
+                pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
+        derived = DerivedBarColumns.concat(pieces)
+        at = np.searchsorted(boundaries, derived.ts_end, side="left")
+        parts.add(at, self._derived_records(boundaries[at], derived))
         for j in np.unique(gap_at).tolist():
             boundary = int(boundaries[j])
             expected = min((boundary - grid.session.open) // NS_PER_MINUTE, grid.minutes)
@@ -422,10 +423,10 @@ class UpkeepCore:
     ) -> None:
         """Release the derived bars that ended by now, and revise released ones a fill changed."""
         grid = self.grid
+        pieces: list[DerivedBarColumns] = []
         for interval in self.derived_intervals:
             n_buckets = grid.n_buckets(interval)
             released = self._released[interval]
-            pieces: list[DerivedBarColumns] = []
 
             bucket = fill_minute // interval
             late = bucket < released
@@ -445,25 +446,27 @@ class UpkeepCore:
                 pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
                 self._released[interval] = now_due
 
-            derived = DerivedBarColumns.concat(pieces)
-            parts.add(at, self._derived_records(np.int64(now), interval, derived))
+        parts.add(at, self._derived_records(np.int64(now), DerivedBarColumns.concat(pieces)))
 
-    def _derived_records(
-        self, now: np.ndarray, interval: int, bars: DerivedBarColumns
-    ) -> EncodedBatch:
+    def _derived_records(self, now: np.ndarray, bars: DerivedBarColumns) -> EncodedBatch:
         """A first release is a `DerivedBar`; a bucket already released gets a revision.
 
         `now` is one time for all, or each bar's release time. Rows keep their order."""
         if len(bars) == 0:
             return EMPTY_BATCH
-        emitted = self._emitted[interval]
         symbol = bars.symbol.astype(np.int64)
-        bucket = (bars.ts_start - self.grid.session.open) // (interval * NS_PER_MINUTE)
-        revised = emitted[symbol, bucket]
-        emitted[symbol, bucket] = True
+        revised = np.zeros(len(bars), dtype=bool)
+        for interval in np.unique(bars.interval).tolist():
+            rows = np.flatnonzero(bars.interval == interval)
+            bucket = (bars.ts_start[rows] - self.grid.session.open) // (interval * NS_PER_MINUTE)
+            emitted = self._emitted[interval]
+            revised[rows] = emitted[symbol[rows], bucket]
+            emitted[symbol[rows], bucket] = True
         ts = np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape)
-        columns = [ts, bars.ts_start, np.full(len(bars), interval, dtype=np.int64)]
-        columns += [bars.open, bars.high, bars.low, bars.close, bars.volume, bars.bars, bars.filled]
+        columns = [ts, bars.ts_start, bars.interval, bars.open, bars.high, bars.low, bars.close]
+        columns += [bars.volume, bars.bars, bars.filled]
+        if not revised.any():
+            return encode_columns(DerivedBar, columns, symbol, self.symbols)
         kinds = []
         for kind, rows in ((DerivedBar, ~revised), (DerivedBarRevised, revised)):
             picked = [np.asarray(c)[rows] for c in columns]
