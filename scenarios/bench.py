@@ -8,6 +8,10 @@ interpreter, the imports and the loading, and its peak RSS is its own (from `wai
 - `nautilus` (with `--peers`): NautilusTrader's BacktestEngine with a strategy that counts bars.
 Figures are medians of `repeat` processes; ratios are against baselines of the same bench run.
 Data is generated once per case into a cache folder and reused.
+
+The streaming phase runs from the actors' start (the first session's load and open) to the end of
+the run. Replay: once `ticktape replay` exists, add a `_measure_replay` that fills
+`Measure.replay_events_per_s` (the column is already in every row and in `--json`).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,11 @@ def test_bench_measures_whole_processes_and_the_log(
         assert row["peak_rss_mb"] > 20  # an interpreter with numpy loaded, at least
         assert row["log_bytes_per_bar"] > 60  # a Bar record is about 70 bytes of msgpack
     assert len(list(tmp_path.glob("2x*/*.csv"))) == 2  # generated once into the cache
+
+
+def test_the_peers_stay_off_the_import_path_of_run_and_log() -> None:
+    code = (
+        "import sys, scenarios.cli, scenarios.commands.run, scenarios.commands.log, actors.system;"
+        "sys.exit('nautilus_trader' in sys.modules or 'scenarios.peers' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
