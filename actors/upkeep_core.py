@@ -60,7 +60,7 @@ class _Parts:
         self.batches.append(batch)
         self.at.append(np.broadcast_to(np.asarray(at, dtype=np.int64), (len(batch),)))
 
-    def add_events(self, at: int, events: list[Event], changes: bool = False) -> None:
+    def add_events(self, at: int | np.ndarray, events: list[Event], changes: bool = False) -> None:
         if events:
             self.add(at, EncodedBatch.of(events))
             if changes:
@@ -201,11 +201,15 @@ class UpkeepCore:
         derived = DerivedBarColumns.concat(pieces)
         at = np.searchsorted(boundaries, derived.ts_end, side="left")
         parts.add(at, self._derived_records(boundaries[at], derived))
+        quality: list[Event] = []
+        quality_at: list[int] = []
         for j in np.unique(gap_at).tolist():
             boundary = int(boundaries[j])
             expected = min((boundary - grid.session.open) // NS_PER_MINUTE, grid.minutes)
             symbols = np.unique(gap_symbol[gap_at == j])
-            parts.add_events(j, self._quality_events(boundary, symbols, expected), changes=True)
+            quality += self._quality_events(boundary, symbols, expected)
+            quality_at += [j] * len(symbols)
+        parts.add_events(np.array(quality_at, dtype=np.int64), quality, changes=True)
         return parts.findings(len(boundaries))
 
     def _quiet(self, bars: BarColumns, due: int) -> bool:
