@@ -1,8 +1,10 @@
 """Data upkeep for one session at a time (DESIGN §4): gaps, fills, derived bars and quality.
 
-A pure, single-threaded core: the Upkeep actor feeds it the released 1m bars and the simulated time,
-and logs the events it returns. Everything it keeps is per session and dropped at `open_session`, so
-memory stays flat over a long run.
+A pure, single-threaded core: the Upkeep actor feeds it the released 1m bars and the simulated time.
+Its findings leave it as `Findings`: one encoded batch per minute boundary, in log order, with the
+bulk (gaps, derived bars) written from columns by `encode_columns` and the rare kinds through
+msgspec, so no Struct is built per derived bar. Everything it keeps is per session and dropped at
+`open_session`, so memory stays flat over a long run.
 """
 
 from __future__ import annotations
