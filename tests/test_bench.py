@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -37,3 +38,12 @@ def test_the_peers_stay_off_the_import_path_of_run_and_log() -> None:
         "sys.exit('nautilus_trader' in sys.modules or 'scenarios.peers' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_peers_without_nautilus_is_one_sentence_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if importlib.util.find_spec("nautilus_trader") is not None:
+        pytest.skip("NautilusTrader is installed here")
+    assert main(["bench", "--peers", "--case", "quick"]) == 2
+    assert "pip install 'ticktape[peers]'" in capsys.readouterr().err

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 
 import msgspec
 from rich.table import Table
 
-from scenarios.commands.common import console
+from scenarios.commands.common import UsageError, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from scenarios.bench import CASES, Case, bench
 
+    if args.peers and importlib.util.find_spec("nautilus_trader") is None:
+        raise UsageError("--peers needs NautilusTrader: pip install 'ticktape[peers]'")
     if args.symbols:
         name = f"{args.symbols} symbols, {args.start} to {args.end}"
         cases = (Case(name, args.symbols, args.start, args.end),)
