@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from actors.effects import Effect, Tell
 from actors.shell import Shell
 from actors.upkeep_core import UpkeepCore
@@ -23,7 +21,6 @@ from messages.commands import (
 )
 from messages.events import Event, SessionOpened, TimeAdvanced
 from messages.session import Session
-from store.backfill import BackfillSource
 
 
 def session_opened(session: Session, start: int) -> list[Event]:
@@ -51,27 +48,17 @@ def upkeep_receive(core: UpkeepCore, message: Any) -> list[Effect]:
             ]
         case UpkeepStep(boundaries=boundaries, bars=bars, release=release):
             findings = core.advance_many(boundaries, bars, release)
-            findings[-1] += _backfill_rejections(core, int(boundaries[-1]))
             return [
-                Tell(SESSION_DATA, Upkept([e for events in findings for e in events])),
-                Tell(COORDINATOR, UpkeepReply([EncodedBatch.of(f) for f in findings])),
+                Tell(SESSION_DATA, Upkept(findings.changes)),
+                Tell(COORDINATOR, UpkeepReply(findings.batches)),
             ]
         case CloseSession(now=now, released=released, left_out=left_out):
-            events = _backfill_rejections(core, now) + core.close_session(now, released, left_out)
+            findings = core.close(now, released, left_out)
             return [
-                Tell(SESSION_DATA, Upkept(events)),
-                Tell(COORDINATOR, UpkeepReply([EncodedBatch.of(events)])),
+                Tell(SESSION_DATA, Upkept(findings.changes)),
+                Tell(COORDINATOR, UpkeepReply(findings.batches)),
             ]
     raise TypeError(f"Upkeep cannot handle {type(message).__name__}")
-
-
-def _backfill_rejections(core: UpkeepCore, now: int) -> list[Event]:
-    """Bad rows met in the backfill repository are input too: they are logged, not dropped."""
-    source = core.backfill
-    if not isinstance(source, BackfillSource) or not source.rejected:
-        return []
-    rejected, source.rejected = source.rejected, []
-    return [msgspec.structs.replace(r, ts=now) for r in rejected]
 
 
 class Upkeep(Shell):

@@ -1,17 +1,21 @@
 """Data upkeep for one session at a time (DESIGN §4): gaps, fills, derived bars and quality.
 
-A pure, single-threaded core: the Upkeep actor feeds it the released 1m bars and the simulated time,
-and logs the events it returns. Everything it keeps is per session and dropped at `open_session`, so
-memory stays flat over a long run.
+A pure, single-threaded core: the Upkeep actor feeds it the released 1m bars and the simulated time.
+Its findings leave it as `Findings`: one encoded batch per minute boundary, in log order, with the
+bulk (gaps, derived bars) written from columns by `encode_columns` and the rare kinds through
+msgspec, so no Struct is built per derived bar. Everything it keeps is per session and dropped at
+`open_session`, so memory stays flat over a long run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
 import numpy as np
 
 from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from messages.codec import EMPTY_BATCH, EncodedBatch, decode_many, encode_columns
 from messages.columns import BarColumns, DerivedBarColumns
 from messages.config import GAP_POLICIES
 from messages.events import (
@@ -26,17 +30,58 @@ from messages.events import (
 from messages.session import NS_PER_MINUTE, Session
 
 Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
-"""backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs."""
+"""backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs.
+A backfill with a `rejected` list (`store.backfill.BackfillSource`) hands its bad rows to upkeep."""
 
 
 _EMPTY = np.empty(0, dtype=np.int64)
 
 
+class Findings(msgspec.Struct):
+    """Upkeep's findings at the boundaries of one call, encoded in log order, one batch per
+    boundary, and the ones that change session state (fills and quality) for SessionData."""
+
+    batches: list[EncodedBatch]
+    changes: list[Event]
+
+    def events(self) -> list[list[Event]]:
+        """The findings as Structs, boundary by boundary (for tests and people)."""
+        return [decode_many(batch) for batch in self.batches]
+
+
+class _Parts:
+    """Findings as they are made, piece by piece in the upkeep order, each record tagged with the
+    index of its boundary; `findings` then sorts them stably by boundary."""
+
+    def __init__(self) -> None:
+        self.batches: list[EncodedBatch] = []
+        self.at: list[np.ndarray] = []
+        self.changes: list[Event] = []
+
+    def add(self, at: int | np.ndarray, batch: EncodedBatch) -> None:
+        self.batches.append(batch)
+        self.at.append(np.broadcast_to(np.asarray(at, dtype=np.int64), (len(batch),)))
+
+    def add_events(self, at: int | np.ndarray, events: list[Event], changes: bool = False) -> None:
+        if events:
+            self.add(at, EncodedBatch.of(events))
+            if changes:
+                self.changes += events
+
+    def findings(self, n_boundaries: int) -> Findings:
+        batch = EncodedBatch.concat(self.batches)
+        at = np.concatenate(self.at) if self.at else _EMPTY
+        order = np.argsort(at, kind="stable")
+        cuts = np.searchsorted(at[order], np.arange(1, n_boundaries))
+        return Findings([batch.take(part) for part in np.split(order, cuts)], self.changes)
+
+
 class UpkeepCore:
     """Keeps one session's 1m grid and turns time advances into upkeep events.
 
-    Per `advance` call the events come in a fixed order: gaps (by minute, then symbol id), fills
-    (same order), derived bars (per configured interval, by end time then symbol), then quality for
+    Per `advance` call the events come in a fixed order: gaps (by minute, then symbol id), the
+    bad rows the backfill met if it loaded a session in this call, fills (by minute, then symbol
+    id), derived bars (per configured interval, by end time then symbol), then quality for
     the symbols that had a gap or a fill in that call. All carry ts=now.
     """
 
@@ -91,6 +136,11 @@ class UpkeepCore:
 
     def advance(self, now: int, bars: BarColumns) -> list[Event]:
         """Take the real 1m bars released since the last call and run upkeep up to `now`."""
+        parts = _Parts()
+        self._advance(parts, 0, now, bars)
+        return parts.findings(1).events()[0]
+
+    def _advance(self, parts: _Parts, at: int, now: int, bars: BarColumns) -> None:
         grid = self._live_grid(now)
         if len(bars):
             if (np.asarray(bars.ts_start) + NS_PER_MINUTE > now).any():
@@ -102,66 +152,67 @@ class UpkeepCore:
 
         due = int(np.clip((now - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
         gap_symbol, gap_minute = self._detect_gaps(due)
-        events: list[Event] = self._gap_events(now, gap_symbol, gap_minute)
+        parts.add(at, self._gap_records(np.int64(now), gap_symbol, gap_minute))
 
         minute = (now - grid.session.open) // NS_PER_MINUTE
         retry = self._last_minute is not None and minute > self._last_minute
         self._last_minute = minute
         fill_symbol, fill_minute, fill_events = self._fill(now, gap_symbol, gap_minute, retry)
-        events += fill_events
-        events += self._derived_events(now, due, fill_symbol, fill_minute)
+        parts.add_events(at, fill_events, changes=True)
+        self._derived_events(parts, at, now, due, fill_symbol, fill_minute)
         touched = np.unique(np.concatenate([gap_symbol, fill_symbol]))
-        events += self._quality_events(now, touched)
-        return events
+        parts.add_events(at, self._quality_events(now, touched), changes=True)
 
     def advance_many(
         self, boundaries: np.ndarray, bars: BarColumns, release: np.ndarray
-    ) -> list[list[Event]]:
+    ) -> Findings:
         """Upkeep at each minute boundary of a step; `bars` are sorted by `release`.
 
-        Gives exactly what `advance` at each boundary would. Without fills to attempt (no backfill,
-        gaps left as gaps, or no gap at all) the step is done in one vectorized pass; otherwise
-        boundary by boundary, since each fill attempt depends on the ones before it.
+        Gives exactly what `advance` at each boundary would, encoded, one batch per boundary.
+        Without fills to attempt (no backfill, gaps left as gaps, or no gap at all) the step is
+        done in one vectorized pass; otherwise boundary by boundary, since each fill attempt
+        depends on the ones before it.
         """
         grid = self._live_grid(int(boundaries[0]))
         last = int(boundaries[-1])
         due = int(np.clip((last - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
         gaps_stay_gaps = self.backfill is None and self.gap_policy == "leave"
+        parts = _Parts()
         if not gaps_stay_gaps and not self._quiet(bars, due):
             ends = np.searchsorted(release, boundaries, side="right").tolist()
-            findings, start = [], 0
-            for boundary, end in zip(boundaries.tolist(), ends, strict=True):
-                findings.append(self.advance(boundary, bars.take(slice(start, end))))
+            start = 0
+            for j, (boundary, end) in enumerate(zip(boundaries.tolist(), ends, strict=True)):
+                self._advance(parts, j, boundary, bars.take(slice(start, end)))
                 start = end
-            return findings
+            return parts.findings(len(boundaries))
         if len(bars) and (np.asarray(bars.ts_start) + NS_PER_MINUTE > last).any():
             raise ValueError("a bar that ends after now was handed to upkeep (look-ahead)")
         grid.put(bars, REAL)
         gap_symbol, gap_minute = self._detect_gaps(due)
         self._now = last
         self._last_minute = (last - grid.session.open) // NS_PER_MINUTE
-        findings: list[list[Event]] = [[] for _ in range(len(boundaries))]
         gap_at = np.searchsorted(boundaries, self._ts_start(gap_minute) + NS_PER_MINUTE, "left")
-        gaps = self._gap_events(boundaries[gap_at], gap_symbol, gap_minute)
-        for j, event in zip(gap_at.tolist(), gaps, strict=True):
-            findings[j].append(event)
+        parts.add(gap_at, self._gap_records(boundaries[gap_at], gap_symbol, gap_minute))
+        pieces: list[DerivedBarColumns] = []
         for interval in self.derived_intervals:
             released = self._released[interval]
             now_due = grid.n_buckets(interval) if due == grid.minutes else due // interval
-            if now_due <= released:
-                continue
-            self._released[interval] = now_due
-            bars_due = grid.derived(interval, buckets=np.arange(released, now_due))
-            at = np.searchsorted(boundaries, bars_due.ts_end, side="left")
-            events = self._derived_bar_events(boundaries[at], interval, bars_due)
-            for j, event in zip(at.tolist(), events, strict=True):
-                findings[j].append(event)
+            if now_due > released:
+                self._released[interval] = now_due
+                pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
+        derived = DerivedBarColumns.concat(pieces)
+        at = np.searchsorted(boundaries, derived.ts_end, side="left")
+        parts.add(at, self._derived_records(boundaries[at], derived))
+        quality: list[Event] = []
+        quality_at: list[int] = []
         for j in np.unique(gap_at).tolist():
             boundary = int(boundaries[j])
             expected = min((boundary - grid.session.open) // NS_PER_MINUTE, grid.minutes)
             symbols = np.unique(gap_symbol[gap_at == j])
-            findings[j] += self._quality_events(boundary, symbols, expected)
-        return findings
+            quality += self._quality_events(boundary, symbols, expected)
+            quality_at += [j] * len(symbols)
+        parts.add_events(np.array(quality_at, dtype=np.int64), quality, changes=True)
+        return parts.findings(len(boundaries))
 
     def _quiet(self, bars: BarColumns, due: int) -> bool:
         """No gap pending, and every minute due by the step's end has a bar for every symbol."""
@@ -177,6 +228,10 @@ class UpkeepCore:
         return bool(have.all())
 
     def close_session(self, now: int, released: int, left_out: int) -> list[Event]:
+        """`close`, as Structs (for tests and people)."""
+        return self.close(now, released, left_out).events()[0]
+
+    def close(self, now: int, released: int, left_out: int) -> Findings:
         """Give up pending gaps, report every symbol's final quality, and close the session.
 
         `released` and `left_out` are the coordinator's counts of 1m bars released and of input rows
@@ -188,14 +243,15 @@ class UpkeepCore:
         self._now = now
         symbol, minute = self._pending_symbol, self._pending_minute
         self._pending_symbol = self._pending_minute = self._pending_retries = _EMPTY
+        parts = _Parts()
         fill_symbol, fill_minute, events = self._give_up(now, symbol, minute)
-        events += self._derived_events(now, grid.minutes, fill_symbol, fill_minute)
-        events += self.quality()
-        events.append(
-            SessionClosed(ts=now, session=grid.session.label, bars=released, left_out=left_out)
-        )
+        parts.add_events(0, events, changes=True)
+        self._derived_events(parts, 0, now, grid.minutes, fill_symbol, fill_minute)
+        parts.add_events(0, self.quality(), changes=True)
+        closed = SessionClosed(ts=now, session=grid.session.label, bars=released, left_out=left_out)
+        parts.add_events(0, [closed])
         self._closed = True
-        return events
+        return parts.findings(1)
 
     def quality(self) -> list[QualityUpdated]:
         """Every symbol's quality so far, as of the last advance (for reports and the close)."""
@@ -221,15 +277,10 @@ class UpkeepCore:
         minute, symbol = np.nonzero(self.grid.state[:, start:due].T == MISSING)
         return symbol.astype(np.int64), minute.astype(np.int64) + start
 
-    def _gap_events(
-        self, now: int | np.ndarray, symbol: np.ndarray, minute: np.ndarray
-    ) -> list[Event]:
-        ts = np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape).tolist()
-        ts_start = self._ts_start(minute)
-        return [
-            GapDetected(ts=at, symbol=self.symbols[s], ts_start=t)
-            for at, s, t in zip(ts, symbol.tolist(), ts_start.tolist(), strict=True)
-        ]
+    def _gap_records(self, now: np.ndarray, symbol: np.ndarray, minute: np.ndarray) -> EncodedBatch:
+        """`GapDetected` records; `now` is one time for all, or each gap's detection time."""
+        ts = np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape)
+        return encode_columns(GapDetected, [ts, self._ts_start(minute)], symbol, self.symbols)
 
     def _fill(
         self, now: int, symbol: np.ndarray, minute: np.ndarray, retry: bool
@@ -252,11 +303,9 @@ class UpkeepCore:
         symbol, minute, retries = symbol[order], minute[order], retries[order]
 
         grid = self.grid
-        found = self._requested(
-            self.backfill(grid.session, symbol.astype(np.int32), self._ts_start(minute)),
-            symbol,
-            minute,
-        )
+        answer = self.backfill(grid.session, symbol.astype(np.int32), self._ts_start(minute))
+        rejected = self._backfill_rejections(now)
+        found = self._requested(answer, symbol, minute)
         grid.put(found, FILLED)
         found_minute = grid.minute_of(found.ts_start)
         found_symbol = np.asarray(found.symbol, dtype=np.int64)
@@ -274,7 +323,17 @@ class UpkeepCore:
         cell_minute = np.concatenate([found_minute, synth_minute])
         order = np.lexsort((cell_symbol, cell_minute))
         cell_symbol, cell_minute = cell_symbol[order], cell_minute[order]
-        return cell_symbol, cell_minute, self._fill_events(now, cell_symbol, cell_minute)
+        return cell_symbol, cell_minute, rejected + self._fill_events(now, cell_symbol, cell_minute)
+
+    def _backfill_rejections(self, now: int) -> list[Event]:
+        """Bad rows the backfill met while loading a session, stamped with the boundary that
+        consulted it and ordered by file and line: the log never depends on the step size."""
+        rejected = getattr(self.backfill, "rejected", None)
+        if not rejected:
+            return []
+        taken = sorted(rejected, key=lambda r: (r.file, r.row, r.reason))
+        rejected.clear()
+        return [msgspec.structs.replace(r, ts=now) for r in taken]
 
     def _requested(self, bars: BarColumns, symbol: np.ndarray, minute: np.ndarray) -> BarColumns:
         """The backfill rows that answer a requested gap, one per gap; extras are ignored."""
@@ -360,15 +419,20 @@ class UpkeepCore:
         ]
 
     def _derived_events(
-        self, now: int, due: int, fill_symbol: np.ndarray, fill_minute: np.ndarray
-    ) -> list[Event]:
+        self,
+        parts: _Parts,
+        at: int,
+        now: int,
+        due: int,
+        fill_symbol: np.ndarray,
+        fill_minute: np.ndarray,
+    ) -> None:
         """Release the derived bars that ended by now, and revise released ones a fill changed."""
         grid = self.grid
-        events: list[Event] = []
+        pieces: list[DerivedBarColumns] = []
         for interval in self.derived_intervals:
             n_buckets = grid.n_buckets(interval)
             released = self._released[interval]
-            parts: list[DerivedBarColumns] = []
 
             bucket = fill_minute // interval
             late = bucket < released
@@ -381,58 +445,42 @@ class UpkeepCore:
                     changed.symbol.astype(np.int64) * n_buckets + changed_bucket,
                     fill_symbol[late] * n_buckets + bucket[late],
                 )
-                parts.append(changed.take(wanted))
+                pieces.append(changed.take(wanted))
 
             now_due = n_buckets if due == grid.minutes else due // interval
             if now_due > released:
-                parts.append(grid.derived(interval, buckets=np.arange(released, now_due)))
+                pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
                 self._released[interval] = now_due
 
-            events += self._derived_bar_events(now, interval, DerivedBarColumns.concat(parts))
-        return events
+        parts.add(at, self._derived_records(np.int64(now), DerivedBarColumns.concat(pieces)))
 
-    def _derived_bar_events(
-        self, now: int | np.ndarray, interval: int, bars: DerivedBarColumns
-    ) -> list[Event]:
+    def _derived_records(self, now: np.ndarray, bars: DerivedBarColumns) -> EncodedBatch:
         """A first release is a `DerivedBar`; a bucket already released gets a revision.
 
-        `now` is one time for all, or each bar's release time."""
+        `now` is one time for all, or each bar's release time. Rows keep their order."""
         if len(bars) == 0:
-            return []
-        emitted = self._emitted[interval]
+            return EMPTY_BATCH
         symbol = bars.symbol.astype(np.int64)
-        bucket = (bars.ts_start - self.grid.session.open) // (interval * NS_PER_MINUTE)
-        revised = emitted[symbol, bucket]
-        emitted[symbol, bucket] = True
-        columns = (
-            np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape).tolist(),
-            symbol.tolist(),
-            bars.ts_start.tolist(),
-            bars.open.tolist(),
-            bars.high.tolist(),
-            bars.low.tolist(),
-            bars.close.tolist(),
-            bars.volume.tolist(),
-            bars.bars.tolist(),
-            bars.filled.tolist(),
-            revised.tolist(),
-        )
-        return [
-            (DerivedBarRevised if again else DerivedBar)(
-                ts=at,
-                symbol=self.symbols[s],
-                ts_start=t,
-                interval=interval,
-                open=o,
-                high=h,
-                low=lo,
-                close=c,
-                volume=v,
-                bars=n,
-                filled=f,
-            )
-            for at, s, t, o, h, lo, c, v, n, f, again in zip(*columns, strict=True)
-        ]
+        revised = np.zeros(len(bars), dtype=bool)
+        for interval in np.unique(bars.interval).tolist():
+            rows = np.flatnonzero(bars.interval == interval)
+            bucket = (bars.ts_start[rows] - self.grid.session.open) // (interval * NS_PER_MINUTE)
+            emitted = self._emitted[interval]
+            revised[rows] = emitted[symbol[rows], bucket]
+            emitted[symbol[rows], bucket] = True
+        ts = np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape)
+        columns = [ts, bars.ts_start, bars.interval, bars.open, bars.high, bars.low, bars.close]
+        columns += [bars.volume, bars.bars, bars.filled]
+        if not revised.any():
+            return encode_columns(DerivedBar, columns, symbol, self.symbols)
+        kinds = []
+        for kind, rows in ((DerivedBar, ~revised), (DerivedBarRevised, revised)):
+            picked = [np.asarray(c)[rows] for c in columns]
+            kinds.append(encode_columns(kind, picked, symbol[rows], self.symbols))
+        order = np.empty(len(bars), dtype=np.int64)  # back to the rows' order
+        order[~revised] = np.arange(len(kinds[0]))
+        order[revised] = len(kinds[0]) + np.arange(len(kinds[1]))
+        return EncodedBatch.concat(kinds).take(order)
 
     def _quality_events(
         self, now: int, symbols: np.ndarray, expected: int | None = None

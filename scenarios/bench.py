@@ -1,131 +1,219 @@
-"""`ticktape bench`: throughput of whole runs, against baselines measured in the same process.
+"""`ticktape bench`: whole-process and streaming throughput, against baselines in the same run.
 
-Baselines:
+Every measurement is a fresh `python -m scenarios.bench` process, so its wall time includes the
+interpreter, the imports and the loading, and its peak RSS is its own (from `wait4`). Engines:
+- `ticktape`: a whole run, durable log on (sync=full, the default).
 - `log ceiling`: the same bars, encoded by columns and appended to a fresh log with no actors;
   the best a run could do with the log on.
-- `object per bar`: the same bars built as msgspec Structs and appended one by one; what the
-  hot path would cost without columns.
-Every figure is the median of `repeat` runs on generated data (and on the real data when present).
+- `nautilus` (with `--peers`): NautilusTrader's BacktestEngine with a strategy that counts bars.
+Figures are medians of `repeat` processes; ratios are against baselines of the same bench run.
+Data is generated once per case into a cache folder and reused.
+
+The streaming phase runs from the actors' start (the first session's load and open) to the end of
+the run. Replay: once `ticktape replay` exists, add a `_measure_replay` that fills
+`Measure.replay_events_per_s` (the column is already in every row and in `--json`).
 """
 
 from __future__ import annotations
 
-import itertools
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
-from actors.system import System
-from messages.codec import encode_columns
-from messages.config import RunConfig
-from messages.events import Bar
 from scenarios.demo_data import DemoSpec, generate
-from store.calendar import TradingCalendar
-from store.eventlog import EventLog
-from store.repository import MarketDataRepository
 
-REALDATA = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "us_equities_2013-10"
-)
+_CACHE = "ticktape-bench"  # under the temp folder, unless TICKTAPE_BENCH_CACHE names one
+ENGINES = ("ticktape", "log ceiling", "nautilus")
+
+
+class Case(msgspec.Struct, frozen=True):
+    """Generated 1m bars, regular hours only, one CSV per symbol."""
+
+    name: str
+    symbols: int
+    start: str
+    end: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"S{i:03d}" for i in range(self.symbols))
+
+    def data(self) -> Path:
+        """The case's folder in the cache, generated on first use."""
+        cache = os.environ.get("TICKTAPE_BENCH_CACHE") or Path(tempfile.gettempdir()) / _CACHE
+        folder = Path(cache) / f"{self.symbols}x{self.start}_{self.end}"
+        done = folder / ".complete"
+        if not done.exists():
+            spec = DemoSpec(
+                symbols=self.names, start=self.start, end=self.end, extended_hours=False
+            )
+            generate(folder, spec)
+            done.touch()
+        return folder
+
+
+CASES = {
+    "default": Case("100 symbols x 20 sessions", 100, "2024-03-04", "2024-04-01"),
+    "quick": Case("10 symbols x 2 sessions", 10, "2024-03-04", "2024-03-05"),
+}
+
+
+class Measure(msgspec.Struct):
+    """What one process reports (child side) plus what its parent saw of it."""
+
+    bars: int
+    events: int = 0
+    stream_s: float = 0.0  # from the actors' start (first session's load and open) to the end
+    log_bytes: int = 0  # size of data.mdb
+    replay_events_per_s: float = 0.0  # hook: filled once `ticktape replay` exists
+    wall_s: float = 0.0  # whole process, from spawn to exit
+    peak_rss_mb: float = 0.0
 
 
 class BenchRow(msgspec.Struct):
     case: str
+    engine: str
     bars: int
     events: int
-    seconds: float  # median
-    bars_per_s: float
-    events_per_s: float
-    ratio: float = 0.0  # events/s relative to the log ceiling of the same data
+    wall_s: float  # medians over the repeats
+    stream_s: float
+    peak_rss_mb: float
+    bars_per_s: float  # whole process
+    stream_bars_per_s: float
+    log_bytes_per_bar: float
+    replay_events_per_s: float
+    vs_ticktape: float = 0.0  # this engine's whole-process time / ticktape's (>1: ticktape wins)
 
 
-def _median_seconds(action: Callable[[int], object], repeat: int) -> tuple[float, object]:
-    """Median wall seconds of `repeat` calls, and what the last call returned."""
-    times, result = [], None
-    for i in range(repeat):
-        began = time.perf_counter()
-        result = action(i)
-        times.append(time.perf_counter() - began)
-    return statistics.median(times), result
+# -- child side: one measurement per process ------------------------------------------------------
 
 
-def _row(case: str, bars: int, events: int, seconds: float) -> BenchRow:
-    return BenchRow(case, bars, events, seconds, bars / seconds, events / seconds)
+def _measure_ticktape(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:
+    from actors.system import System
+    from messages.config import RunConfig
+
+    log = Path(tempfile.mkdtemp(prefix="ticktape-bench-log-")) / "run"
+    config = RunConfig(data=str(data), symbols=symbols, start=start, end=end, log=str(log))
+    system = System(config)
+    began = time.perf_counter()
+    try:
+        totals = system.start().wait(timeout=3600)
+    finally:
+        system.close()
+    stream_s = time.perf_counter() - began
+    log_bytes = (log / "data.mdb").stat().st_size
+    return Measure(totals.bars, totals.events, stream_s, log_bytes)
 
 
-def _bars_of(data: Path, symbols: tuple[str, ...], start: str, end: str):
+def _measure_ceiling(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:
+    """Read every session's bars, then encode and append them: the log's own speed."""
+    from messages.codec import encode_columns
+    from messages.events import Bar
+    from store.calendar import TradingCalendar
+    from store.eventlog import EventLog
+    from store.repository import MarketDataRepository
+
     repository = MarketDataRepository(data, symbols)
-    sessions = TradingCalendar().sessions(start, end)
-    return repository.symbols, [repository.load_session(s).bars for s in sessions]
+    sessions = [repository.load_session(s).bars for s in TradingCalendar().sessions(start, end)]
+    log = Path(tempfile.mkdtemp(prefix="ticktape-bench-log-")) / "ceiling"
+    began = time.perf_counter()
+    with EventLog.create(log, {}) as writer:
+        for b in sessions:
+            columns = [b.ts_start + 60_000_000_000, b.ts_start, b.open, b.high, b.low, b.close]
+            writer.append_batch(
+                encode_columns(Bar, [*columns, b.volume], b.symbol, repository.symbols)
+            )
+    n = sum(len(b) for b in sessions)
+    return Measure(n, n, time.perf_counter() - began, (log / "data.mdb").stat().st_size)
+
+
+def _measure_nautilus(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:
+    from scenarios.peers import run_nautilus
+
+    began = time.perf_counter()
+    bars = run_nautilus(data, symbols)
+    return Measure(bars, bars, time.perf_counter() - began)
+
+
+_MEASURES = {
+    "ticktape": _measure_ticktape,
+    "log ceiling": _measure_ceiling,
+    "nautilus": _measure_nautilus,
+}
+
+
+# -- parent side ---------------------------------------------------------------------------------
+
+
+def measure(engine: str, case: Case) -> Measure:
+    """One fresh process: its wall time from spawn to exit and its peak RSS, plus its report."""
+    data = case.data()
+    argv = [sys.executable, "-m", "scenarios.bench", engine, str(data), ",".join(case.names)]
+    began = time.perf_counter()
+    child = subprocess.Popen([*argv, case.start, case.end], stdout=subprocess.PIPE)
+    out = child.stdout.read() if child.stdout else b""
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f"bench process for {engine} exited with {child.returncode}")
+    result = msgspec.json.decode(out.splitlines()[-1], type=Measure)
+    result.wall_s, result.peak_rss_mb = wall, usage.ru_maxrss / 1024
+    return result
+
+
+def _median(measures: list[Measure], field: str) -> float:
+    return statistics.median(getattr(m, field) for m in measures)
 
 
 def bench(
-    symbols: int = 20, start: str = "2024-03-04", end: str = "2024-03-15", repeat: int = 5
+    cases: tuple[Case, ...] = (CASES["quick"], CASES["default"]),
+    repeat: int = 3,
+    peers: bool = False,
 ) -> list[BenchRow]:
-    work = Path(tempfile.mkdtemp(prefix="ticktape-bench-"))
-    spec = DemoSpec(
-        symbols=tuple(f"S{i:03d}" for i in range(symbols)),
-        start=start,
-        end=end,
-        extended_hours=False,
-    )
-    data = generate(work / "data", spec)
-    cases = [("generated", data, spec.symbols, start, end, "none")]
-    cases.append(("generated, sync=full", data, spec.symbols, start, end, "full"))
-    if (REALDATA / "SPY.csv").exists():
-        real = ("SPY", "AIG", "BAC", "IBM")
-        cases.append(
-            ("real 2013-10-07 with ticks", REALDATA, real, "2013-10-07", "2013-10-07", "none")
-        )
-
+    engines = [e for e in ENGINES if peers or e != "nautilus"]
     rows: list[BenchRow] = []
-    logs = itertools.count()
-    ceilings: dict[Path, float] = {}
-    for case, folder, names, first, last, sync in cases:
-
-        def one_run(_: int, folder=folder, names=names, first=first, last=last, sync=sync):
-            log = str(work / f"run{next(logs)}")
-            config = RunConfig(
-                data=str(folder), symbols=names, start=first, end=last, log=log, sync=sync
+    for case in cases:
+        case_rows = []
+        for engine in engines:
+            runs = [measure(engine, case) for _ in range(repeat)]
+            wall, stream = _median(runs, "wall_s"), _median(runs, "stream_s")
+            bars = runs[0].bars
+            case_rows.append(
+                BenchRow(
+                    case=case.name,
+                    engine=engine,
+                    bars=bars,
+                    events=runs[0].events,
+                    wall_s=wall,
+                    stream_s=stream,
+                    peak_rss_mb=_median(runs, "peak_rss_mb"),
+                    bars_per_s=bars / wall,
+                    stream_bars_per_s=bars / stream if stream else 0.0,
+                    log_bytes_per_bar=_median(runs, "log_bytes") / bars if bars else 0.0,
+                    replay_events_per_s=_median(runs, "replay_events_per_s"),
+                )
             )
-            return System(config).run(timeout=600)
-
-        seconds, totals = _median_seconds(one_run, repeat)
-        run_row = _row(f"run: {case}", totals.bars, totals.events, seconds)
-        if folder in ceilings:
-            run_row.ratio = run_row.events_per_s / ceilings[folder]
-            rows.append(run_row)
-            continue
-
-        universe, sessions = _bars_of(folder, names, first, last)
-        bars = [b for b in sessions if len(b)]
-        n = sum(len(b) for b in bars)
-
-        def ceiling(i: int, bars=bars, universe=universe, tag=case) -> None:
-            with EventLog.create(work / f"ceiling-{tag}-{i}", {}, sync="none") as log:
-                for b in bars:
-                    columns = [b.ts_start + 60_000_000_000, b.ts_start, b.open, b.high, b.low]
-                    columns += [b.close, b.volume]
-                    log.append_batch(encode_columns(Bar, columns, b.symbol, universe))
-
-        def per_object(i: int, bars=bars, universe=universe, tag=case) -> None:
-            with EventLog.create(work / f"objects-{tag}-{i}", {}, sync="none") as log:
-                for b in bars:
-                    for row in zip(
-                        b.symbol.tolist(), b.ts_start.tolist(), b.open.tolist(), b.high.tolist(),
-                        b.low.tolist(), b.close.tolist(), b.volume.tolist(), strict=True,
-                    ):  # fmt: skip
-                        sid, ts, o, h, lo, c, v = row
-                        log.append(Bar(ts + 60_000_000_000, universe[sid], ts, o, h, lo, c, v))
-
-        ceiling_row = _row(f"log ceiling: {case}", n, n, _median_seconds(ceiling, repeat)[0])
-        object_row = _row(f"object per bar: {case}", n, n, _median_seconds(per_object, repeat)[0])
-        ceilings[folder] = ceiling_row.events_per_s
-        for row in (run_row, ceiling_row, object_row):
-            row.ratio = row.events_per_s / ceilings[folder]
-        rows += [run_row, ceiling_row, object_row]
+        ticktape = case_rows[0].wall_s
+        for row in case_rows:
+            row.vs_ticktape = row.wall_s / ticktape
+        rows += case_rows
     return rows
+
+
+def main(argv: list[str]) -> None:
+    """Child entry: `python -m scenarios.bench ENGINE DATA SYMBOLS START END` prints one JSON."""
+    engine, data, symbols, start, end = argv
+    result = _MEASURES[engine](Path(data), tuple(symbols.split(",")), start, end)
+    sys.stdout.write(json.dumps(msgspec.to_builtins(result)) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,26 +1,92 @@
-"""Trading sessions from `exchange-calendars`, which knows holidays, early closes and late opens."""
+"""Trading sessions from `exchange-calendars`, which knows holidays, early closes and late opens.
+
+Importing exchange-calendars and building a calendar costs about a second, most of it holiday
+rules. So a calendar is built only for the whole years a query needs (plus a year either side, for
+the neighbouring sessions' windows), and kept as a small table of opens and closes: in memory, and
+in a cache folder keyed by calendar, years and exchange-calendars version. A table read from the
+cache gives the very sessions a fresh build gives.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
 
-import exchange_calendars as xcals
-import pandas as pd
+import msgspec
+import numpy as np
 
 from messages.session import Session
+
+FIRST_DAY = dt.date(1995, 1, 1)  # the earliest session a run may ask for
+_LAST_YEARS = 1  # and the latest: this many years from today (exchange-calendars' own default)
+_SESSIONS_PER_YEAR = 200  # fewer than any exchange has, to size the years a trailing window needs
+_NS_PER_DAY = 86_400 * 10**9
+_HALF_DAY = 12 * 3600 * 10**9
 
 
 class CalendarError(ValueError):
     pass
 
 
-@lru_cache(maxsize=8)
-def _exchange_calendar(name: str) -> xcals.ExchangeCalendar:
+class _Table(msgspec.Struct, frozen=True):
+    """Every session of some whole years, as columns."""
+
+    tz: str
+    days: np.ndarray  # datetime64[D] session labels
+    opens: np.ndarray  # int64 ns UTC
+    closes: np.ndarray
+    early: np.ndarray  # bool: an early close
+
+
+def cache_folder() -> Path:
+    base = os.environ.get("TICKTAPE_CACHE") or Path.home() / ".cache" / "ticktape"
+    return Path(base) / "calendars"
+
+
+@lru_cache(maxsize=32)
+def _table(name: str, first_year: int, last_year: int) -> _Table:
+    path = cache_folder() / f"{name}-{first_year}-{last_year}-xcals{version('exchange-calendars')}"
     try:
-        return xcals.get_calendar(name, start="1995-01-01")
+        with np.load(path.with_suffix(".npz")) as stored:
+            return _Table(
+                str(stored["tz"]), *(stored[k] for k in ("days", "opens", "closes", "early"))
+            )
+    except FileNotFoundError:
+        pass
+    table = _build(name, first_year, last_year)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as part:
+        np.savez(part, **msgspec.structs.asdict(table))
+    os.replace(part.name, path.with_suffix(".npz"))  # readers never see a half-written table
+    return table
+
+
+def _build(name: str, first_year: int, last_year: int) -> _Table:
+    import exchange_calendars as xcals
+
+    try:
+        cal = xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
     except xcals.errors.InvalidCalendarName:
         raise CalendarError(f"unknown calendar {name!r}") from None
+    labels = cal.sessions
+    return _Table(
+        tz=str(cal.tz),
+        days=labels.values.astype("datetime64[D]"),
+        opens=cal.schedule["open"].values.astype("datetime64[ns]").astype(np.int64),
+        closes=cal.schedule["close"].values.astype("datetime64[ns]").astype(np.int64),
+        early=np.asarray(labels.isin(cal.early_closes), dtype=bool),
+    )
+
+
+def _date(day: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(day)
+    except (TypeError, ValueError):
+        raise CalendarError(f"not a date (YYYY-MM-DD): {day!r}") from None
 
 
 class TradingCalendar:
@@ -28,50 +94,54 @@ class TradingCalendar:
 
     def __init__(self, name: str = "XNYS") -> None:
         self.name = name
-        self._cal = _exchange_calendar(name)
-        self.tz = str(self._cal.tz)
+        today = dt.date.today()
+        self.last_day = today.replace(year=today.year + _LAST_YEARS, day=min(today.day, 28))
 
-    def _labels(self) -> pd.DatetimeIndex:
-        return self._cal.sessions
+    @property
+    def tz(self) -> str:
+        """The exchange's time zone, for printing times to people."""
+        year = dt.date.today().year
+        return _table(self.name, year - 1, year + 1).tz
 
-    def _session_at(self, i: int) -> Session:
-        labels = self._labels()
-        opens = self._cal.schedule["open"]
-        closes = self._cal.schedule["close"]
-        label = labels[i]
-        open_ns, close_ns = int(opens.iloc[i].value), int(closes.iloc[i].value)
-        prev_close = int(closes.iloc[i - 1].value) if i > 0 else open_ns - 12 * 3600 * 10**9
-        next_open = (
-            int(opens.iloc[i + 1].value) if i + 1 < len(labels) else close_ns + 12 * 3600 * 10**9
-        )
-        return Session(
-            label=label.strftime("%Y-%m-%d"),
-            open=open_ns,
-            close=close_ns,
-            early_close=bool(label in self._cal.early_closes),
-            window_start=(prev_close + open_ns) // 2,
-            window_end=(close_ns + next_open) // 2,
-        )
+    def _years(self, first: dt.date, last: dt.date, before: int = 0) -> _Table:
+        for day in (first, last):
+            if not FIRST_DAY <= day <= self.last_day:
+                raise CalendarError(
+                    f"{day} is outside the {self.name} calendar ({FIRST_DAY} to {self.last_day})"
+                )
+        first_year = max(FIRST_DAY.year, first.year - 1 - before // _SESSIONS_PER_YEAR)
+        return _table(self.name, first_year, last.year + 1)
 
-    def _index(self, day: str, side: str) -> int:
-        try:
-            when = pd.Timestamp(dt.date.fromisoformat(day))
-        except ValueError:
-            raise CalendarError(f"not a date (YYYY-MM-DD): {day!r}") from None
-        labels = self._labels()
-        if when < labels[0] or when > labels[-1]:
-            raise CalendarError(
-                f"{day} is outside the {self.name} calendar "
-                f"({labels[0]:%Y-%m-%d} to {labels[-1]:%Y-%m-%d})"
+    def _sessions(self, table: _Table, lo: int, hi: int) -> list[Session]:
+        """Sessions lo..hi-1 of `table`; each window runs from the middle of the night before
+        to the middle of the night after (a quarter day beyond the table's ends)."""
+        opens, closes = table.opens, table.closes
+        prev_close = np.concatenate(([opens[0] - _HALF_DAY], closes[:-1]))
+        next_open = np.concatenate((opens[1:], [closes[-1] + _HALF_DAY]))
+        labels = np.datetime_as_string(table.days[lo:hi])
+        return [
+            Session(
+                label=str(label),
+                open=int(opens[i]),
+                close=int(closes[i]),
+                early_close=bool(table.early[i]),
+                window_start=(int(prev_close[i]) + int(opens[i])) // 2,
+                window_end=(int(closes[i]) + int(next_open[i])) // 2,
             )
-        return int(labels.searchsorted(when, side=side))
+            for label, i in zip(labels, range(lo, hi), strict=True)
+        ]
 
     def sessions(self, start: str, end: str) -> list[Session]:
         """Sessions with start <= label <= end, in order."""
-        lo, hi = self._index(start, "left"), self._index(end, "right")
-        return [self._session_at(i) for i in range(lo, hi)]
+        first, last = _date(start), _date(end)
+        table = self._years(first, last)
+        lo = int(table.days.searchsorted(np.datetime64(first), side="left"))
+        hi = int(table.days.searchsorted(np.datetime64(last), side="right"))
+        return self._sessions(table, lo, hi)
 
     def sessions_before(self, day: str, count: int) -> list[Session]:
         """The `count` sessions before `day`, oldest first (for trailing history)."""
-        hi = self._index(day, "left")
-        return [self._session_at(i) for i in range(max(0, hi - count), hi)]
+        when = _date(day)
+        table = self._years(when, when, before=count)
+        hi = int(table.days.searchsorted(np.datetime64(when), side="left"))
+        return self._sessions(table, max(0, hi - count), hi)

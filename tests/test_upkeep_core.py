@@ -9,13 +9,18 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
 
+from actors.system import System
 from actors.upkeep_core import UpkeepCore
+from messages.codec import decode, encode
 from messages.columns import BarColumns
+from messages.config import RunConfig
 from messages.events import (
+    DataRejected,
     DerivedBar,
     DerivedBarRevised,
     Event,
@@ -25,7 +30,10 @@ from messages.events import (
     SessionClosed,
 )
 from messages.session import NS_PER_MINUTE, Session
+from scenarios.demo_data import DemoSpec, generate
 from store.calendar import TradingCalendar
+from store.repository import MarketDataRepository
+from tests.helpers import read
 
 DAY = "2013-10-07"
 UNIVERSE = ("AIG", "BAC", "IBM", "SPY")
@@ -459,3 +467,87 @@ def test_contract_violations_fail_loudly() -> None:
     core.close_session(session.close, released=4, left_out=0)
     with pytest.raises(RuntimeError, match="closed"):
         core.advance(session.close, BarColumns.empty())
+
+
+def test_backfill_rejections_sit_where_the_backfill_was_consulted_whatever_the_step(
+    tmp_path: Path,
+) -> None:
+    """A lossy feed, and a backfill with a bad row: the log is the same at every step size."""
+    spec = DemoSpec(symbols=("ACME", "BOLT"), start="2024-03-04", end="2024-03-05", gap_rate=0.0)
+    complete = pd.read_csv(generate(tmp_path / "complete", spec) / "BOLT.csv")
+    lossy, backfill = tmp_path / "lossy", generate(tmp_path / "backfill", spec)
+    generate(lossy, spec)
+    regular = complete.index[complete.timestamp.str.contains("T1[0-5]:")]
+    dropped = regular[::37]  # a lossy feed: gaps through both days
+    complete.drop(index=dropped).to_csv(lossy / "BOLT.csv", index=False)
+    bad = complete.loc[[dropped[3]]].assign(high=0.5 * complete.low[dropped[3]])
+    pd.concat([complete.drop(index=dropped[3]), bad]).to_csv(backfill / "BOLT.csv", index=False)
+
+    digests, logs = {}, {}
+    for step in (1, 7, 390):
+        log = tmp_path / f"log{step}"
+        cfg = RunConfig(
+            data=str(lossy),
+            symbols=spec.symbols,
+            start=spec.start,
+            end=spec.end,
+            log=str(log),
+            backfill=str(backfill),
+            gap_policy="forward-fill",
+            sync="none",
+            step_minutes=step,
+        )
+        digests[step] = System(cfg).run(timeout=120).digest
+        logs[step] = read(log)
+    assert digests[1] == digests[7] == digests[390]
+    events = logs[7]
+    rejected = [i for i, e in enumerate(events) if isinstance(e, DataRejected)]
+    assert len(rejected) == 1 and events[rejected[0]].file == "BOLT.csv"
+    first_gap = next(i for i, e in enumerate(events) if isinstance(e, GapDetected))
+    # The backfill is first consulted for the first gap: its bad row is logged at that boundary,
+    # right after that boundary's gaps and before its fills.
+    assert events[rejected[0]].ts == events[first_gap].ts
+    assert isinstance(events[rejected[0] + 1], GapFilled)
+    assert sum(isinstance(e, GapFilled) and not e.synthetic for e in events) == len(dropped) - 1
+
+
+@pytest.mark.parametrize("policy", ["leave", "forward-fill"])
+def test_a_step_gives_per_boundary_what_advance_gives_encoded_as_msgspec_would(
+    tmp_path: Path, policy: str
+) -> None:
+    """Columns in, one msgspec-canonical batch per boundary out, equal to minute-by-minute."""
+    spec = DemoSpec(symbols=("ACME", "BOLT", "CRUX"), start="2024-11-29", end="2024-11-29")
+    folder = generate(tmp_path, DemoSpec(**{**msgspec.structs.asdict(spec), "gap_rate": 0.05}))
+    session = _session("2024-11-29")  # an early close: the last derived bars are short
+    bars = MarketDataRepository(folder, spec.symbols).load_session(session).bars
+    bars = bars.take((bars.ts_start >= session.open) & (bars.ts_start < session.close))
+    bars = bars.take(np.lexsort((bars.symbol, bars.ts_start)))
+    release = bars.ts_start + NS_PER_MINUTE
+    boundaries = session.open + NS_PER_MINUTE * np.arange(1, session.minutes + 1)
+
+    stepped, minutely = (UpkeepCore(spec.symbols, gap_policy=policy) for _ in range(2))
+    stepped.open_session(session)
+    minutely.open_session(session)
+    expected, start = [], 0
+    for boundary in boundaries.tolist():
+        end = int(np.searchsorted(release, boundary, side="right"))
+        expected.append(minutely.advance(boundary, bars.take(slice(start, end))))
+        start = end
+    findings = []
+    for step in np.array_split(np.arange(len(boundaries)), 9):  # uneven steps
+        inside = (release > boundaries[step[0]] - NS_PER_MINUTE) & (release <= boundaries[step[-1]])
+        findings.append(stepped.advance_many(boundaries[step], bars.take(inside), release[inside]))
+
+    got = [events for f in findings for events in f.events()]
+    assert got == expected
+    assert any(isinstance(e, GapDetected) for events in got for e in events)
+    assert sum(isinstance(e, DerivedBar) for events in got for e in events) == 3 * (14 + 42)
+    for batch in (b for f in findings for b in f.batches):
+        for record in batch.records():
+            assert encode(decode(record)) == bytes(record)  # msgspec's own bytes
+    changes = [e for f in findings for e in f.changes]
+    assert changes == [
+        e for events in expected for e in events if isinstance(e, (GapFilled, QualityUpdated))
+    ]
+    closed = stepped.close(session.close, released=len(bars), left_out=0)
+    assert closed.events() == [minutely.close_session(session.close, len(bars), 0)]

@@ -1,45 +1,65 @@
-"""`ticktape bench`: throughput medians against same-process baselines, as a table."""
+"""`ticktape bench`: whole-process and streaming medians against same-run baselines, as a table."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 
 import msgspec
 from rich.table import Table
 
-from scenarios.commands.common import console
+from scenarios.commands.common import UsageError, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput (medians) and print a table")
-    bench.add_argument("--symbols", type=int, default=20, help="generated symbols")
-    bench.add_argument("--start", default="2024-03-04")
-    bench.add_argument("--end", default="2024-03-15")
-    bench.add_argument("--repeat", type=int, default=5)
+    bench.add_argument(
+        "--case",
+        action="append",
+        choices=("quick", "default"),
+        help="quick: 10 symbols x 2 sessions; default: 100 x 20 (repeatable; both if omitted)",
+    )
+    bench.add_argument("--symbols", type=int, help="a custom case instead: this many symbols")
+    bench.add_argument("--start", default="2024-03-04", help="first day of the custom case")
+    bench.add_argument("--end", default="2024-03-04", help="last day of the custom case")
+    bench.add_argument("--repeat", type=int, default=3, help="processes per engine and case")
+    bench.add_argument(
+        "--peers", action="store_true", help="also NautilusTrader (pip install 'ticktape[peers]')"
+    )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from scenarios.bench import bench
+    from scenarios.bench import CASES, Case, bench
 
-    rows = bench(args.symbols, args.start, args.end, args.repeat)
+    if args.peers and importlib.util.find_spec("nautilus_trader") is None:
+        raise UsageError("--peers needs NautilusTrader: pip install 'ticktape[peers]'")
+    if args.symbols:
+        name = f"{args.symbols} symbols, {args.start} to {args.end}"
+        cases = (Case(name, args.symbols, args.start, args.end),)
+    else:
+        cases = tuple(CASES[key] for key in args.case or ("quick", "default"))
+    rows = bench(cases, args.repeat, args.peers)
     if args.json:
         print(json.dumps([msgspec.to_builtins(r) for r in rows]))
         return 0
-    table = Table(title=f"ticktape bench (median of {args.repeat})")
-    for column in ("case", "bars", "events", "seconds", "bars/s", "events/s", "vs log ceiling"):
-        table.add_column(column, justify="left" if column == "case" else "right")
+    table = Table(title=f"ticktape bench (median of {args.repeat} processes each)")
+    columns = ("case", "engine", "bars", "whole s", "bars/s", "stream bars/s", "peak RSS MB")
+    for column in (*columns, "log B/bar", "time vs ticktape"):
+        table.add_column(column, justify="left" if column in ("case", "engine") else "right")
     for r in rows:
         table.add_row(
             r.case,
+            r.engine,
             f"{r.bars:,}",
-            f"{r.events:,}",
-            f"{r.seconds:.3f}",
+            f"{r.wall_s:.2f}",
             f"{r.bars_per_s:,.0f}",
-            f"{r.events_per_s:,.0f}",
-            f"{r.ratio:.2f}x",
+            f"{r.stream_bars_per_s:,.0f}",
+            f"{r.peak_rss_mb:,.0f}",
+            f"{r.log_bytes_per_bar:.1f}" if r.log_bytes_per_bar else "-",
+            f"{r.vs_ticktape:.1f}x",
         )
     console.print(table)
     return 0
