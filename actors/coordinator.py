@@ -15,9 +15,11 @@ from actors.effects import Commit, Effect, Finish, Tell, Write
 from actors.lateness import LatenessHistogram
 from actors.shell import Shell
 from messages.codec import EncodedBatch
+from store import faults
 from store.eventlog import EventLog
 
 _PUBLISH_WAIT = 0.2
+_CRASH_POINTS = {"opening": "open", "closing": "close"}
 
 
 class StreamCoordinator(Shell):
@@ -37,10 +39,13 @@ class StreamCoordinator(Shell):
         self.lateness = LatenessHistogram()
 
     def handle(self, message: Any) -> None:
-        self.carry_out(self.core.receive(message))
+        point = _CRASH_POINTS.get(self.core.state, "step")
+        self.carry_out(self.core.receive(message), point)
 
-    def carry_out(self, effects: list[Effect]) -> None:
-        for effect in effects:
+    def carry_out(self, effects: list[Effect], point: str = "") -> None:
+        for n, effect in enumerate(effects):
+            if n == 1:
+                faults.reached(point)  # between two writes of one message (kill -9 tests)
             match effect:
                 case Tell():
                     self.tell(effect)

@@ -14,13 +14,13 @@ from scenarios.commands.controls import Interrupted, stop_on_signals
 
 
 def _parser():
-    from scenarios.commands import bench, ingest, log, replay, run
+    from scenarios.commands import bench, ingest, log, replay, resume, run
     from scenarios.commands.common import Parser
 
     parser = Parser(prog="ticktape", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in (run, replay, ingest, log, bench):
+    for command in (run, replay, resume, ingest, log, bench):
         command.register(sub)
     return parser
 

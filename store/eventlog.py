@@ -33,7 +33,7 @@ import numpy as np
 
 from messages.codec import EncodedBatch, decode, decode_many, encode
 from messages.events import Event
-from store import legacy_log
+from store import faults, legacy_log
 from store.lmdb_check import check_data_file
 
 __all__ = ["EventLog", "LogDamaged", "LogError", "VerifyResult", "seq_key"]
@@ -414,6 +414,7 @@ class EventLog:
                 with self._env.begin(write=True) as txn:
                     for key, value, link in blocks:
                         self._put(txn, key, value, link)
+                    faults.reached("commit")
                     txn.put(b"head", head, db=self._meta)
                 break
             except lmdb.MapFullError:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from messages.codec import to_dict
 from messages.events import EVENT_TYPES, ActorFailed, Event, RunFinished, Stopped
+from scenarios.audit import changed_inputs, rerun
 from scenarios.commands.common import UsageError, console, csv_list, exchange_tz, local_time
 from store.eventlog import EventLog, LogDamaged
 from store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
@@ -55,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--out", help="file to write (default: stdout; parquet needs --out)")
         if name == "diff":
             p.add_argument("other", help="the log to compare with")
+        if name == "verify":
+            p.add_argument("--rerun", action="store_true", help="also run again and compare")
+            p.add_argument("--data", help="with --rerun: the input folder, if it moved")
 
 
 def stats_table(summary: dict) -> Table:
@@ -143,15 +147,47 @@ def _stats(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     with EventLog.open(args.path) as log:
         result = log.verify()
-    if result.ok:
+        data = args.data or log.manifest().get("config", {}).get("data", "")
+        changed = changed_inputs(log, data) if args.rerun and result.ok else []
+    if result.ok and not args.rerun:
         print(f"ok: {result.events} events, digest {result.digest}")
         return 0
+    if result.ok:
+        return _rerun(args, data, changed)
     print(
         f"ticktape: verify failed at seq {result.first_bad_seq}: {result.reason} "
         f"(events up to seq {result.events} verify)",
         file=sys.stderr,
     )
     return 1
+
+
+def _rerun(args: argparse.Namespace, data: str, changed: list[str]) -> int:
+    """The chain holds; now the inputs: their hashes, then a whole second run, compared."""
+    if changed:
+        shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
+        print(f"ticktape: {len(changed)} input file(s) changed since the run: {shown}")
+        return 1
+    totals, divergence, out = rerun(args.path, data=data)
+    if divergence is None:
+        print(f"ok: the re-run gave the same {totals.events} events, digest {totals.digest}")
+        return 0
+    with EventLog.open(args.path) as log:
+        tz = exchange_tz(log)
+    print(
+        f"ticktape: the re-run differs from the log at seq {divergence.seq} (re-run kept in {out})"
+    )
+    for side, event in (("log   ", divergence.left), ("re-run", divergence.right)):
+        print(f"  {side} " + (line(divergence.seq, event, tz) if event else "(ends before it)"))
+    if divergence.fields:
+        print(f"  fields that differ: {', '.join(divergence.fields)}")
+    return 1
+
+
+def _rerun_run(path: str, data: str):
+    from scenarios.audit import rerun
+
+    return rerun(path, data=data)
 
 
 def _show(args: argparse.Namespace) -> int:

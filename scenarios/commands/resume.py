@@ -1,0 +1,23 @@
+"""`ticktape resume LOG`: continue a run that died, from its last committed event."""
+
+from __future__ import annotations
+
+import argparse
+
+from scenarios.audit import resume
+from scenarios.commands.common import console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("resume", help="continue a crashed run from its last committed event")
+    p.add_argument("path", help="the event log of the run")
+    p.add_argument("--speed", type=float, default=0.0, help="pacing of the rest (0 = fast)")
+    p.add_argument("--data", help="the input folder, if it moved since the run")
+    p.set_defaults(handler=cmd_resume)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    totals = resume(args.path, speed=args.speed, data=args.data)
+    console.print(f"resumed: {totals.events:,} events in the log, {totals.state}")
+    print(f"digest {totals.digest}")
+    return 0
