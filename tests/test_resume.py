@@ -125,3 +125,26 @@ def test_verify_rerun_agrees_then_names_the_first_divergence(
     assert main(["log", "verify", str(whole), "--rerun", "--data", str(moved)]) == 1
     out = capsys.readouterr().out
     assert "input file(s) changed since the run: BOLT.csv" in out
+
+
+def test_the_real_week_killed_at_a_close_resumes_to_the_same_log(
+    realdata: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "bars"
+    data.mkdir()
+    for symbol in ("AIG", "BAC", "IBM", "SPY"):
+        (data / f"{symbol}.csv").write_bytes((realdata / f"{symbol}.csv").read_bytes())
+    args = ["--symbols", "AIG,BAC,IBM,SPY", "--start", "2013-10-04", "--end", "2013-10-11"]
+    whole, killed = tmp_path / "whole.lmdb", tmp_path / "killed.lmdb"
+    assert main(["run", "--data", str(data), *args, "--log", str(whole), "--sync", "none"]) == 0
+    process = subprocess.run(
+        [sys.executable, "-m", "scenarios.cli", "run", "--data", str(data), *args,
+         "--log", str(killed), "--sync", "none"],
+        cwd=ROOT, env={**os.environ, "TICKTAPE_CRASH_AT": "close:3"}, capture_output=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert process.returncode == -signal.SIGKILL
+    assert main(["resume", str(killed)]) == 0
+    with EventLog.open(killed) as resumed, EventLog.open(whole) as complete:
+        assert diff(resumed, complete) is None
+        assert resumed.committed() == complete.committed()

@@ -17,6 +17,8 @@ from tests.conftest import ROOT
 
 SCRIPTS = sorted((ROOT / "scenarios" / "scripts").glob("*.py"))
 EXPECTED = {
+    "clock_60x",
+    "midday_start",
     "holiday_and_early_close",
     "lossy_feed",
     "normal_day",
