@@ -17,6 +17,7 @@ import msgspec
 import pandas as pd
 from loguru import logger
 
+from actors.coordinator_core import CoordinatorCore
 from actors.upkeep_core import UpkeepCore
 from messages.config import RunConfig
 from messages.events import SCHEMA_VERSION, RunStarted
@@ -37,6 +38,19 @@ class RunSetup:
     backfill: MarketDataRepository | CatalogRepository | None
     run_started: RunStarted
     pace_from: int  # paced runs release data-driven (catch-up) before this time
+
+    def coordinator_core(self) -> CoordinatorCore:
+        config = self.config
+        return CoordinatorCore(
+            sessions=self.sessions,
+            history=self.history,
+            run_started=self.run_started,
+            file_rejections=self.repository.file_rejections,
+            extended_hours=config.extended_hours,
+            step_minutes=config.step_minutes,
+            speed=config.speed,
+            pace_from=self.pace_from,
+        )
 
     def upkeep_core(self) -> UpkeepCore:
         config = self.config

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from actors.coordinator_core import CoordinatorCore, RunTotals
+from actors.coordinator_core import RunTotals
 from actors.effects import Commit, Effect, Finish, Tell, Write
 from actors.prefetch import prefetch_receive
 from actors.run_setup import manifest, prepare
@@ -56,16 +56,7 @@ def simulate(config: RunConfig, seed: int) -> RunTotals:
     """Run `config` to the end in one thread, delivering messages in the order `seed` picks."""
     setup = prepare(config)
     rng = random.Random(seed)
-    coordinator = CoordinatorCore(
-        sessions=setup.sessions,
-        history=setup.history,
-        run_started=setup.run_started,
-        file_rejections=setup.repository.file_rejections,
-        extended_hours=config.extended_hours,
-        step_minutes=config.step_minutes,
-        speed=config.speed,
-        pace_from=setup.pace_from,
-    )
+    coordinator = setup.coordinator_core()
     receivers: dict[str, Callable[[Any], list[Effect]]] = {
         COORDINATOR: coordinator.receive,
         UPKEEP: partial(upkeep_receive, setup.upkeep_core()),

@@ -19,7 +19,7 @@ from loguru import logger
 
 from actors.clock import Clock
 from actors.coordinator import StreamCoordinator
-from actors.coordinator_core import CoordinatorCore, RunTotals
+from actors.coordinator_core import RunTotals
 from actors.prefetch import Prefetch
 from actors.run_setup import manifest, prepare
 from actors.session_data import SessionData, SessionDataCore
@@ -91,16 +91,7 @@ class System:
 
     def start(self) -> System:
         config, sup, setup = self.config, self.supervisor, self.setup
-        core = CoordinatorCore(
-            sessions=setup.sessions,
-            history=setup.history,
-            run_started=setup.run_started,
-            file_rejections=setup.repository.file_rejections,
-            extended_hours=config.extended_hours,
-            step_minutes=config.step_minutes,
-            speed=config.speed,
-            pace_from=setup.pace_from,
-        )
+        core = setup.coordinator_core()
         symbols = setup.repository.symbols
         self._refs = {  # Upkeep first, then the coordinator: the order they stop in (DESIGN §10)
             UPKEEP: Upkeep.start(sup, setup.upkeep_core()),
