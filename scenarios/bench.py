@@ -10,8 +10,8 @@ Figures are medians of `repeat` processes; ratios are against baselines of the s
 Data is generated once per case into a cache folder and reused.
 
 The streaming phase runs from the actors' start (the first session's load and open) to the end of
-the run. Replay: once `ticktape replay` exists, add a `_measure_replay` that fills
-`Measure.replay_events_per_s` (the column is already in every row and in `--json`).
+the run. After the run, the same process replays its log twice: into `events()` objects, and into
+numpy columns through the batch API (`replay_events_per_s`, `replay_batch_events_per_s`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class Measure(msgspec.Struct):
     events: int = 0
     stream_s: float = 0.0  # from the actors' start (first session's load and open) to the end
     log_bytes: int = 0  # size of data.mdb
-    replay_events_per_s: float = 0.0  # hook: filled once `ticktape replay` exists
+    replay_events_per_s: float = 0.0  # Replay.events(): one object per event
+    replay_batch_events_per_s: float = 0.0  # Replay.batches(): numpy columns
     wall_s: float = 0.0  # whole process, from spawn to exit
     peak_rss_mb: float = 0.0
 
@@ -89,6 +90,7 @@ class BenchRow(msgspec.Struct):
     stream_bars_per_s: float
     log_bytes_per_bar: float
     replay_events_per_s: float
+    replay_batch_events_per_s: float
     vs_ticktape: float = 0.0  # this engine's whole-process time / ticktape's (>1: ticktape wins)
 
 
@@ -109,7 +111,24 @@ def _measure_ticktape(data: Path, symbols: tuple[str, ...], start: str, end: str
         system.close()
     stream_s = time.perf_counter() - began
     log_bytes = (log / "data.mdb").stat().st_size
-    return Measure(totals.bars, totals.events, stream_s, log_bytes)
+    objects, columns = _replay_rates(log, totals.events)
+    return Measure(totals.bars, totals.events, stream_s, log_bytes, objects, columns)
+
+
+def _replay_rates(log: Path, events: int) -> tuple[float, float]:
+    """Events/s of a replay of `log` into event objects, and into columns."""
+    from actors.replay import Replay
+
+    began = time.perf_counter()
+    with Replay(log) as replay:
+        for _ in replay.events():
+            pass
+    objects = events / (time.perf_counter() - began)
+    began = time.perf_counter()
+    with Replay(log) as replay:
+        for _ in replay.batches():
+            pass
+    return objects, events / (time.perf_counter() - began)
 
 
 def _measure_ceiling(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:
@@ -199,6 +218,7 @@ def bench(
                     stream_bars_per_s=bars / stream if stream else 0.0,
                     log_bytes_per_bar=_median(runs, "log_bytes") / bars if bars else 0.0,
                     replay_events_per_s=_median(runs, "replay_events_per_s"),
+                    replay_batch_events_per_s=_median(runs, "replay_batch_events_per_s"),
                 )
             )
         ticktape = case_rows[0].wall_s

@@ -47,7 +47,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"ticktape bench (median of {args.repeat} processes each)")
     columns = ("case", "engine", "bars", "whole s", "bars/s", "stream bars/s", "peak RSS MB")
-    for column in (*columns, "log B/bar", "time vs ticktape"):
+    for column in (*columns, "log B/bar", "replay ev/s", "replay cols ev/s", "time vs ticktape"):
         table.add_column(column, justify="left" if column in ("case", "engine") else "right")
     for r in rows:
         table.add_row(
@@ -59,6 +59,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{r.stream_bars_per_s:,.0f}",
             f"{r.peak_rss_mb:,.0f}",
             f"{r.log_bytes_per_bar:.1f}" if r.log_bytes_per_bar else "-",
+            f"{r.replay_events_per_s:,.0f}" if r.replay_events_per_s else "-",
+            f"{r.replay_batch_events_per_s:,.0f}" if r.replay_batch_events_per_s else "-",
             f"{r.vs_ticktape:.1f}x",
         )
     console.print(table)
