@@ -9,7 +9,7 @@ files are not needed. Replay runs in the consumer's own thread; pacing waits on 
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +40,8 @@ from store.eventlog import ChainHasher, EventLog
 
 _PAUSE_WAIT = 1.0
 _BLOCKS_PER_BATCH = 8
+_MOST_WAITING = 2_000_000  # events fed to SessionData but not yet sorted into it
+_TURNS = (RunStarted, TrailingBars, SessionOpened)
 
 
 def _within(fields: dict[str, Any], start: int | None, end: int | None) -> dict[str, Any]:
@@ -97,35 +99,69 @@ class SessionDataRebuilder:
         self._trades: list[Trade] = []
         self._quotes: list[Quote] = []
         self._upkept: list[Event] = []
+        self._unsorted: list[
+            tuple[list[Event], int]
+        ] = []  # (a piece, where its unsorted part starts)
+        self._waiting = 0
 
     def feed(self, events: list[Event]) -> None:
-        for event in events:
-            match event:
-                case TimeAdvanced(ts=ts):
-                    self._now = ts
-                case Bar():
-                    self._bars.append(event)
-                case Trade():
-                    self._trades.append(event)
-                case Quote():
-                    self._quotes.append(event)
-                case GapFilled() | QualityUpdated():
-                    self._upkept.append(event)
-                case RunStarted(symbols=symbols, trailing_days=days):
-                    self.core = SessionDataCore(tuple(symbols), days)
-                    self._ids = {s: i for i, s in enumerate(symbols)}
-                case TrailingBars():
-                    self.core.add_history(*history_bars(event))
-                case SessionOpened():
-                    self.flush()
-                    session = Session(
-                        event.session, event.open, event.close, event.early_close,
-                        event.open, event.close,
-                    )  # fmt: skip
-                    self.core.begin(session)
+        """Keep the events for later: they are sorted into SessionData only when a query needs
+        them (or too many wait), so a replay nobody queries pays almost nothing for it."""
+        self._unsorted.append((events, 0))
+        self._waiting += len(events)
+        if self._waiting > _MOST_WAITING:
+            self.flush()
 
-    def flush(self) -> SessionDataCore | None:
-        """Hand over everything gathered; returns the core, up to date."""
+    def flush(self, through: int | None = None) -> SessionDataCore | None:
+        """Sort in what was fed: all of it, or of the last piece fed only its first `through`
+        events (the consumer's current slice ends there). Returns the core, up to date."""
+        waiting, self._unsorted = self._unsorted, []
+        parts = [events[start:] for events, start in waiting]
+        if through is not None and waiting:
+            last, start = waiting[-1]
+            parts[-1] = last[start:through]
+            if through < len(last):
+                self._unsorted = [(last, through)]
+        self._waiting = sum(len(events) - start for events, start in self._unsorted)
+        flat = [e for part in parts for e in part]
+        kinds = [type(e) for e in flat]
+        lo = 0
+        for at in [i for i, kind in enumerate(kinds) if kind in _TURNS] + [len(flat)]:
+            self._gather(flat[lo:at], kinds[lo:at])
+            if at < len(flat):
+                self._turn(flat[at])
+            lo = at + 1
+        self._hand_over()
+        return self.core
+
+    def _gather(self, events: list[Event], kinds: list[type]) -> None:
+        """Releases and findings between two turns, sorted by kind in C-speed comprehensions."""
+        pairs = list(zip(events, kinds, strict=True))
+        times = [e for e, k in pairs if k is TimeAdvanced]
+        if times:
+            self._now = times[-1].ts
+        self._bars += [e for e, k in pairs if k is Bar]
+        self._trades += [e for e, k in pairs if k is Trade]
+        self._quotes += [e for e, k in pairs if k is Quote]
+        self._upkept += [e for e, k in pairs if k is GapFilled or k is QualityUpdated]
+
+    def _turn(self, event: Event) -> None:
+        """A run start, a trailing session, or a session open: the state turns over."""
+        match event:
+            case RunStarted(symbols=symbols, trailing_days=days):
+                self.core = SessionDataCore(tuple(symbols), days)
+                self._ids = {s: i for i, s in enumerate(symbols)}
+            case TrailingBars():
+                self.core.add_history(*history_bars(event))
+            case SessionOpened():
+                self._hand_over()
+                session = Session(
+                    event.session, event.open, event.close, event.early_close,
+                    event.open, event.close,
+                )  # fmt: skip
+                self.core.begin(session)
+
+    def _hand_over(self) -> None:
         core = self.core
         if core is not None and core.grid is not None and self._now is not None:
             if self._bars or self._trades or self._quotes or self._now != core.now:
@@ -133,7 +169,6 @@ class SessionDataRebuilder:
             if self._upkept:
                 core.upkept(self._upkept)
         self._bars, self._trades, self._quotes, self._upkept = [], [], [], []
-        return core
 
     def _columns(
         self, bars: list[Bar], trades: list[Trade], quotes: list[Quote]
@@ -195,6 +230,8 @@ class Replay:
         self._stop = threading.Event()
         self._pace: tuple[int, float] | None = None
         self._closed = False
+        self._at = 0  # the consumer's position in the piece being delivered
+        self._piece_starts: list[int] = []
 
     # -- the live run's API --------------------------------------------------------------------
 
@@ -202,40 +239,47 @@ class Replay:
         return self
 
     def events(self) -> Iterator[Event]:
-        """The logged stream, event by event; SessionData holds the whole current slice."""
-        for piece in self._slices():
+        """The logged stream, event by event. A query sees SessionData through the end of the
+        slice (release time) of the event last delivered, as the live SessionData holds it."""
+        totals, ranged = self.totals, self._ranged
+        for piece, starts in self._pieces():
             if self._stop.is_set():
                 break
             self.rebuilt.feed(piece)
-            head = piece[0]
-            if type(head) is TimeAdvanced and (self.speed > 0 or not self._running.is_set()):
-                self._wait_until(head.ts)
+            self._piece_starts = starts
+            paced = self.speed > 0 or not self._running.is_set()
+            kinds = [type(e) for e in piece]
+            for index, event in enumerate(piece):
+                if paced and kinds[index] is TimeAdvanced:
+                    self._wait_until(event.ts)
+                    paced = self.speed > 0 or not self._running.is_set()
                 if self._stop.is_set():
                     break
-            for event in piece:
-                if self._wanted(event):
-                    self._count(event)
-                    yield event
-        self.totals.state = "stopped" if self._stop.is_set() else "finished"
+                if ranged and not self._wanted(event):
+                    continue
+                self._at = index
+                yield event
+                totals.events += 1
+            totals.bars += kinds.count(Bar)
+            if RunFinished in kinds:
+                totals.sessions = piece[kinds.index(RunFinished)].sessions
+        totals.state = "stopped" if self._stop.is_set() else "finished"
 
-    def _slices(self) -> Iterator[list[Event]]:
-        """The log cut at each `TimeAdvanced`: one slice a release time (a slice that spans two
-        batches is carried over whole). The records delivered join the digest as they are read."""
+    def _pieces(self) -> Iterator[tuple[list[Event], list[int]]]:
+        """The log in pieces that end where a slice does (at a `TimeAdvanced`, or the log's end),
+        each with the indices where its slices start; delivered records join the digest."""
         carry: list[Event] = []
         for _, batch, events in self.log.decoded(blocks=_BLOCKS_PER_BATCH):
             self._chain.add(batch.take(self._kept(events)) if self._ranged else batch)
-            starts = [i for i, e in enumerate(events) if type(e) is TimeAdvanced]
-            if not starts:
-                carry += events
+            whole = carry + events
+            starts = [i for i, e in enumerate(whole) if type(e) is TimeAdvanced]
+            if not starts or starts[-1] == 0:
+                carry = whole
                 continue
-            if carry or starts[0]:
-                yield carry + events[: starts[0]]
-            carry = []
-            for lo, hi in itertools.pairwise(starts):
-                yield events[lo:hi]
-            carry = events[starts[-1] :]
+            yield whole[: starts[-1]], starts[:-1]
+            carry = whole[starts[-1] :]
         if carry:
-            yield carry
+            yield carry, [i for i, e in enumerate(carry) if type(e) is TimeAdvanced]
 
     @property
     def _ranged(self) -> bool:
@@ -266,13 +310,6 @@ class Replay:
             yield first, to_arrow(columns) if arrow else columns
         self.totals.state = "finished"
 
-    def _count(self, event: Event) -> None:
-        self.totals.events += 1
-        if isinstance(event, Bar):
-            self.totals.bars += 1
-        elif isinstance(event, RunFinished):
-            self.totals.sessions = event.sessions
-
     def _wait_until(self, ts: int) -> None:
         """Paced: hold the slice until its time comes at `speed`; a pause holds it too."""
         while not self._running.is_set() and not self._stop.is_set():
@@ -289,7 +326,9 @@ class Replay:
             self._stop.wait(delay)
 
     def query(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        core = self.rebuilt.flush()
+        starts = self._piece_starts
+        end = bisect.bisect_right(starts, self._at)
+        core = self.rebuilt.flush(starts[end] if end < len(starts) else None)
         if core is None:
             raise RuntimeError("nothing replayed yet: iterate events() first")
         return getattr(core, name)(*args, **kwargs)
