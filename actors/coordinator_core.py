@@ -288,19 +288,27 @@ class CoordinatorCore:
     def _release(self, until: int, wake: NextStep | None) -> None:
         step = self.cursor.release(until)
         self.totals.bars += len(step.bars)
+        line = None if wake is None else (wake.anchor_sim, wake.anchor_wall, wake.speed)
+        # Records up to the first boundary go out first: its findings come after them anyway,
+        # so only what follows waits for Upkeep (the log's order is the same either way), and
+        # the other actors wake only once the release is out.
+        head = int(step.cuts[0]) if len(step.boundaries) else step.last
+        self._write_records(step.first, head, self._due(step.first, head, line), line)
         self._tell(CLOCK, AdvanceTo(step.now))
         self._tell(SESSION_DATA, Released(step.now, step.bars, step.trades, step.quotes))
-        due = line = None
-        if wake is not None:
-            due = self.cursor.plan.record_time[step.first : step.last]
-            line = (wake.anchor_sim, wake.anchor_wall, wake.speed)
         if len(step.boundaries):
-            self.pending = _PendingStep(step.first, step.last, step.cuts, due, line)
+            rest = self._due(head, step.last, line)
+            self.pending = _PendingStep(head, step.last, step.cuts, rest, line)
             self._tell(UPKEEP, UpkeepStep(step.boundaries, step.upkeep_bars, step.upkeep_release))
             self.state = "upkeep"
         else:
-            self._write_records(step.first, step.last, due, line)
             self._after_step()
+
+    def _due(self, first: int, last: int, line: tuple | None) -> np.ndarray | None:
+        """Release times of plan records [first, last) of a paced step, for lateness."""
+        if line is None or last <= first:
+            return None
+        return self.cursor.plan.record_time[first:last]
 
     def _write_records(
         self,
