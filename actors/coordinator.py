@@ -50,9 +50,9 @@ class StreamCoordinator(Shell):
                 case Tell():
                     self.tell(effect)
                 case Write(records=records, due=due, line=line):
-                    self.log.append_batch(records)
-                    if due is not None and line is not None:
+                    if due is not None and line is not None:  # released now; a commit may follow
                         self._measure(due, line)
+                    self.log.append_batch(records)
                     self._publish(records)
                 case Commit():
                     self.log.flush()

@@ -20,6 +20,7 @@ from loguru import logger
 from actors.clock import Clock
 from actors.coordinator import StreamCoordinator
 from actors.coordinator_core import RunTotals
+from actors.errors import ActorFailure, ConfigError
 from actors.prefetch import Prefetch
 from actors.run_setup import manifest, prepare
 from actors.session_data import SessionData, SessionDataCore
@@ -46,17 +47,6 @@ from store.eventlog import EventLog, LogError
 _STOP_TIMEOUT = 10.0
 _GRACEFUL_STOP = 1.0  # leaving a run early: how long `Stopped` may take to be written
 _POLL = 0.25  # how often a waiting caller checks that every actor is still alive
-
-
-class ConfigError(ValueError):
-    """A run that cannot start; the message is one sentence naming the problem."""
-
-
-class ActorFailure(RuntimeError):
-    def __init__(self, actor: str, error: BaseException) -> None:
-        super().__init__(f"{actor} failed: {type(error).__name__}: {error}")
-        self.actor = actor
-        self.error = error
 
 
 class System:

@@ -12,16 +12,31 @@ from collections.abc import Sequence
 
 from scenarios.commands.controls import Interrupted, stop_on_signals
 
+# Which module registers each command; only the one asked for is imported, so a command pays
+# for no other's imports (a replay needs neither pandas nor the calendar).
+_MODULES = {
+    "run": "run",
+    "demo": "run",
+    "replay": "replay",
+    "resume": "resume",
+    "ingest": "ingest",
+    "log": "log",
+    "bench": "bench",
+}
 
-def _parser():
-    from scenarios.commands import bench, ingest, log, replay, resume, run
+
+def _parser(argv: Sequence[str]):
+    import importlib
+
     from scenarios.commands.common import Parser
 
     parser = Parser(prog="ticktape", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in (run, replay, resume, ingest, log, bench):
-        command.register(sub)
+    asked = next((a for a in argv if not a.startswith("-")), None)
+    names = [_MODULES[asked]] if asked in _MODULES else sorted(set(_MODULES.values()))
+    for name in dict.fromkeys(names):
+        importlib.import_module(f"scenarios.commands.{name}").register(sub)
     return parser
 
 
@@ -37,13 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     from loguru import logger
 
-    from actors.system import ActorFailure, ConfigError
+    from actors.errors import ActorFailure, ConfigError
     from scenarios.commands.common import UsageError
     from store.eventlog import LogError
 
     sink = None
     try:
-        args = _parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = _parser(argv).parse_args(argv)
         logger.remove()
         level = "INFO" if args.verbose else "WARNING"
         sink = logger.add(sys.stderr, level=level, format="{level}: {message}", catch=False)

@@ -37,10 +37,10 @@ def exchange_tz(log: EventLog) -> str:
 
 def local_time(text: str | None, tz: str, option: str) -> int | None:
     """A simulated time given in the exchange's time zone (or with an offset), as ns UTC."""
-    import pandas as pd
-
     if text is None:
         return None
+    import pandas as pd
+
     try:
         stamp = pd.Timestamp(text)
     except ValueError:

@@ -19,8 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    with EventLog.open(args.path) as log:
-        tz = exchange_tz(log)
+    tz = "UTC"
+    if args.start or args.end:
+        with EventLog.open(args.path) as log:
+            tz = exchange_tz(log)
     start = local_time(args.start, tz, "--from")
     end = local_time(args.end, tz, "--to")
     totals = Replay(args.path, speed=args.speed, start_ts=start, end_ts=end).run()
