@@ -183,3 +183,21 @@ def test_ctrl_c_during_the_input_scan_exits_130_without_a_traceback(
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "Traceback" not in err
+
+
+def test_the_control_keys_drive_the_run(demo: Path, tmp_path: Path) -> None:
+    from scenarios.commands.controls import KeyReader
+
+    said: list[str] = []
+    with System(_config(demo, tmp_path / "log", speed=60.0)) as system:
+        system.start()
+        keys = KeyReader(system, said.append)
+        for key in "ps+p":
+            keys.press(key)
+            time.sleep(0.2)
+        keys.press("q")
+        assert system.wait(timeout=10).state == "stopped"
+    assert said == ["paused", "stepped one slice", "speed 120x", "running"]
+    kinds = [type(e).__name__ for e in read(tmp_path / "log")]
+    controls = [k for k in kinds if k in ("Paused", "Stepped", "Resumed", "Stopped")]
+    assert controls == ["Paused", "Stepped", "Resumed", "Stopped"]
