@@ -23,7 +23,7 @@ class _Columns:
 
     def take(self, index: np.ndarray) -> Self:
         """Rows by a boolean mask or an integer index, as a new set of columns."""
-        return type(self)(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return type(self)(*[getattr(self, name)[index] for name in self.__slots__])
 
     @classmethod
     def empty(cls) -> Self:
