@@ -12,6 +12,7 @@ Reading back in bulk: `decode_many` turns a batch into Structs with one msgspec 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -152,6 +153,22 @@ def _forms(column: np.ndarray) -> np.ndarray:
     return forms
 
 
+@lru_cache(maxsize=16)
+def _symbol_fields(symbols: tuple[str, ...]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Each symbol's msgpack length, and per length a table whose row i is symbol i's bytes
+    (zeros where its length differs): a layout group's symbols are one gathered lookup."""
+    encoded = [_msgpack_str(s) for s in symbols]
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    tables = {}
+    for size in set(lengths.tolist()):
+        table = np.zeros((len(symbols), size), np.uint8)
+        for i, b in enumerate(encoded):
+            if len(b) == size:
+                table[i] = np.frombuffer(b, np.uint8)
+        tables[size] = table
+    return lengths, tables
+
+
 def encode_columns(
     kind: type[Event],
     columns: Sequence[np.ndarray],
@@ -179,8 +196,7 @@ def encode_columns(
     )
     columns = [np.asarray(c) for c in columns]
     forms = [_forms(c) for c in columns]
-    sym_bytes = [np.frombuffer(_msgpack_str(s), np.uint8) for s in symbols]
-    sym_len = np.array([len(b) for b in sym_bytes], dtype=np.int64)
+    sym_len, sym_tables = _symbol_fields(tuple(symbols))
     ids = np.asarray(symbol_ids) if has_symbol else np.zeros(n, np.int64)
     layout = sym_len[ids] if has_symbol else np.zeros(n, np.int64)
     for f in forms:
@@ -202,10 +218,9 @@ def encode_columns(
         for i, column in enumerate(columns):
             if has_symbol and i == 1:
                 class_ids = ids[rows]
-                for sid in np.unique(class_ids).tolist():
-                    symbol = sym_bytes[sid]
-                    dense[class_ids == sid, pos : pos + len(symbol)] = symbol
-                pos += len(sym_bytes[int(class_ids[0])])
+                size = int(sym_len[class_ids[0]])  # one length per layout group
+                dense[:, pos : pos + size] = sym_tables[size][class_ids]
+                pos += size
             _, _, type_byte, dtype = _FORMS[int(forms[i][rows][0])]
             if type_byte is not None:
                 dense[:, pos] = type_byte

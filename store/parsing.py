@@ -256,7 +256,10 @@ def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     column = plain(column)
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy()
+        values = pc.cast(column, pa.float64())
+        if values.null_count:
+            values = pc.fill_null(values, np.nan)
+        values = values.to_numpy()
         return values, np.isinf(values)
     if not _is_text(kind):
         return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
