@@ -69,8 +69,12 @@ class EncodedBatch(msgspec.Struct, frozen=True):
             return memoryview(self.buffer)[lo : lo + int(self.lengths.sum())]
         starts = np.zeros(len(self), dtype=np.int64)
         np.cumsum(self.lengths[:-1], out=starts[1:])
-        index = np.repeat(self.offsets - starts, self.lengths) + np.arange(int(self.lengths.sum()))
-        return memoryview(self.buffer[index])
+        out = np.empty(int(starts[-1] + self.lengths[-1]), np.uint8)
+        sizes = np.unique(self.lengths).tolist()
+        for size in sizes:  # a few record sizes: whole rows move
+            rows = np.flatnonzero(self.lengths == size) if len(sizes) > 1 else slice(None)
+            _rows_of(out, size)[starts[rows]] = _rows_of(self.buffer, size)[self.offsets[rows]]
+        return memoryview(out)
 
     def records(self) -> list[memoryview]:
         view = memoryview(self.buffer)
@@ -105,6 +109,12 @@ class EncodedBatch(msgspec.Struct, frozen=True):
 
 
 EMPTY_BATCH = EncodedBatch(np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64))
+
+
+def _rows_of(buffer: np.ndarray, size: int) -> np.ndarray:
+    """Every `size`-byte window of `buffer`, one per start position (a view, no copy): records
+    of one size are then gathered or placed as whole rows rather than byte by byte."""
+    return np.lib.stride_tricks.as_strided(buffer, (max(len(buffer) - size + 1, 0), size), (1, 1))
 
 
 def _msgpack_str(text: str) -> bytes:
@@ -229,7 +239,7 @@ def encode_columns(
             dense[:, pos : pos + size] = column[rows].astype(dtype).view(np.uint8).reshape(-1, size)
             pos += size
         if not uniform:
-            buffer[offsets[rows, None] + np.arange(width)] = dense
+            _rows_of(buffer, width)[offsets[rows]] = dense
     return EncodedBatch(buffer, offsets, lengths)
 
 
