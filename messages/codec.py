@@ -76,6 +76,15 @@ class EncodedBatch(msgspec.Struct, frozen=True):
             _rows_of(out, size)[starts[rows]] = _rows_of(self.buffer, size)[self.offsets[rows]]
         return memoryview(out)
 
+    def packed(self) -> EncodedBatch:
+        """The same records back to back in a buffer of their own, so that any run of them is one
+        slice (a plan is packed once; its steps' records are then written without a gather)."""
+        if self.is_contiguous():
+            return self
+        offsets = np.zeros(len(self), dtype=np.int64)
+        np.cumsum(self.lengths[:-1], out=offsets[1:])
+        return EncodedBatch(np.frombuffer(self.joined(), np.uint8), offsets, self.lengths)
+
     def records(self) -> list[memoryview]:
         view = memoryview(self.buffer)
         return [
@@ -114,7 +123,7 @@ EMPTY_BATCH = EncodedBatch(np.empty(0, np.uint8), np.empty(0, np.int64), np.empt
 def _rows_of(buffer: np.ndarray, size: int) -> np.ndarray:
     """Every `size`-byte window of `buffer`, one per start position (a view, no copy): records
     of one size are then gathered or placed as whole rows rather than byte by byte."""
-    return np.lib.stride_tricks.as_strided(buffer, (max(len(buffer) - size + 1, 0), size), (1, 1))
+    return np.ndarray((max(len(buffer) - size + 1, 0), size), np.uint8, buffer, strides=(1, 1))
 
 
 def _msgpack_str(text: str) -> bytes:

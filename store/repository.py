@@ -257,8 +257,8 @@ class MarketDataRepository:
                     )
             if undated:
                 rejected.extend(bad_lines)
-            inside = (checked.ts >= start) & (checked.ts < end)
-            if inside.any():
+            inside = _rows_in(checked.ts, start, end)
+            if checked.ts[inside].size:
                 ids = np.array([self._symbol_id.get(n, -1) for n in checked.names], np.int32)
                 values = {k: v[inside] for k, v in checked.values.items()}
                 chunks.append(
@@ -507,6 +507,15 @@ def _index_entry(
         undated=bad_lines or any(ts is None for *_, ts in checked.rejected),
         carry=carry,
     )
+
+
+def _rows_in(ts: np.ndarray, start: int, end: int) -> slice | np.ndarray:
+    """The rows with start <= ts < end: a slice (views, no copies) when the times are in order,
+    as they are in a file written in time order, else a mask."""
+    if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):
+        lo, hi = np.searchsorted(ts, (start, end)).tolist()
+        return slice(lo, hi)
+    return (ts >= start) & (ts < end)
 
 
 def _row_group(
