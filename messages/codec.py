@@ -153,7 +153,7 @@ _FORMS: tuple[tuple[int, int, int | None, str], ...] = (
     (-(2**63), -(2**31) - 1, 0xD3, ">i8"),
     (0, 0, 0xCB, ">f8"),
 )
-_FLOAT, _UINT64 = len(_FORMS) - 1, 5
+_FLOAT = len(_FORMS) - 1
 _WIDTHS = np.array([(t is not None) + np.dtype(d).itemsize for _, _, t, d in _FORMS], np.int64)
 
 
@@ -164,8 +164,11 @@ def _forms(column: np.ndarray) -> np.ndarray:
         return np.full(n, _FLOAT, np.int64)
     if column.dtype.kind not in "iu":
         raise TypeError(f"encode_columns takes int or float columns, not {column.dtype}")
-    if n and int(column.min()) >= 2**32:  # timestamps: one fixed form
-        return np.full(n, _UINT64, np.int64)
+    if n:  # the ranges are disjoint: a column within one range (times, counts) has one form
+        least, most = int(column.min()), int(column.max())
+        for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
+            if lo <= least and most <= hi:
+                return np.full(n, i, np.int64)
     forms = np.empty(n, np.int64)
     for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
         forms[(column >= lo) & (column <= hi)] = i
