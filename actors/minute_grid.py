@@ -121,19 +121,27 @@ class MinuteGrid:
         minute = bkt[:, None] * interval + np.arange(interval)[None, :]
         inside = minute < self.minutes
         minute = np.minimum(minute, self.minutes - 1)
-        rows = sym[:, None, None]
-        cols = minute[None, :, :]
-        state = self.state[rows, cols]
+        m0, m1 = int(bkt[0]) * interval, (int(bkt[-1]) + 1) * interval
+        if symbols is None and m1 <= self.minutes and len(bkt) * interval == m1 - m0:
+
+            def cells(a: np.ndarray) -> np.ndarray:  # whole buckets in a row: a view, no gather
+                return a[:, m0:m1].reshape(len(sym), len(bkt), interval)
+        else:
+
+            def cells(a: np.ndarray) -> np.ndarray:
+                return a[sym[:, None, None], minute[None, :, :]]
+
+        state = cells(self.state)
         present = (state != MISSING) & inside[None, :, :]
         filled = present & (state >= FILLED)
 
         first = np.argmax(present, axis=2)[..., None]
         last = (interval - 1 - np.argmax(present[..., ::-1], axis=2))[..., None]
-        o = np.take_along_axis(self.open[rows, cols], first, axis=2)[..., 0]
-        c = np.take_along_axis(self.close[rows, cols], last, axis=2)[..., 0]
-        h = np.where(present, self.high[rows, cols], -np.inf).max(axis=2)
-        lo = np.where(present, self.low[rows, cols], np.inf).min(axis=2)
-        v = np.where(present, self.volume[rows, cols], 0.0).sum(axis=2)
+        o = np.take_along_axis(cells(self.open), first, axis=2)[..., 0]
+        c = np.take_along_axis(cells(self.close), last, axis=2)[..., 0]
+        h = np.where(present, cells(self.high), -np.inf).max(axis=2)
+        lo = np.where(present, cells(self.low), np.inf).min(axis=2)
+        v = np.where(present, cells(self.volume), 0.0).sum(axis=2)
         n_bars = present.sum(axis=2)
         n_filled = filled.sum(axis=2)
 

@@ -117,7 +117,7 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
         start=start,
         end=int(times[-1]),
         data_end=last_item,
-        records=batch.take(order),
+        records=batch.take(order).packed(),
         record_time=record_time[order],
         boundaries=boundaries,
         bars=bars,

@@ -72,8 +72,10 @@ class _Parts:
         batch = EncodedBatch.concat(self.batches)
         at = np.concatenate(self.at) if self.at else _EMPTY
         order = np.argsort(at, kind="stable")
-        cuts = np.searchsorted(at[order], np.arange(1, n_boundaries))
-        return Findings([batch.take(part) for part in np.split(order, cuts)], self.changes)
+        cuts = np.searchsorted(at[order], np.arange(1, n_boundaries)).tolist()
+        ordered = batch.take(order).packed()  # one gather: each boundary's batch is a slice
+        edges = zip([0, *cuts], [*cuts, len(ordered)], strict=True)
+        return Findings([ordered.take(slice(a, b)) for a, b in edges], self.changes)
 
 
 class UpkeepCore:

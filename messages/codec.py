@@ -12,6 +12,7 @@ Reading back in bulk: `decode_many` turns a batch into Structs with one msgspec 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -68,8 +69,21 @@ class EncodedBatch(msgspec.Struct, frozen=True):
             return memoryview(self.buffer)[lo : lo + int(self.lengths.sum())]
         starts = np.zeros(len(self), dtype=np.int64)
         np.cumsum(self.lengths[:-1], out=starts[1:])
-        index = np.repeat(self.offsets - starts, self.lengths) + np.arange(int(self.lengths.sum()))
-        return memoryview(self.buffer[index])
+        out = np.empty(int(starts[-1] + self.lengths[-1]), np.uint8)
+        sizes = np.unique(self.lengths).tolist()
+        for size in sizes:  # a few record sizes: whole rows move
+            rows = np.flatnonzero(self.lengths == size) if len(sizes) > 1 else slice(None)
+            _rows_of(out, size)[starts[rows]] = _rows_of(self.buffer, size)[self.offsets[rows]]
+        return memoryview(out)
+
+    def packed(self) -> EncodedBatch:
+        """The same records back to back in a buffer of their own, so that any run of them is one
+        slice (a plan is packed once; its steps' records are then written without a gather)."""
+        if self.is_contiguous():
+            return self
+        offsets = np.zeros(len(self), dtype=np.int64)
+        np.cumsum(self.lengths[:-1], out=offsets[1:])
+        return EncodedBatch(np.frombuffer(self.joined(), np.uint8), offsets, self.lengths)
 
     def records(self) -> list[memoryview]:
         view = memoryview(self.buffer)
@@ -106,6 +120,12 @@ class EncodedBatch(msgspec.Struct, frozen=True):
 EMPTY_BATCH = EncodedBatch(np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64))
 
 
+def _rows_of(buffer: np.ndarray, size: int) -> np.ndarray:
+    """Every `size`-byte window of `buffer`, one per start position (a view, no copy): records
+    of one size are then gathered or placed as whole rows rather than byte by byte."""
+    return np.ndarray((max(len(buffer) - size + 1, 0), size), np.uint8, buffer, strides=(1, 1))
+
+
 def _msgpack_str(text: str) -> bytes:
     return _encoder.encode(text)
 
@@ -133,7 +153,7 @@ _FORMS: tuple[tuple[int, int, int | None, str], ...] = (
     (-(2**63), -(2**31) - 1, 0xD3, ">i8"),
     (0, 0, 0xCB, ">f8"),
 )
-_FLOAT, _UINT64 = len(_FORMS) - 1, 5
+_FLOAT = len(_FORMS) - 1
 _WIDTHS = np.array([(t is not None) + np.dtype(d).itemsize for _, _, t, d in _FORMS], np.int64)
 
 
@@ -144,12 +164,31 @@ def _forms(column: np.ndarray) -> np.ndarray:
         return np.full(n, _FLOAT, np.int64)
     if column.dtype.kind not in "iu":
         raise TypeError(f"encode_columns takes int or float columns, not {column.dtype}")
-    if n and int(column.min()) >= 2**32:  # timestamps: one fixed form
-        return np.full(n, _UINT64, np.int64)
+    if n:  # the ranges are disjoint: a column within one range (times, counts) has one form
+        least, most = int(column.min()), int(column.max())
+        for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
+            if lo <= least and most <= hi:
+                return np.full(n, i, np.int64)
     forms = np.empty(n, np.int64)
     for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
         forms[(column >= lo) & (column <= hi)] = i
     return forms
+
+
+@lru_cache(maxsize=16)
+def _symbol_fields(symbols: tuple[str, ...]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Each symbol's msgpack length, and per length a table whose row i is symbol i's bytes
+    (zeros where its length differs): a layout group's symbols are one gathered lookup."""
+    encoded = [_msgpack_str(s) for s in symbols]
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    tables = {}
+    for size in set(lengths.tolist()):
+        table = np.zeros((len(symbols), size), np.uint8)
+        for i, b in enumerate(encoded):
+            if len(b) == size:
+                table[i] = np.frombuffer(b, np.uint8)
+        tables[size] = table
+    return lengths, tables
 
 
 def encode_columns(
@@ -179,8 +218,7 @@ def encode_columns(
     )
     columns = [np.asarray(c) for c in columns]
     forms = [_forms(c) for c in columns]
-    sym_bytes = [np.frombuffer(_msgpack_str(s), np.uint8) for s in symbols]
-    sym_len = np.array([len(b) for b in sym_bytes], dtype=np.int64)
+    sym_len, sym_tables = _symbol_fields(tuple(symbols))
     ids = np.asarray(symbol_ids) if has_symbol else np.zeros(n, np.int64)
     layout = sym_len[ids] if has_symbol else np.zeros(n, np.int64)
     for f in forms:
@@ -202,10 +240,9 @@ def encode_columns(
         for i, column in enumerate(columns):
             if has_symbol and i == 1:
                 class_ids = ids[rows]
-                for sid in np.unique(class_ids).tolist():
-                    symbol = sym_bytes[sid]
-                    dense[class_ids == sid, pos : pos + len(symbol)] = symbol
-                pos += len(sym_bytes[int(class_ids[0])])
+                size = int(sym_len[class_ids[0]])  # one length per layout group
+                dense[:, pos : pos + size] = sym_tables[size][class_ids]
+                pos += size
             _, _, type_byte, dtype = _FORMS[int(forms[i][rows][0])]
             if type_byte is not None:
                 dense[:, pos] = type_byte
@@ -214,7 +251,7 @@ def encode_columns(
             dense[:, pos : pos + size] = column[rows].astype(dtype).view(np.uint8).reshape(-1, size)
             pos += size
         if not uniform:
-            buffer[offsets[rows, None] + np.arange(width)] = dense
+            _rows_of(buffer, width)[offsets[rows]] = dense
     return EncodedBatch(buffer, offsets, lengths)
 
 

@@ -134,8 +134,12 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 def symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    text = pc.cast(plain(column), pa.string())
-    return pc.utf8_trim_whitespace(pc.fill_null(text, ""))
+    return pc.utf8_trim_whitespace(_filled(pc.cast(plain(column), pa.string())))
+
+
+def _filled(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Missing text as "" (CSV text columns have no nulls: nothing to do)."""
+    return pc.fill_null(text, "") if text.null_count else text
 
 
 def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +161,7 @@ def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         ts[:] = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy()
         status[valid] = TS_OK
     elif _is_text(kind):
-        text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+        text = pc.utf8_trim_whitespace(_filled(column))
         try:  # the common case: every row is ISO-8601 with an offset
             ts[:] = pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()).to_numpy()
             status[:] = TS_OK
@@ -256,11 +260,14 @@ def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     column = plain(column)
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy()
+        values = pc.cast(column, pa.float64())
+        if values.null_count:
+            values = pc.fill_null(values, np.nan)
+        values = values.to_numpy()
         return values, np.isinf(values)
     if not _is_text(kind):
         return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
-    text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+    text = pc.utf8_trim_whitespace(_filled(column))
     try:  # the common case: every row is a number
         values = pc.cast(text, pa.float64()).to_numpy()
         return values, np.isinf(values)

@@ -257,13 +257,15 @@ def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:
     high_at = none if data.isascii() else np.flatnonzero(a >= 0x80)
     odd_quotes = _count_in(quote_at, starts, stops) % 2 == 1
     commas = np.flatnonzero(a == _COMMA)
-    owner = np.searchsorted(starts, commas, side="right") - 1
-    inside = (owner >= 0) & (commas < stops[np.maximum(owner, 0)])
-    commas, owner = commas[inside], owner[inside]
     if len(quote_at):  # a comma between quotes is inside a field
+        owner = np.searchsorted(starts, commas, side="right") - 1
+        inside = (owner >= 0) & (commas < stops[np.maximum(owner, 0)])
+        commas, owner = commas[inside], owner[inside]
         before = np.searchsorted(quote_at, commas) - np.searchsorted(quote_at, starts[owner])
         owner = owner[before % 2 == 0]
-    counted = np.bincount(owner, minlength=len(starts)) + 1
+        counted = np.bincount(owner, minlength=len(starts)) + 1
+    else:
+        counted = _count_in(commas, starts, stops) + 1
 
     bad_reason: dict[int, str] = {}
     for i in np.flatnonzero(_count_in(high_at, starts, stops)):

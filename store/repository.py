@@ -155,6 +155,8 @@ class MarketDataRepository:
         self._digests: dict[int, str] = {}
         sources: list[_Source] = []
         rejections = [DataRejected(ts=0, reason=r, file=n, row=0) for n, r in found.skipped]
+        # each file's last block read, checked: a block that straddles two sessions is read once
+        self._last_block: dict[int, tuple[_Block, Checked, list[DataRejected]]] = {}
         with ThreadPoolExecutor(_SCAN_THREADS) as pool:  # pyarrow and numpy release the GIL
             scans = list(pool.map(self._scan, range(len(found.files)), found.files))
         for scanned in scans:
@@ -177,8 +179,6 @@ class MarketDataRepository:
         self._broken: set[int] = set()
         self._undated_reported: set[int] = set()
         self._windows_loaded: set[tuple[int, int]] = set()
-        # each file's last block read, checked: a block that straddles two sessions is read once
-        self._last_block: dict[int, tuple[_Block, Checked, list[DataRejected]]] = {}
 
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every data file in the folder, rejected ones too: what the digest sees."""
@@ -257,8 +257,8 @@ class MarketDataRepository:
                     )
             if undated:
                 rejected.extend(bad_lines)
-            inside = (checked.ts >= start) & (checked.ts < end)
-            if inside.any():
+            inside = _rows_in(checked.ts, start, end)
+            if checked.ts[inside].size:
                 ids = np.array([self._symbol_id.get(n, -1) for n in checked.names], np.int32)
                 values = {k: v[inside] for k, v in checked.values.items()}
                 chunks.append(
@@ -294,6 +294,7 @@ class MarketDataRepository:
             return self._scan_csv(index, path)
         except _READ_ERRORS as exc:
             logger.warning("cannot read {}: {}", path, exc)
+            self._last_block.pop(index, None)
             return DataRejected(ts=0, reason=why.UNREADABLE_FILE, file=name, row=0)
 
     def _scan_csv(self, index: int, path: Path) -> _Source | DataRejected:
@@ -320,17 +321,19 @@ class MarketDataRepository:
             lines = split_lines(block, header_line, len(fields), at["symbol"])
             table, line = csv_rows(lines, len(fields), at)
             checked = check(kind, table, line, self._wanted, self.label, carry)
-            index_rows.append(
-                _index_entry(
-                    block.number,
-                    block.offset,
-                    len(block.data),
-                    block.first_line,
-                    checked,
-                    bool(self._line_rejections(source, lines)),
-                    before,
-                )
+            bad_lines = self._line_rejections(source, lines)
+            entry = _index_entry(
+                block.number,
+                block.offset,
+                len(block.data),
+                block.first_line,
+                checked,
+                bool(bad_lines),
+                before,
             )
+            index_rows.append(entry)
+            if block.number == 0:  # kept as if just loaded: a run usually starts in it
+                self._last_block[index] = (entry, checked, bad_lines)
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
         return self._source(source, kind, index_rows, symbols, damage.line)
 
@@ -507,6 +510,15 @@ def _index_entry(
         undated=bad_lines or any(ts is None for *_, ts in checked.rejected),
         carry=carry,
     )
+
+
+def _rows_in(ts: np.ndarray, start: int, end: int) -> slice | np.ndarray:
+    """The rows with start <= ts < end: a slice (views, no copies) when the times are in order,
+    as they are in a file written in time order, else a mask."""
+    if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):
+        lo, hi = np.searchsorted(ts, (start, end)).tolist()
+        return slice(lo, hi)
+    return (ts >= start) & (ts < end)
 
 
 def _row_group(

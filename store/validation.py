@@ -45,7 +45,8 @@ class _Verdicts:
 
     def flag(self, reason: str, bad: np.ndarray) -> None:
         self.reasons.append(reason)
-        self.code[(self.code == 0) & bad] = len(self.reasons)
+        if bad.any():  # most checks pass every row
+            self.code[(self.code == 0) & bad] = len(self.reasons)
 
     @property
     def ok(self) -> np.ndarray:

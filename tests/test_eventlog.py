@@ -226,6 +226,17 @@ def test_encode_columns_writes_msgspecs_own_bytes(case: tuple) -> None:
         assert encode(decode(record)) == bytes(record)  # decoded re-encodes to the same bytes
 
 
+@settings(max_examples=100, deadline=None)
+@given(fixed_columns(), st.randoms(use_true_random=False))
+def test_joined_records_in_any_order_are_their_bytes_back_to_back(case: tuple, rng) -> None:
+    kind, columns, ids, symbols = case
+    batch = encode_columns(kind, columns, ids, symbols)
+    order = list(range(len(batch))) * 2  # a record may come twice
+    rng.shuffle(order)
+    taken = batch.take(np.array(order[: rng.randint(1, len(order))]))
+    assert bytes(taken.joined()) == b"".join(bytes(r) for r in taken.records())
+
+
 def test_bulk_decoding_matches_one_by_one(tmp_path: Path) -> None:
     rare = EncodedBatch.of([started(), GapDetected(ts=2**40, symbol="C", ts_start=5)])
     quotes = encode_columns(
