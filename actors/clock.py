@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Any
 
+import pykka
+
 from actors.shell import Shell
 from messages.commands import COORDINATOR, AdvanceTo, NextStep, Pause, Resume, SetSpeed, WakeAt
 
@@ -141,6 +143,9 @@ class Clock(Shell):
                         anchor_wall=core.anchor_wall,
                         speed=core.speed,
                     )
-                    self.peers[COORDINATOR].tell(step)
+                    try:
+                        self.peers[COORDINATOR].tell(step)
+                    except pykka.ActorDeadError:
+                        return  # the run is stopping: the coordinator went first
         except BaseException as error:  # a timer failure fail-stops the System, named
             self.supervisor.actor_failed(self.name, error)

@@ -41,6 +41,7 @@ __all__ = ["EventLog", "LogDamaged", "LogError", "VerifyResult", "seq_key"]
 SYNC_POLICIES = ("full", "data", "none")
 GENESIS = hashlib.blake2b(b"ticktape-log/1", digest_size=32).digest()
 BLOCK_EVENTS = 1024
+_OPEN_ATTEMPTS = 5
 LAYOUT_FORMAT = "ticktape-blocks/1"
 _INITIAL_MAP = 64 << 20
 _READ_BLOCKS = 16  # blocks per read transaction
@@ -275,16 +276,23 @@ class EventLog:
         problem = check_data_file(path / "data.mdb")
         if problem:
             raise LogDamaged(f"log {path} is damaged: {problem}")
-        try:
-            if writable:
-                env = _open_env(path, sync=sync, map_size=0, create=False)
-            else:
-                env = lmdb.open(str(path), max_dbs=3, readonly=True, create=False, lock=True)
-            return cls(
-                path, env, writable=writable, group_size=group_size, commit_interval=commit_interval
-            )
-        except lmdb.Error as e:
-            raise LogError(f"cannot open event log {path}: {e}") from None
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                if writable:
+                    env = _open_env(path, sync=sync, map_size=0, create=False)
+                else:
+                    env = lmdb.open(str(path), max_dbs=3, readonly=True, create=False, lock=True)
+                return cls(
+                    path, env, writable=writable, group_size=group_size,
+                    commit_interval=commit_interval,
+                )  # fmt: skip
+            except lmdb.MapResizedError:  # a live writer grew the map while we opened: again
+                env.close()
+                if attempt + 1 == _OPEN_ATTEMPTS:
+                    raise LogError(f"cannot open event log {path}: it keeps growing") from None
+            except lmdb.Error as e:
+                raise LogError(f"cannot open event log {path}: {e}") from None
+        raise AssertionError("unreachable")
 
     @classmethod
     def open_for_resume(
