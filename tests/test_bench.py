@@ -20,7 +20,7 @@ def test_bench_measures_whole_processes_and_the_log(
     args = ["bench", "--symbols", "2", "--start", "2024-03-04", "--end", "2024-03-05"]
     assert main([*args, "--repeat", "1", "--json"]) == 0
     rows = {r["engine"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(rows) == {"ticktape", "log ceiling"}  # the peers only with --peers
+    assert set(rows) == {"ticktape", "log ceiling", "replay"}  # the peers only with --peers
     run, ceiling = rows["ticktape"], rows["log ceiling"]
     assert run["bars"] == ceiling["bars"] > 2 * 2 * 380  # two symbols, two sessions, 1 % gaps
     assert run["events"] > run["bars"]  # time advances, sessions, upkeep findings
@@ -29,6 +29,9 @@ def test_bench_measures_whole_processes_and_the_log(
         assert row["wall_s"] > row["stream_s"] > 0  # the whole process includes the start-up
         assert row["peak_rss_mb"] > 20  # an interpreter with numpy loaded, at least
         assert row["log_bytes_per_bar"] > 60  # a Bar record is about 70 bytes of msgpack
+    replay = rows["replay"]
+    assert replay["events"] == run["events"]  # the same run, replayed
+    assert replay["replay_events_per_s"] > 0 and replay["replay_batch_events_per_s"] > 0
     assert len(list(tmp_path.glob("2x*/*.csv"))) == 2  # generated once into the cache
 
 

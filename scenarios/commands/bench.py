@@ -50,18 +50,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for column in (*columns, "log B/bar", "replay ev/s", "replay cols ev/s", "time vs ticktape"):
         table.add_column(column, justify="left" if column in ("case", "engine") else "right")
     for r in rows:
+        whole = r.engine != "replay"  # the replay process also ran the run it replays
         table.add_row(
             r.case,
             r.engine,
             f"{r.bars:,}",
-            f"{r.wall_s:.2f}",
-            f"{r.bars_per_s:,.0f}",
-            f"{r.stream_bars_per_s:,.0f}",
-            f"{r.peak_rss_mb:,.0f}",
+            f"{r.wall_s:.2f}" if whole else "-",
+            f"{r.bars_per_s:,.0f}" if whole else "-",
+            f"{r.stream_bars_per_s:,.0f}" if r.stream_bars_per_s else "-",
+            f"{r.peak_rss_mb:,.0f}" if whole else "-",
             f"{r.log_bytes_per_bar:.1f}" if r.log_bytes_per_bar else "-",
             f"{r.replay_events_per_s:,.0f}" if r.replay_events_per_s else "-",
             f"{r.replay_batch_events_per_s:,.0f}" if r.replay_batch_events_per_s else "-",
-            f"{r.vs_ticktape:.1f}x",
+            f"{r.vs_ticktape:.1f}x" if whole else "-",
         )
     console.print(table)
     return 0
