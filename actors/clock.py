@@ -138,7 +138,6 @@ class Clock(Shell):
                     self._wake = None
                     step = NextStep(
                         until=core.sim_at(wall),
-                        wall=wall,
                         anchor_sim=core.anchor_sim,
                         anchor_wall=core.anchor_wall,
                         speed=core.speed,

@@ -36,7 +36,6 @@ class NextStep(msgspec.Struct, frozen=True):
     the Clock, with the simulated time the wall clock gave when it woke."""
 
     until: int | None = None
-    wall: float = 0.0  # monotonic seconds at the wake, for lateness
     anchor_sim: int = 0  # the pacing line: sim time `anchor_sim` was due at wall `anchor_wall`
     anchor_wall: float = 0.0
     speed: float = 0.0

@@ -276,7 +276,7 @@ class EventLog:
         problem = check_data_file(path / "data.mdb")
         if problem:
             raise LogDamaged(f"log {path} is damaged: {problem}")
-        for attempt in range(_OPEN_ATTEMPTS):
+        for _ in range(_OPEN_ATTEMPTS):
             try:
                 if writable:
                     env = _open_env(path, sync=sync, map_size=0, create=False)
@@ -288,11 +288,9 @@ class EventLog:
                 )  # fmt: skip
             except lmdb.MapResizedError:  # a live writer grew the map while we opened: again
                 env.close()
-                if attempt + 1 == _OPEN_ATTEMPTS:
-                    raise LogError(f"cannot open event log {path}: it keeps growing") from None
             except lmdb.Error as e:
                 raise LogError(f"cannot open event log {path}: {e}") from None
-        raise AssertionError("unreachable")
+        raise LogError(f"cannot open event log {path}: it kept growing while it was opened")
 
     @classmethod
     def open_for_resume(

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn
+from rich.table import Table
 
 if TYPE_CHECKING:
     from store.eventlog import EventLog
 
 console = Console()
+
+
+def stderr_progress(*columns: ProgressColumn) -> Progress:
+    """A progress display on stderr that vanishes when done, and stays off when not a terminal."""
+    return Progress(
+        *columns,
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def key_values(title: str, rows: dict[str, str]) -> Table:
+    """A two-column summary table, as `run`, `demo` and `ingest` print at the end."""
+    table = Table(title=title, show_header=False)
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table
 
 
 class UsageError(Exception):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scenarios.commands.common import UsageError, console
+from scenarios.commands.common import UsageError, console, key_values, stderr_progress
 from store.calendar import CalendarError
 from store.catalog import IngestSummary, ingest
 from store.repository import DataConfigError
@@ -27,14 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    with Progress(
+    with stderr_progress(
         TextColumn("ingesting sessions"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("ingest", total=None)
 
@@ -56,12 +51,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _summary(summary: IngestSummary, catalog: str) -> Table:
-    table = Table(title="ticktape ingest", show_header=False)
-    table.add_row("catalog", catalog)
-    table.add_row("data files found", f"{summary.sources:,}")
-    table.add_row("new files ingested", f"{summary.new_files:,}")
-    table.add_row("sessions written", f"{summary.sessions:,}")
-    table.add_row("rows written", f"{summary.rows:,}")
-    table.add_row("rows rejected", f"{summary.rejected:,}")
-    table.add_row("rows outside regular hours", f"{summary.outside_hours:,}")
-    return table
+    return key_values(
+        "ticktape ingest",
+        {
+            "catalog": catalog,
+            "data files found": f"{summary.sources:,}",
+            "new files ingested": f"{summary.new_files:,}",
+            "sessions written": f"{summary.sessions:,}",
+            "rows written": f"{summary.rows:,}",
+            "rows rejected": f"{summary.rejected:,}",
+            "rows outside regular hours": f"{summary.outside_hours:,}",
+        },
+    )

@@ -10,14 +10,13 @@ import threading
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from actors.coordinator_core import RunTotals
 from actors.system import System
 from messages.config import GAP_POLICIES, RunConfig
-from scenarios.commands.common import UsageError, console, csv_list
+from scenarios.commands.common import UsageError, console, csv_list, key_values, stderr_progress
 from scenarios.commands.controls import KEYS, Interrupted, KeyReader, graceful
 from scenarios.commands.log import stats_table
 from store.eventlog import SYNC_POLICIES, EventLog
@@ -89,13 +88,10 @@ def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
     (setup included). Ctrl-C or SIGTERM stop it gracefully, then raise `Interrupted`."""
     began = time.perf_counter()
     system = System(config)
-    with Progress(
+    with stderr_progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("replaying", total=None)
         note = [KEYS if sys.stdin.isatty() else ""]
@@ -125,23 +121,23 @@ def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
 
 
 def _summary(totals: RunTotals, seconds: float, log: str) -> Table:
-    table = Table(title="ticktape run", show_header=False)
-    table.add_row("log", log)
-    table.add_row("sessions", f"{totals.sessions}")
-    table.add_row("bars released", f"{totals.bars:,}")
-    table.add_row("events logged", f"{totals.events:,}")
-    table.add_row("rows outside regular hours", f"{totals.left_out:,}")
-    table.add_row("rows rejected", f"{totals.rejected:,}")
-    table.add_row("wall time", f"{seconds:.3f} s")
-    table.add_row("bars/s", f"{totals.bars / seconds:,.0f}" if seconds > 0 else "-")
-    table.add_row("events/s", f"{totals.events / seconds:,.0f}" if seconds > 0 else "-")
+    rows = {
+        "log": log,
+        "sessions": f"{totals.sessions}",
+        "bars released": f"{totals.bars:,}",
+        "events logged": f"{totals.events:,}",
+        "rows outside regular hours": f"{totals.left_out:,}",
+        "rows rejected": f"{totals.rejected:,}",
+        "wall time": f"{seconds:.3f} s",
+        "bars/s": f"{totals.bars / seconds:,.0f}" if seconds > 0 else "-",
+        "events/s": f"{totals.events / seconds:,.0f}" if seconds > 0 else "-",
+    }
     if totals.lateness:
-        late = totals.lateness
-        table.add_row(
-            "lateness p50 / p99 / max",
-            f"{late['p50'] * 1e3:.3f} / {late['p99'] * 1e3:.3f} / {late['max'] * 1e3:.3f} ms",
+        late = {k: totals.lateness[k] * 1e3 for k in ("p50", "p99", "max")}
+        rows["lateness p50 / p99 / max"] = (
+            f"{late['p50']:.3f} / {late['p99']:.3f} / {late['max']:.3f} ms"
         )
-    return table
+    return key_values("ticktape run", rows)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
