@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
-import pandas as pd
 from loguru import logger
 
 from actors.coordinator_core import CoordinatorCore
@@ -113,7 +113,8 @@ def _pace_from(config: RunConfig, calendar: TradingCalendar, first: Session) -> 
     """A mid-session start: the time (exchange time zone) from which the speed applies."""
     if config.start_time is None:
         return 0
-    when = pd.Timestamp(f"{config.start_date}T{config.start_time}", tz=calendar.tz).value
+    local = dt.datetime.fromisoformat(f"{config.start_date}T{config.start_time}")
+    when = int(local.replace(tzinfo=ZoneInfo(calendar.tz)).timestamp()) * 1_000_000_000
     if when >= first.close:
         raise ValueError(f"--start {config.start} is at or after the {first.label} session's close")
     return when

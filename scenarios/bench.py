@@ -29,8 +29,6 @@ from typing import Any
 
 import msgspec
 
-from scenarios.demo_data import DemoSpec, generate
-
 _CACHE = "ticktape-bench"  # under the temp folder, unless TICKTAPE_BENCH_CACHE names one
 ENGINES = ("ticktape", "log ceiling", "replay", "nautilus")
 
@@ -53,6 +51,8 @@ class Case(msgspec.Struct, frozen=True):
         folder = Path(cache) / f"{self.symbols}x{self.start}_{self.end}"
         done = folder / ".complete"
         if not done.exists():
+            from scenarios.demo_data import DemoSpec, generate  # the parent's; children only run
+
             spec = DemoSpec(
                 symbols=self.names, start=self.start, end=self.end, extended_hours=False
             )
