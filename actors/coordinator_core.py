@@ -8,6 +8,7 @@ produced them and however the steps were cut, so the log is a pure function of i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -129,11 +130,16 @@ class CoordinatorCore:
         self.controls: list[type[Event]] = []
         self._rejections: tuple[DataRejected, ...] = ()
         self._out: list[Effect] = []
+        self._emit: Callable[[Effect], None] = self._out.append
 
     # -- the state machine -----------------------------------------------------------------
 
-    def receive(self, message: Any) -> list[Effect]:
+    def receive(self, message: Any, emit: Callable[[Effect], None] | None = None) -> list[Effect]:
+        """The effects of `message`, in order. With `emit`, each is handed out as soon as it is
+        decided (and the list stays empty): a paced step's first write then goes out before the
+        column work for the other actors, which is what its lateness measures."""
         self._out = []
+        self._emit = self._out.append if emit is None else emit
         match message:
             case Start():
                 self._start()
@@ -181,11 +187,11 @@ class CoordinatorCore:
     # -- effects -----------------------------------------------------------------------------
 
     def _tell(self, to: str, message: Any) -> None:
-        self._out.append(Tell(to, message))
+        self._emit(Tell(to, message))
 
     def _write(self, events: list[Event]) -> None:
         if events:
-            self._out.append(Write(EncodedBatch.of(events)))
+            self._emit(Write(EncodedBatch.of(events)))
 
     def _write_rejections(self, rejected: tuple[DataRejected, ...], ts: int) -> None:
         self._write([msgspec.structs.replace(r, ts=ts) for r in rejected])
@@ -229,7 +235,7 @@ class CoordinatorCore:
 
     def _on_upkeep(self, findings: list[EncodedBatch]) -> None:
         if self.state == "opening":
-            self._out.append(Write(findings[0]))
+            self._emit(Write(findings[0]))
             self._write_rejections(self._rejections, self.cursor.now)
             self._back_to_streaming()
         elif self.state == "upkeep":
@@ -237,9 +243,9 @@ class CoordinatorCore:
             self._write_records(step.first, step.last, step.due, step.line, step.cuts, findings)
             self._after_step()
         elif self.state == "closing":
-            self._out.append(Write(findings[0]))
+            self._emit(Write(findings[0]))
             self.totals.sessions += 1
-            self._out.append(Commit())  # a closed session is durable
+            self._emit(Commit())  # a closed session is durable
             self.state = "streaming"
             self._write_controls()
             if self.stopping:
@@ -287,11 +293,11 @@ class CoordinatorCore:
 
     def _release(self, until: int, wake: NextStep | None) -> None:
         step = self.cursor.release(until)
-        self.totals.bars += len(step.bars)
+        self.totals.bars += step.n_bars
         line = None if wake is None else (wake.anchor_sim, wake.anchor_wall, wake.speed)
         # Records up to the first boundary go out first: its findings come after them anyway,
         # so only what follows waits for Upkeep (the log's order is the same either way), and
-        # the other actors wake only once the release is out.
+        # the columns for the other actors are taken only once the release is out.
         head = int(step.cuts[0]) if len(step.boundaries) else step.last
         self._write_records(step.first, head, self._due(step.first, head, line), line)
         self._tell(CLOCK, AdvanceTo(step.now))
@@ -299,7 +305,7 @@ class CoordinatorCore:
         if len(step.boundaries):
             rest = self._due(head, step.last, line)
             self.pending = _PendingStep(head, step.last, step.cuts, rest, line)
-            self._tell(UPKEEP, UpkeepStep(step.boundaries, step.upkeep_bars, step.upkeep_release))
+            self._tell(UPKEEP, UpkeepStep(step.boundaries, *step.upkeep_bars()))
             self.state = "upkeep"
         else:
             self._after_step()
@@ -319,21 +325,20 @@ class CoordinatorCore:
         cuts: np.ndarray | None = None,
         findings: tuple[EncodedBatch, ...] | list[EncodedBatch] = (),
     ) -> None:
-        """Plan records [first, last), with each boundary's findings right after its cut.
-
-        One Write per part: the plan's buffer is the whole session's, so parts are never copied."""
+        """Plan records [first, last), with each boundary's findings right after its cut, as one
+        write: the parts are views of the session's plan and of the findings, packed once."""
         records = self.cursor.plan.records
+        parts: list[EncodedBatch] = []
         position = first
         for cut, found in zip([] if cuts is None else cuts.tolist(), findings, strict=True):
-            if cut > position:
-                self._out.append(Write(records.take(slice(position, cut))))
-            if len(found):
-                self._out.append(Write(found))
+            parts += [records.take(slice(position, cut)), found]
             position = cut
-        if last > position:
-            self._out.append(Write(records.take(slice(position, last))))
+        parts.append(records.take(slice(position, last)))
+        batch = EncodedBatch.concat(parts)
+        if len(batch):
+            self._emit(Write(batch))
         if due is not None:  # measured once the whole step is out
-            self._out.append(Write(EMPTY_BATCH, due, line))
+            self._emit(Write(EMPTY_BATCH, due, line))
 
     def _after_step(self) -> None:
         self.state = "streaming"
@@ -364,7 +369,7 @@ class CoordinatorCore:
         if self.controls:
             self._write([kind(ts=self._now()) for kind in self.controls])
             self.controls.clear()
-            self._out.append(Commit())
+            self._emit(Commit())
 
     def _finish(self) -> None:
         totals = self.totals
@@ -387,8 +392,8 @@ class CoordinatorCore:
     def _end(self, state: str) -> None:
         self.state = state
         self.totals.state = state
-        self._out.append(Commit())
-        self._out.append(Finish(state, self.totals))
+        self._emit(Commit())
+        self._emit(Finish(state, self.totals))
 
 
 class _PendingStep(msgspec.Struct, frozen=True):

@@ -131,18 +131,43 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One release: records [first, last) of the plan, up to time `now`."""
+    """One release: records [first, last) of the plan, up to time `now`.
 
+    The columns for the other actors are taken when asked, so the step's records can be
+    written before that work is done."""
+
+    plan: SessionPlan
     now: int
     first: int
     last: int
     cuts: np.ndarray  # record index after which each crossed boundary's upkeep findings go
     boundaries: np.ndarray
-    bars: BarColumns
-    upkeep_bars: BarColumns  # regular-hours bars Upkeep has not seen yet, by release time
-    upkeep_release: np.ndarray
-    trades: TradeColumns
-    quotes: QuoteColumns
+    bar_rows: slice  # released bars, rows of the plan's bars
+    upkeep_rows: slice  # bars Upkeep has not seen yet (before the regular-hours filter)
+    trade_rows: slice
+    quote_rows: slice
+
+    @property
+    def n_bars(self) -> int:
+        return self.bar_rows.stop - self.bar_rows.start
+
+    @property
+    def bars(self) -> BarColumns:
+        return self.plan.bars.take(self.bar_rows)
+
+    @property
+    def trades(self) -> TradeColumns:
+        return self.plan.trades.take(self.trade_rows)
+
+    @property
+    def quotes(self) -> QuoteColumns:
+        return self.plan.quotes.take(self.quote_rows)
+
+    def upkeep_bars(self) -> tuple[BarColumns, np.ndarray]:
+        """Regular-hours bars Upkeep has not seen yet, and their release times."""
+        plan, rows = self.plan, self.upkeep_rows
+        regular = plan.regular[rows]
+        return plan.bars.take(rows).take(regular), plan.bar_release[rows][regular]
 
 
 class StreamCursor:
@@ -195,20 +220,18 @@ class StreamCursor:
         # Time moves to the last record released, never to `until` itself: a paced wake overshoots
         # by however late the wall clock was, which is pacing, not a fact.
         now = max(self.now, int(plan.record_time[last - 1])) if last > first else self.now
-        bars = slice(self._bar, bar_last)
         upkeep = slice(self._upkeep_bar, bar_last if len(boundaries) else self._upkeep_bar)
-        regular = plan.regular[upkeep]
         step = Step(
+            plan=plan,
             now=now,
             first=first,
             last=last,
             cuts=cuts,
             boundaries=boundaries,
-            bars=plan.bars.take(bars),
-            upkeep_bars=plan.bars.take(upkeep).take(regular),
-            upkeep_release=plan.bar_release[upkeep][regular],
-            trades=plan.trades.take(slice(self._trade, trade_last)),
-            quotes=plan.quotes.take(slice(self._quote, quote_last)),
+            bar_rows=slice(self._bar, bar_last),
+            upkeep_rows=upkeep,
+            trade_rows=slice(self._trade, trade_last),
+            quote_rows=slice(self._quote, quote_last),
         )
         self._record, self._boundary = last, b_last
         self._bar, self._trade, self._quote = bar_last, trade_last, quote_last

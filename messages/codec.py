@@ -94,17 +94,18 @@ class EncodedBatch(msgspec.Struct, frozen=True):
 
     @staticmethod
     def concat(batches: Sequence[EncodedBatch]) -> EncodedBatch:
+        """The records of `batches` in order, packed into one new buffer: a batch that is a few
+        records of a larger buffer (a step of a plan) costs its records, not the buffer."""
         batches = [b for b in batches if len(b)]
         if not batches:
             return EMPTY_BATCH
         if len(batches) == 1:
             return batches[0]
-        shifts = np.cumsum([0] + [len(b.buffer) for b in batches[:-1]])
-        return EncodedBatch(
-            np.concatenate([b.buffer for b in batches]),
-            np.concatenate([b.offsets + s for b, s in zip(batches, shifts, strict=True)]),
-            np.concatenate([b.lengths for b in batches]),
-        )
+        lengths = np.concatenate([b.lengths for b in batches])
+        offsets = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        buffer = np.frombuffer(b"".join([b.joined() for b in batches]), np.uint8)
+        return EncodedBatch(buffer, offsets, lengths)
 
     @staticmethod
     def of(events: Sequence[Event]) -> EncodedBatch:
