@@ -7,6 +7,7 @@ any moment.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +42,10 @@ def _parser(argv: Sequence[str]):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Arrow's default allocator (mimalloc) keeps the pages of freed tables; a run reads each
+    # session's tables and drops them, and the system allocator gives them back (about 20 MB
+    # less peak memory, at no measured cost). Set before pyarrow is imported; a user's choice wins.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     with stop_on_signals():
         try:
             return _main(argv)

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 from rich.table import Table
 
 from messages.codec import to_dict
@@ -89,6 +88,8 @@ def _local(ns: object, tz: str) -> object:
     """Times for people, in the exchange's time zone (prices named open/close stay numbers)."""
     if not isinstance(ns, int) or isinstance(ns, bool) or ns < 10**17:
         return ns
+    import pandas as pd  # only for showing events: `run` and the other commands stay without it
+
     return pd.Timestamp(ns, tz="UTC").tz_convert(tz).isoformat()
 
 
