@@ -39,25 +39,30 @@ class StreamCoordinator(Shell):
         self.lateness = LatenessHistogram()
         self._point = ""
         self._carried = 0
+        self._unwritten: list[EncodedBatch] = []
 
     def handle(self, message: Any) -> None:
         self._point = _CRASH_POINTS.get(self.core.state, "step")
         self._carried = 0
         self.core.receive(message, emit=self.carry_one)
+        self._write_out()
 
     def carry_one(self, effect: Effect) -> None:
-        """Carry out one effect as soon as the core decides it."""
+        """Carry out one effect as soon as the core decides it; a run of writes is appended to
+        the log at once, then published part by part, before anything else happens."""
         self._carried += 1
         if self._carried == 2:
             faults.reached(self._point)  # between two writes of one message (kill -9 tests)
+        if isinstance(effect, Write):
+            self._unwritten.append(effect.records)
+            if effect.line is None:
+                return
+        self._write_out()
         match effect:
             case Tell():
                 self.tell(effect)
-            case Write(records=records, due=due, line=line):
-                if due is not None and line is not None:  # released now; a commit may follow
-                    self._measure(due, line)
-                self.log.append_batch(records)
-                self._publish(records)
+            case Write(due=due, line=line):  # a paced step is out: its lateness
+                self._measure(due, line)
             case Commit():
                 self.log.flush()
             case Finish(totals=totals):
@@ -68,6 +73,14 @@ class StreamCoordinator(Shell):
                     self.log.write_manifest({**self.log.manifest(), "lateness": totals.lateness})
                     logger.info("lateness (s): {}", totals.lateness)
                 self.supervisor.finished(totals)
+
+    def _write_out(self) -> None:
+        if not self._unwritten:
+            return
+        parts, self._unwritten = self._unwritten, []
+        self.log.append_batch(EncodedBatch.concat(parts))
+        for part in parts:
+            self._publish(part)
 
     def _measure(self, due: np.ndarray, line: tuple[int, float, float]) -> None:
         anchor_sim, anchor_wall, speed = line

@@ -57,6 +57,7 @@ from messages.events import (
 from messages.session import Session
 
 _AWAITING_REPLY = ("opening", "upkeep", "closing")
+STEP_RECORDS = 32_768  # about this many records per data-driven step, unless step_minutes is set
 
 
 class RunTotals(msgspec.Struct):
@@ -93,8 +94,8 @@ class CoordinatorCore:
     """Walks the sessions and releases steps; every fact gets its fixed place in the log.
 
     `speed` > 0 paces releases on the Clock from `pace_from` (a mid-session start) on; before that,
-    and with speed 0, steps of `step_minutes` boundaries run as fast as the machine allows. Neither
-    changes what is written, only when.
+    and with speed 0, steps of `step_minutes` boundaries (or of about `STEP_RECORDS` records) run
+    as fast as the machine allows. Neither changes what is written, only when.
     """
 
     def __init__(
@@ -286,7 +287,10 @@ class CoordinatorCore:
         if wake.until is not None and self._paced():
             self._release(max(wake.until, cursor.next_time()), wake)
             return
-        until = cursor.boundary_after(self.step_minutes)
+        if self.step_minutes:
+            until = cursor.boundary_after(self.step_minutes)
+        else:
+            until = cursor.boundary_within(STEP_RECORDS)
         if self.speed > 0 and cursor.now < self.pace_from:
             until = min(until, max(self.pace_from, cursor.next_time()))  # catch-up ends there
         self._release(until, None)
@@ -325,18 +329,20 @@ class CoordinatorCore:
         cuts: np.ndarray | None = None,
         findings: tuple[EncodedBatch, ...] | list[EncodedBatch] = (),
     ) -> None:
-        """Plan records [first, last), with each boundary's findings right after its cut, as one
-        write: the parts are views of the session's plan and of the findings, packed once."""
+        """Plan records [first, last), with each boundary's findings right after its cut.
+
+        One Write per part, so a consumer gets the stream minute by minute; the parts are views of
+        the session's plan and of the findings (the shell appends a run of writes at once)."""
         records = self.cursor.plan.records
-        parts: list[EncodedBatch] = []
         position = first
         for cut, found in zip([] if cuts is None else cuts.tolist(), findings, strict=True):
-            parts += [records.take(slice(position, cut)), found]
+            if cut > position:
+                self._emit(Write(records.take(slice(position, cut))))
+            if len(found):
+                self._emit(Write(found))
             position = cut
-        parts.append(records.take(slice(position, last)))
-        batch = EncodedBatch.concat(parts)
-        if len(batch):
-            self._emit(Write(batch))
+        if last > position:
+            self._emit(Write(records.take(slice(position, last))))
         if due is not None:  # measured once the whole step is out
             self._emit(Write(EMPTY_BATCH, due, line))
 

@@ -32,6 +32,7 @@ class SessionPlan:
     records: EncodedBatch  # every release event, in log order
     record_time: np.ndarray  # release time of each record, non-decreasing
     boundaries: np.ndarray  # minute boundaries where upkeep runs, the close last
+    boundary_cuts: np.ndarray  # records released by each boundary (where its findings go)
     bars: BarColumns  # released bars, in release order
     bar_release: np.ndarray
     regular: np.ndarray  # bars inside [open, close): the ones upkeep and quality count
@@ -112,14 +113,16 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
         [np.zeros(len(times), np.int64), quotes.source, trades.source, bars.source]
     )
     order = np.lexsort((source, symbol, kind, record_time))
+    record_time = record_time[order]
     return SessionPlan(
         session=session,
         start=start,
         end=int(times[-1]),
         data_end=last_item,
         records=batch.take(order).packed(),
-        record_time=record_time[order],
+        record_time=record_time,
         boundaries=boundaries,
+        boundary_cuts=np.searchsorted(record_time, boundaries, side="right"),
         bars=bars,
         bar_release=bar_release,
         regular=regular,
@@ -206,6 +209,13 @@ class StreamCursor:
             return int(b[self._boundary + count - 1])
         return self.plan.end
 
+    def boundary_within(self, records: int) -> int:
+        """The last boundary by which at most `records` more records are out (at least the next
+        one): a data-driven step of a steady size, however many symbols or ticks a minute has."""
+        cuts = self.plan.boundary_cuts
+        within = int(np.searchsorted(cuts, self._record + records, side="right"))
+        return self.boundary_after(max(within - self._boundary, 1))
+
     def release(self, until: int) -> Step:
         """Release everything due by `until`."""
         plan = self.plan
@@ -213,7 +223,7 @@ class StreamCursor:
         last = int(np.searchsorted(plan.record_time, until, side="right"))
         b_last = int(np.searchsorted(plan.boundaries, until, side="right"))
         boundaries = plan.boundaries[self._boundary : b_last]
-        cuts = np.searchsorted(plan.record_time, boundaries, side="right")
+        cuts = plan.boundary_cuts[self._boundary : b_last]
         bar_last = int(np.searchsorted(plan.bar_release, until, side="right"))
         trade_last = int(np.searchsorted(plan.trades.ts, until, side="right"))
         quote_last = int(np.searchsorted(plan.quotes.ts, until, side="right"))

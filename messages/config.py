@@ -30,7 +30,7 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
     label: str = "start"  # "end" for vendors that stamp bars at their end
     sync: str = "full"  # "full" | "data" | "none": fsync policy of the log
     group_size: int = 65536  # events per log transaction
-    step_minutes: int = 30  # minute boundaries per coordinator step in data-driven mode
+    step_minutes: int = 0  # boundaries per data-driven step; 0: steps of a steady record count
     output_queue: int = 0  # >0: bounded queue of event batches for `System.events()`
 
     def validate(self) -> None:
@@ -63,8 +63,8 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("--trailing-days must be 0 or more")
         if self.gap_policy not in GAP_POLICIES:
             raise ValueError(f"--gap-policy must be one of {', '.join(GAP_POLICIES)}")
-        if self.step_minutes < 1 or self.fill_retries < 0 or self.group_size < 1:
-            raise ValueError("step_minutes and group_size must be positive, fill_retries >= 0")
+        if self.step_minutes < 0 or self.fill_retries < 0 or self.group_size < 1:
+            raise ValueError("group_size must be positive, step_minutes and fill_retries >= 0")
 
     @property
     def start_date(self) -> str:

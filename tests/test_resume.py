@@ -66,7 +66,7 @@ def _killed_run(data: Path, log: Path, crash_at: str | None, past: int | None = 
 
 # Named points: inside a commit's transaction, between the writes of a session open, of a step,
 # and of a session close; then kills at random wall times.
-POINTS = ["commit:2", "open:1", "open:3", "step:5", "step:40", "close:1", "close:4"]
+POINTS = ["commit:2", "open:1", "open:3", "step:3", "step:8", "close:1", "close:4"]
 
 
 @pytest.mark.parametrize("point", [*POINTS, "random:1", "random:2"])
