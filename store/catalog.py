@@ -607,15 +607,24 @@ class CatalogRepository:
             )
         return entry
 
-    def _read(self, name: str, columns: list[str] | None, filters: Any) -> pa.Table:
+    def _read(
+        self, name: str, columns: list[str] | None, wanted: dict[str, Sequence[str]]
+    ) -> pa.Table:
+        """The rows whose `column` holds one of `wanted[column]`, for every column named there.
+
+        A plain Parquet read and a filter: `pq.read_table(filters=...)` goes through the dataset
+        layer, which costs a run about 60 MB of memory for nothing a partition needs."""
         self.opened.append(name)
-        return pq.read_table(self.folder / name, columns=columns, filters=filters)
+        table = pq.ParquetFile(self.folder / name).read(columns=columns)
+        for column, values in wanted.items():
+            table = table.filter(pc.is_in(table[column], value_set=pa.array(values, pa.string())))
+        return table
 
     def _rows(self, kind: str, name: str) -> BarColumns | TradeColumns | QuoteColumns:
         """A partition's rows of the requested symbols, already in release order."""
         time, values = _TIME[kind], KIND_COLUMNS[kind]
-        filters = None if self._filter is None else [("symbol", "in", self._filter)]
-        table = self._read(name, ["symbol", time, *values, "file", "line"], filters)
+        wanted = {} if self._filter is None else {"symbol": self._filter}
+        table = self._read(name, ["symbol", time, *values, "file", "line"], wanted)
         source = (_positions(table["file"], self._ranks) << _ROW_BITS) | table["line"].to_numpy()
         return _COLUMN_TYPES[kind](
             symbol=_positions(table["symbol"], self._universe).astype(np.int32),
@@ -624,10 +633,10 @@ class CatalogRepository:
         )
 
     def _rejections(self, name: str, files: list[str] | None) -> list[DataRejected]:
-        filters = [("symbol", "in", list(self._wanted))]
+        wanted = {"symbol": list(self._wanted)}
         if files is not None:
-            filters.append(("file", "in", files))
-        table = self._read(name, None, filters)
+            wanted["file"] = files
+        table = self._read(name, None, wanted)
         return [
             DataRejected(ts=0, reason=reason, file=file, row=row, symbol=symbol)
             for file, row, reason, symbol in zip(
