@@ -236,6 +236,7 @@ FAULTS: dict[str, Callable[[Path], Fault]] = {
     "missing symbol": _row_fault(BAR, _set(0, b"")),
     "off grid": _row_fault(BAR, _stamp(lambda t: t[:17] + b"30" + t[19:])),
     "naive timestamp": _row_fault(BAR, _stamp(lambda t: t[:19])),
+    "offset beyond a day": _row_fault(BAR, _stamp(lambda t: t[:19] + b"-85:00")),
     "unparseable timestamp": _row_fault(BAR, _stamp(lambda t: b"yesterday")),
     "impossible date": _row_fault(BAR, _stamp(lambda t: b"2024-02-30" + t[10:])),
     "seconds not ns": _row_fault(BAR, _stamp(lambda t: b"1709649000")),
