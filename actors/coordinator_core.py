@@ -15,9 +15,9 @@ import msgspec
 import numpy as np
 
 from actors.effects import Commit, Effect, Finish, Tell, Write
-from actors.session_plan import StreamCursor, plan_session
+from actors.session_plan import StreamCursor
 from messages.codec import EMPTY_BATCH, EncodedBatch
-from messages.columns import BarColumns, SessionInput
+from messages.columns import BarColumns
 from messages.commands import (
     CLOCK,
     COORDINATOR,
@@ -105,7 +105,6 @@ class CoordinatorCore:
         history: list[Session],
         run_started: RunStarted,
         file_rejections: tuple[DataRejected, ...],
-        extended_hours: bool,
         step_minutes: int,
         speed: float = 0.0,
         pace_from: int = 0,
@@ -114,13 +113,12 @@ class CoordinatorCore:
         self.history = history
         self.run_started = run_started
         self.file_rejections = file_rejections
-        self.extended_hours = extended_hours
         self.step_minutes = step_minutes
         self.speed = speed
         self.pace_from = pace_from
         self.totals = RunTotals()
         self.state = "idle"
-        self.loaded: dict[str, SessionInput] = {}
+        self.loaded: dict[str, SessionLoaded] = {}  # by session label, planned by Prefetch
         self.next_index = 0
         self.cursor: StreamCursor | None = None
         self.pending = None  # the step handed to Upkeep, written when its findings come back
@@ -149,7 +147,7 @@ class CoordinatorCore:
                 self._write([trailing_bars(self._now(), data.session, data.bars)])
                 self._tell(SESSION_DATA, AddHistory(data.session, data.bars))
             case SessionLoaded(input=data):
-                self.loaded[data.session.label] = data
+                self.loaded[data.session.label] = message
                 if self.state == "awaiting-session":
                     self._begin_session()
             case UpkeepReply(findings=findings):
@@ -225,10 +223,10 @@ class CoordinatorCore:
         if label not in self.loaded:
             self.state = "awaiting-session"
             return
-        data = self.loaded.pop(label)
-        self._request_next_load()  # Prefetch reads D+1 while D streams
-        plan = plan_session(data, self.extended_hours)
-        self._rejections = data.rejected
+        loaded = self.loaded.pop(label)
+        self._request_next_load()  # Prefetch reads and plans D+1 while D streams
+        plan = loaded.plan
+        self._rejections = loaded.input.rejected
         self.cursor = StreamCursor(plan)
         self._tell(SESSION_DATA, BeginSession(plan.session))
         self._tell(UPKEEP, OpenSession(plan.session, plan.start))

@@ -1,19 +1,26 @@
-"""Prefetch: reads and validates the next session while the current one streams."""
+"""Prefetch: reads, validates and plans the next session while the current one streams."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from actors.effects import Effect, Tell
+from actors.session_plan import plan_session
 from actors.shell import Shell
 from messages.commands import COORDINATOR, LoadSession, SessionLoaded
 from store.repository import MarketDataRepository
 
 
-def prefetch_receive(repository: MarketDataRepository, message: Any) -> list[Effect]:
+def prefetch_receive(
+    repository: MarketDataRepository, extended_hours: bool, message: Any
+) -> list[Effect]:
+    """A session's input, and for a session to stream its release stream too: planning here
+    takes that work off the coordinator, which is streaming the session before."""
     match message:
         case LoadSession(session=session, history=history):
-            return [Tell(COORDINATOR, SessionLoaded(repository.load_session(session), history))]
+            data = repository.load_session(session)
+            plan = None if history else plan_session(data, extended_hours)
+            return [Tell(COORDINATOR, SessionLoaded(data, history, plan))]
     raise TypeError(f"Prefetch cannot handle {type(message).__name__}")
 
 
@@ -26,9 +33,12 @@ class Prefetch(Shell):
 
     name = "Prefetch"
 
-    def __init__(self, supervisor: Any, repository: MarketDataRepository) -> None:
+    def __init__(
+        self, supervisor: Any, repository: MarketDataRepository, extended_hours: bool
+    ) -> None:
         super().__init__(supervisor)
         self.repository = repository
+        self.extended_hours = extended_hours
 
     def handle(self, message: Any) -> None:
-        self.carry_out(prefetch_receive(self.repository, message))
+        self.carry_out(prefetch_receive(self.repository, self.extended_hours, message))

@@ -46,7 +46,6 @@ class RunSetup:
             history=self.history,
             run_started=self.run_started,
             file_rejections=self.repository.file_rejections,
-            extended_hours=config.extended_hours,
             step_minutes=config.step_minutes,
             speed=config.speed,
             pace_from=self.pace_from,

@@ -60,7 +60,7 @@ def simulate(config: RunConfig, seed: int) -> RunTotals:
     receivers: dict[str, Callable[[Any], list[Effect]]] = {
         COORDINATOR: coordinator.receive,
         UPKEEP: partial(upkeep_receive, setup.upkeep_core()),
-        PREFETCH: partial(prefetch_receive, setup.repository),
+        PREFETCH: partial(prefetch_receive, setup.repository, config.extended_hours),
         SESSION_DATA: SessionDataCore(setup.repository.symbols, config.trailing_days).receive,
         CLOCK: VirtualClock(rng).receive,
     }

@@ -45,17 +45,19 @@ class EncodedBatch(msgspec.Struct, frozen=True):
     buffer: np.ndarray  # uint8
     offsets: np.ndarray  # int64
     lengths: np.ndarray  # int64
+    back_to_back: bool = False  # known to lie back to back, in order (so nothing needs checking)
 
     def __len__(self) -> int:
         return len(self.offsets)
 
     def take(self, order: np.ndarray) -> EncodedBatch:
         """The same records in another order (or a subset), without copying bytes."""
-        return EncodedBatch(self.buffer, self.offsets[order], self.lengths[order])
+        run = self.back_to_back and isinstance(order, slice) and order.step in (None, 1)
+        return EncodedBatch(self.buffer, self.offsets[order], self.lengths[order], run)
 
     def is_contiguous(self) -> bool:
         """Records lie back to back in the buffer, in order (so one slice holds them all)."""
-        if not len(self):
+        if self.back_to_back or not len(self):
             return True
         ends = self.offsets + self.lengths
         return bool(np.array_equal(self.offsets[1:], ends[:-1]))
@@ -83,7 +85,7 @@ class EncodedBatch(msgspec.Struct, frozen=True):
             return self
         offsets = np.zeros(len(self), dtype=np.int64)
         np.cumsum(self.lengths[:-1], out=offsets[1:])
-        return EncodedBatch(np.frombuffer(self.joined(), np.uint8), offsets, self.lengths)
+        return EncodedBatch(np.frombuffer(self.joined(), np.uint8), offsets, self.lengths, True)
 
     def records(self) -> list[memoryview]:
         view = memoryview(self.buffer)
@@ -105,7 +107,7 @@ class EncodedBatch(msgspec.Struct, frozen=True):
         offsets = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=offsets[1:])
         buffer = np.frombuffer(b"".join([b.joined() for b in batches]), np.uint8)
-        return EncodedBatch(buffer, offsets, lengths)
+        return EncodedBatch(buffer, offsets, lengths, True)
 
     @staticmethod
     def of(events: Sequence[Event]) -> EncodedBatch:
@@ -115,7 +117,7 @@ class EncodedBatch(msgspec.Struct, frozen=True):
         raw = [encode(e) for e in events]
         lengths = np.fromiter((len(r) for r in raw), dtype=np.int64, count=len(raw))
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-        return EncodedBatch(np.frombuffer(b"".join(raw), dtype=np.uint8), offsets, lengths)
+        return EncodedBatch(np.frombuffer(b"".join(raw), dtype=np.uint8), offsets, lengths, True)
 
 
 EMPTY_BATCH = EncodedBatch(np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64))
@@ -253,7 +255,7 @@ def encode_columns(
             pos += size
         if not uniform:
             _rows_of(buffer, width)[offsets[rows]] = dense
-    return EncodedBatch(buffer, offsets, lengths)
+    return EncodedBatch(buffer, offsets, lengths, True)
 
 
 # -- reading in bulk ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 
 from messages.codec import EncodedBatch
 from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from messages.plan import SessionPlan
 from messages.session import Session
 
 # Actor names: the addresses of `Tell`.
@@ -69,6 +70,7 @@ class LoadSession(msgspec.Struct, frozen=True):
 class SessionLoaded(msgspec.Struct, frozen=True):
     input: SessionInput
     history: bool
+    plan: SessionPlan | None = None  # the release stream of a session to stream (not history)
 
 
 class OpenSession(msgspec.Struct, frozen=True):

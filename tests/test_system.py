@@ -11,9 +11,9 @@ import numpy as np
 import pykka
 import pytest
 
-from actors import coordinator_core
 from actors.clock import ClockCore
 from actors.session_data import SessionDataCore
+from actors.session_plan import StreamCursor
 from actors.shell import Shell
 from actors.system import ActorFailure, ConfigError, System
 from actors.upkeep_core import UpkeepCore
@@ -116,7 +116,7 @@ FAILURES = {
     "SessionData": (SessionDataCore, "released"),
     "Prefetch": (MarketDataRepository, "load_session"),
     "Clock": (ClockCore, "advance"),
-    "StreamCoordinator": (coordinator_core, "plan_session"),
+    "StreamCoordinator": (StreamCursor, "release"),
 }
 
 
