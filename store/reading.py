@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 BLOCK_BYTES = 1 << 18
 _BOM = b"\xef\xbb\xbf"
 _LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def is_data_name(name: str) -> bool:
@@ -215,7 +217,7 @@ def header_fields(block: Block) -> tuple[tuple[str, ...], int] | str:
     """The header's field names and its line number, or the reason there is none."""
     data = block.data.removeprefix(_BOM)
     line = block.first_line
-    for raw in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
+    for raw in _leading_lines(data):
         if raw.strip():
             try:
                 text = raw.decode("utf-8")
@@ -224,6 +226,18 @@ def header_fields(block: Block) -> tuple[tuple[str, ...], int] | str:
             return tuple(next(csv.reader([text]))), line
         line += 1
     return why.NO_HEADER
+
+
+def _leading_lines(data: bytes) -> Iterator[bytes]:
+    """The lines of `data` one at a time, so that finding the header does not split a block."""
+    at = 0
+    while at <= len(data):
+        end = _LINE_END.search(data, at)
+        if end is None:
+            yield data[at:]
+            return
+        yield data[at : end.start()]
+        at = end.end()
 
 
 def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:
