@@ -137,6 +137,18 @@ def symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(_filled(pc.cast(plain(column), pa.string())))
 
 
+def symbol_codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """The distinct symbols (trimmed, in order of first appearance) and each row's index into
+    them. A block usually holds one symbol, which needs no hashing."""
+    if len(column) and not column.null_count and _is_text(column.type):
+        first = column.slice(0, 1)
+        if pc.all(pc.equal(column, first[0])).as_py():
+            return symbol_text(first).to_pylist(), np.zeros(len(column), dtype=np.int32)
+    encoded = pc.dictionary_encode(symbol_text(column)).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    return encoded.dictionary.to_pylist(), codes
+
+
 def _filled(text: pa.ChunkedArray) -> pa.ChunkedArray:
     """Missing text as "" (CSV text columns have no nulls: nothing to do)."""
     return pc.fill_null(text, "") if text.null_count else text
