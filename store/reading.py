@@ -145,10 +145,11 @@ def _chunks(path: Path, block_bytes: int, damage: Damage) -> Iterator[bytes]:
 
 
 def _last_line_end(data: bytes, final: bool) -> int:
-    """Position after the last line end of `data` that is surely one (a \\r at the very end may
-    be the first half of \\r\\n), or -1."""
-    scan = data if final else data[:-1]
-    return max(scan.rfind(b"\n"), scan.rfind(b"\r")) + 1 if scan else 0
+    """Position after the last line end of `data` that is surely whole, or 0. Unless `final`, a
+    \\r at the very end may be the first half of \\r\\n: the cut goes before it, never between
+    the two, which would count one line end twice."""
+    stop = len(data) - 1 if not final and data.endswith(b"\r") else len(data)
+    return max(data.rfind(b"\n", 0, stop), data.rfind(b"\r", 0, stop)) + 1
 
 
 def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> tuple[Iterator[Block], Damage]:
