@@ -122,6 +122,37 @@ def _read_csv(
     return table.rename_columns(list(at)), skipped
 
 
+_NUMPY_TYPES = {
+    pa.int8(): np.int8,
+    pa.uint8(): np.uint8,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.float64(): np.float64,
+}
+
+
+def to_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numeric or boolean column as numpy, viewed from its buffer when it has no nulls.
+
+    pyarrow's own `to_numpy` goes through its pandas conversion, which imports pandas (about a
+    third of a second) the first time; reading a clean file needs none of it.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        chunks = column.chunks or [pa.array([], column.type)]
+        column = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+    if pa.types.is_boolean(column.type):
+        return to_numpy(pc.cast(column, pa.uint8())).view(np.bool_)
+    dtype = _NUMPY_TYPES.get(column.type)
+    if dtype is None or column.null_count:
+        return column.to_numpy(zero_copy_only=False)
+    if not len(column):
+        return np.empty(0, dtype=dtype)
+    size = np.dtype(dtype).itemsize
+    return np.frombuffer(
+        column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * size
+    )
+
+
 def plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Dictionary-encoded Parquet columns read as their values."""
     if pa.types.is_dictionary(column.type):
@@ -137,6 +168,18 @@ def symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(_filled(pc.cast(plain(column), pa.string())))
 
 
+def symbol_codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """The distinct symbols (trimmed, in order of first appearance) and each row's index into
+    them. A block usually holds one symbol, which needs no hashing."""
+    if len(column) and not column.null_count and _is_text(column.type):
+        first = column.slice(0, 1)
+        if pc.all(pc.equal(column, first[0])).as_py():
+            return symbol_text(first).to_pylist(), np.zeros(len(column), dtype=np.int32)
+    encoded = pc.dictionary_encode(symbol_text(column)).combine_chunks()
+    codes = to_numpy(encoded.indices).astype(np.int32)
+    return encoded.dictionary.to_pylist(), codes
+
+
 def _filled(text: pa.ChunkedArray) -> pa.ChunkedArray:
     """Missing text as "" (CSV text columns have no nulls: nothing to do)."""
     return pc.fill_null(text, "") if text.null_count else text
@@ -148,22 +191,22 @@ def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     rows = len(column)
     ts = np.zeros(rows, dtype=np.int64)
     status = np.full(rows, TS_UNPARSEABLE, dtype=np.int8)
-    valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    valid = to_numpy(pc.is_valid(column))
     kind = column.type
     if pa.types.is_timestamp(kind):
         if kind.tz is None:
             status[valid] = TS_NAIVE
         else:
             per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[kind.unit]
-            raw = pc.fill_null(column.cast(pa.int64()), 0).to_numpy()
+            raw = to_numpy(pc.fill_null(column.cast(pa.int64()), 0))
             _set_ns(ts, status, valid, raw // per_second, raw % per_second * (10**9 // per_second))
     elif pa.types.is_integer(kind):
-        ts[:] = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy()
+        ts[:] = to_numpy(pc.fill_null(pc.cast(column, pa.int64()), 0))
         status[valid] = TS_OK
     elif _is_text(kind):
         text = pc.utf8_trim_whitespace(_filled(column))
         try:  # the common case: every row is ISO-8601 with an offset
-            ts[:] = pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()).to_numpy()
+            ts[:] = to_numpy(pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()))
             status[:] = TS_OK
         except pa.ArrowInvalid:
             _text_timestamps(text, ts, status)
@@ -173,11 +216,11 @@ def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 def _text_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) -> None:
     """ISO-8601 with an offset, or integer ns; rows of any other form keep TS_UNPARSEABLE."""
-    integer = pc.match_substring_regex(text, _INTEGER).to_numpy(zero_copy_only=False)
+    integer = to_numpy(pc.match_substring_regex(text, _INTEGER))
     if integer.any():
         where = np.flatnonzero(integer)
         try:
-            ts[where] = pc.cast(text.filter(integer), pa.int64()).to_numpy()
+            ts[where] = to_numpy(pc.cast(text.filter(integer), pa.int64()))
             status[where] = TS_OK
         except pa.ArrowInvalid:  # some have 19 digits beyond int64: sort them out one by one
             values = [int(d) for d in text.filter(integer).to_pylist()]
@@ -185,7 +228,7 @@ def _text_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) 
             ts[where[fits]] = [v for v, f in zip(values, fits, strict=True) if f]
             status[where] = np.where(fits, TS_OK, TS_OUT_OF_RANGE)
     parts = pc.extract_regex(text, _ISO)
-    iso = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+    iso = to_numpy(pc.is_valid(parts))
     if not iso.any():
         return
     where = np.flatnonzero(iso)
@@ -196,7 +239,7 @@ def _text_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) 
     status[where[naive]] = TS_NAIVE
     seconds = _wall_seconds(wall)
     frac = pc.utf8_rpad(pc.struct_field(parts, "frac"), 9, "0")
-    nanos = pc.cast(pc.if_else(pc.equal(frac, "000000000"), "0", frac), pa.int64()).to_numpy()
+    nanos = to_numpy(pc.cast(pc.if_else(pc.equal(frac, "000000000"), "0", frac), pa.int64()))
     offset = _offset_seconds(zone)
     zoned = ~naive & (seconds != np.iinfo(np.int64).min)
     _set_ns(
@@ -227,7 +270,7 @@ def _wall_seconds(wall: pa.Array) -> np.ndarray:
     parsed = pc.strptime(padded, format=form, unit="s", error_is_null=True)
     real = pc.equal(pc.strftime(parsed, format=form), padded)  # strptime takes 02-30 as 03-01
     seconds = pc.if_else(real, pc.cast(parsed, pa.int64()), None)
-    return pc.fill_null(seconds, np.iinfo(np.int64).min).to_numpy()
+    return to_numpy(pc.fill_null(seconds, np.iinfo(np.int64).min))
 
 
 def _offset_seconds(zone: np.ndarray) -> np.ndarray:
@@ -263,20 +306,20 @@ def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         values = pc.cast(column, pa.float64())
         if values.null_count:
             values = pc.fill_null(values, np.nan)
-        values = values.to_numpy()
+        values = to_numpy(values)
         return values, np.isinf(values)
     if not _is_text(kind):
         return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
     text = pc.utf8_trim_whitespace(_filled(column))
     try:  # the common case: every row is a number
-        values = pc.cast(text, pa.float64()).to_numpy()
+        values = to_numpy(pc.cast(text, pa.float64()))
         return values, np.isinf(values)
     except pa.ArrowInvalid:
         pass
     values = np.full(len(text), np.nan)
-    number = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
+    number = to_numpy(pc.match_substring_regex(text, _NUMBER))
     if number.any():
-        values[number] = pc.cast(text.filter(number), pa.float64()).to_numpy()
+        values[number] = to_numpy(pc.cast(text.filter(number), pa.float64()))
     missing = pc.match_substring_regex(pc.utf8_lower(text), _MISSING_NUMBER)
-    garbage = ~number & ~missing.to_numpy(zero_copy_only=False)
+    garbage = ~number & ~to_numpy(missing)
     return values, garbage | np.isinf(values)

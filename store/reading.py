@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ from loguru import logger
 from messages import rejections as why
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-BLOCK_BYTES = 1 << 18
+BLOCK_BYTES = 1 << 19  # a larger block costs more memory per open file, a smaller one more time
 _BOM = b"\xef\xbb\xbf"
 _LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def is_data_name(name: str) -> bool:
@@ -143,10 +145,11 @@ def _chunks(path: Path, block_bytes: int, damage: Damage) -> Iterator[bytes]:
 
 
 def _last_line_end(data: bytes, final: bool) -> int:
-    """Position after the last line end of `data` that is surely one (a \\r at the very end may
-    be the first half of \\r\\n), or -1."""
-    scan = data if final else data[:-1]
-    return max(scan.rfind(b"\n"), scan.rfind(b"\r")) + 1 if scan else 0
+    """Position after the last line end of `data` that is surely whole, or 0. Unless `final`, a
+    \\r at the very end may be the first half of \\r\\n: the cut goes before it, never between
+    the two, which would count one line end twice."""
+    stop = len(data) - 1 if not final and data.endswith(b"\r") else len(data)
+    return max(data.rfind(b"\n", 0, stop), data.rfind(b"\r", 0, stop)) + 1
 
 
 def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> tuple[Iterator[Block], Damage]:
@@ -215,7 +218,7 @@ def header_fields(block: Block) -> tuple[tuple[str, ...], int] | str:
     """The header's field names and its line number, or the reason there is none."""
     data = block.data.removeprefix(_BOM)
     line = block.first_line
-    for raw in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
+    for raw in _leading_lines(data):
         if raw.strip():
             try:
                 text = raw.decode("utf-8")
@@ -224,6 +227,18 @@ def header_fields(block: Block) -> tuple[tuple[str, ...], int] | str:
             return tuple(next(csv.reader([text]))), line
         line += 1
     return why.NO_HEADER
+
+
+def _leading_lines(data: bytes) -> Iterator[bytes]:
+    """The lines of `data` one at a time, so that finding the header does not split a block."""
+    at = 0
+    while at <= len(data):
+        end = _LINE_END.search(data, at)
+        if end is None:
+            yield data[at:]
+            return
+        yield data[at : end.start()]
+        at = end.end()
 
 
 def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:

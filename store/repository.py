@@ -57,7 +57,6 @@ LABELS = ("start", "end")
 _ROW_BITS = 32
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _C = TypeVar("_C", BarColumns, TradeColumns, QuoteColumns)
-_COLUMN_TYPES = {"bars": BarColumns, "trades": TradeColumns, "quotes": QuoteColumns}
 _READ_ERRORS = (OSError, ValueError, EOFError, pa.ArrowException)
 _SCAN_THREADS = min(8, os.cpu_count() or 1)
 
@@ -88,6 +87,35 @@ class _Block:
     ts_max: int | None
     undated: bool  # holds rows or lines rejected with no usable time
     carry: Carry  # the order-check state at its start
+
+
+@dataclass(slots=True)
+class _Read:
+    """A block as read and checked, kept while sessions still need it: its verdicts, its bad
+    lines, and what every load of it would otherwise derive again."""
+
+    block: _Block
+    checked: Checked
+    bad_lines: list[DataRejected]
+    ids: np.ndarray | None = None  # run symbol id of each accepted row (-1: not asked for)
+    in_order: bool = False  # accepted rows in time order: a session is a slice of them
+
+    def prepared(self, symbol_id: dict[str, int]) -> _Read:
+        if self.ids is None:
+            checked = self.checked
+            ids = np.array([symbol_id.get(n, -1) for n in checked.names], np.int32)
+            self.ids = ids[checked.symbol]
+            ts = checked.ts
+            self.in_order = len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all())
+        return self
+
+    def rows_in(self, start: int, end: int) -> slice | np.ndarray:
+        """The accepted rows with start <= ts < end: a slice (views, no copies) when in order."""
+        ts = self.checked.ts
+        if self.in_order:
+            lo, hi = np.searchsorted(ts, (start, end)).tolist()
+            return slice(lo, hi)
+        return (ts >= start) & (ts < end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +184,7 @@ class MarketDataRepository:
         sources: list[_Source] = []
         rejections = [DataRejected(ts=0, reason=r, file=n, row=0) for n, r in found.skipped]
         # each file's last block read, checked: a block that straddles two sessions is read once
-        self._last_block: dict[int, tuple[_Block, Checked, list[DataRejected]]] = {}
+        self._last_block: dict[int, _Read] = {}
         with ThreadPoolExecutor(_SCAN_THREADS) as pool:  # pyarrow and numpy release the GIL
             scans = list(pool.map(self._scan, range(len(found.files)), found.files))
         for scanned in scans:
@@ -169,6 +197,7 @@ class MarketDataRepository:
             names = sorted(frozenset().union(*(s.symbols for s in sources)))
         self.symbols: tuple[str, ...] = tuple(sorted(set(names)))
         self._symbol_id = {name: i for i, name in enumerate(self.symbols)}
+        self._position = {name: i for i, name in enumerate(self._names)}
         self.files: tuple[InputFile, ...] = tuple(s.info for s in sources)
         self.file_rejections: tuple[DataRejected, ...] = tuple(
             sorted(rejections, key=lambda r: r.file)
@@ -191,7 +220,8 @@ class MarketDataRepository:
         with self._lock:
             first_visit = (start, end) not in self._windows_loaded
             self._windows_loaded.add((start, end))
-            parts: dict[str, list] = {kind: [] for kind in KIND_COLUMNS}
+            parts: dict[str, list[_Rows]] = {kind: [] for kind in KIND_COLUMNS}
+            files: dict[str, int] = dict.fromkeys(KIND_COLUMNS, 0)  # files with rows, by kind
             rejected: list[DataRejected] = []
             for source in self._sources:
                 if source.index in self._broken:
@@ -208,7 +238,7 @@ class MarketDataRepository:
                 if undated:
                     self._undated_reported.add(source.index)
                 try:
-                    part = self._load(source, wanted, start, end, first_visit, undated, rejected)
+                    rows = self._load(source, wanted, start, end, first_visit, undated, rejected)
                 except _READ_ERRORS as exc:
                     logger.warning("{} became unreadable: {}", source.path, exc)
                     self._broken.add(source.index)
@@ -216,20 +246,20 @@ class MarketDataRepository:
                         DataRejected(ts=0, reason=why.UNREADABLE_FILE, file=info.name, row=0)
                     )
                     continue
-                if part is not None:
-                    parts[info.kind].append(part)
+                if rows:
+                    parts[info.kind].extend(rows)
+                    files[info.kind] += 1
 
-            bars = BarColumns.concat(parts["bars"])
-            if len(parts["bars"]) > 1:
+            bars = _released(BarColumns, parts["bars"])
+            if files["bars"] > 1:
                 bars = self._drop_duplicates_across_files(bars, rejected if first_visit else None)
-            position = {name: i for i, name in enumerate(self._names)}
-            rejected.sort(key=lambda r: (position[r.file], r.row))
+            rejected.sort(key=lambda r: (self._position[r.file], r.row))
             return SessionInput(
                 session=session,
                 symbols=self.symbols,
-                bars=_merged(bars, bars.ts_start, len(parts["bars"])),
-                trades=_merged(TradeColumns.concat(parts["trades"]), None, len(parts["trades"])),
-                quotes=_merged(QuoteColumns.concat(parts["quotes"]), None, len(parts["quotes"])),
+                bars=bars,
+                trades=_released(TradeColumns, parts["trades"]),
+                quotes=_released(QuoteColumns, parts["quotes"]),
                 rejected=tuple(rejected),
             )
 
@@ -242,12 +272,13 @@ class MarketDataRepository:
         first_visit: bool,
         undated: bool,
         rejected: list[DataRejected],
-    ) -> BarColumns | TradeColumns | QuoteColumns | None:
-        """The file's rows in [start, end) from the wanted blocks, in (time, symbol, line) order;
-        its rejections for this load go to `rejected`."""
-        name, kind = source.info.name, source.info.kind
-        chunks: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
-        for _, checked, bad_lines in self._checked_blocks(source, wanted):
+    ) -> list[_Rows]:
+        """The file's rows in [start, end) from the wanted blocks, unsorted; its rejections for
+        this load go to `rejected`."""
+        name = source.info.name
+        rows: list[_Rows] = []
+        for read in self._checked_blocks(source, wanted):
+            checked = read.checked
             for line, reason, symbol, ts in checked.rejected:
                 if (undated and ts is None) or (
                     first_visit and ts is not None and start <= ts < end
@@ -256,30 +287,23 @@ class MarketDataRepository:
                         DataRejected(ts=0, reason=reason, file=name, row=line, symbol=symbol)
                     )
             if undated:
-                rejected.extend(bad_lines)
-            inside = _rows_in(checked.ts, start, end)
-            if checked.ts[inside].size:
-                ids = np.array([self._symbol_id.get(n, -1) for n in checked.names], np.int32)
-                values = {k: v[inside] for k, v in checked.values.items()}
-                chunks.append(
-                    (ids[checked.symbol[inside]], checked.ts[inside], values, checked.line[inside])
+                rejected.extend(read.bad_lines)
+            read = read.prepared(self._symbol_id)
+            inside = read.rows_in(start, end)
+            ts = checked.ts[inside]
+            if ts.size:
+                rows.append(
+                    _Rows(
+                        symbol=read.ids[inside],  # type: ignore[index]
+                        ts=ts,
+                        values={k: v[inside] for k, v in checked.values.items()},
+                        source=(np.int64(source.index) << _ROW_BITS) | checked.line[inside],
+                    )
                 )
         if undated and source.damaged_from:
             reason = why.UNREADABLE_ROW_GROUP if is_parquet(source.path) else why.DAMAGED_FROM_HERE
             rejected.append(DataRejected(ts=0, reason=reason, file=name, row=source.damaged_from))
-        if not chunks:
-            return None
-        symbol = np.concatenate([c[0] for c in chunks])
-        ts = np.concatenate([c[1] for c in chunks])
-        line = np.concatenate([c[3] for c in chunks])
-        order = np.lexsort((line, symbol, ts))
-        time_field = "ts_start" if kind == "bars" else "ts"
-        return _COLUMN_TYPES[kind](
-            symbol=symbol[order],
-            **{time_field: ts[order]},
-            **{f: np.concatenate([c[2][f] for c in chunks])[order] for f in KIND_COLUMNS[kind]},
-            source=(np.int64(source.index) << _ROW_BITS) | line[order],
-        )
+        return rows
 
     # -- scanning and reading files -------------------------------------------------------------
 
@@ -333,7 +357,7 @@ class MarketDataRepository:
             )
             index_rows.append(entry)
             if block.number == 0:  # kept as if just loaded: a run usually starts in it
-                self._last_block[index] = (entry, checked, bad_lines)
+                self._last_block[index] = _Read(entry, checked, bad_lines)
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
         return self._source(source, kind, index_rows, symbols, damage.line)
 
@@ -388,9 +412,7 @@ class MarketDataRepository:
             damaged_from=damaged,
         )
 
-    def _checked_blocks(
-        self, source: _Source, wanted: list[_Block]
-    ) -> Iterator[tuple[_Block, Checked, list[DataRejected]]]:
+    def _checked_blocks(self, source: _Source, wanted: list[_Block]) -> Iterator[_Read]:
         """The wanted blocks of a file, read again and checked from their carried state."""
         if not wanted:
             return
@@ -399,12 +421,13 @@ class MarketDataRepository:
             parquet = pq.ParquetFile(source.path)
             for b in wanted:
                 table, line = _row_group(parquet, source, b.number, b.first_line)
-                yield b, check(kind, table, line, self._wanted, self.label, dict(b.carry)), []
+                checked = check(kind, table, line, self._wanted, self.label, dict(b.carry))
+                yield _Read(b, checked, [])
             return
         numbers = {b.number: b for b in wanted}
         kept = self._last_block.get(source.index)
-        if kept is not None and kept[0].number in numbers:  # the block two sessions share
-            del numbers[kept[0].number]
+        if kept is not None and kept.block.number in numbers:  # the block two sessions share
+            del numbers[kept.block.number]
             yield kept
             if not numbers:
                 return
@@ -422,9 +445,9 @@ class MarketDataRepository:
             lines = split_lines(block, source.header_line, source.width, source.at["symbol"])
             table, line = csv_rows(lines, source.width, source.at)
             checked = check(kind, table, line, self._wanted, self.label, dict(b.carry))
-            bad_lines = self._line_rejections(source, lines)
-            self._last_block[source.index] = (b, checked, bad_lines)
-            yield b, checked, bad_lines
+            read = _Read(b, checked, self._line_rejections(source, lines))
+            self._last_block[source.index] = read
+            yield read
             if block.number == last:
                 return
 
@@ -463,21 +486,23 @@ class MarketDataRepository:
     def _drop_duplicates_across_files(
         self, bars: BarColumns, rejected: list[DataRejected] | None
     ) -> BarColumns:
-        """A bar that another file already gave (same symbol and start) is a duplicate."""
-        order = np.lexsort((bars.source, bars.ts_start, bars.symbol))
-        symbol, ts = bars.symbol[order], bars.ts_start[order]
-        repeat = (symbol[1:] == symbol[:-1]) & (ts[1:] == ts[:-1])
-        duplicates = order[1:][repeat]
+        """A bar that another file already gave (same symbol and start) is a duplicate; `bars`
+        are in release order, so a bar and its duplicates are neighbours, the first file first."""
+        symbol, ts = bars.symbol, bars.ts_start
+        duplicates = np.flatnonzero((symbol[1:] == symbol[:-1]) & (ts[1:] == ts[:-1])) + 1
+        if not len(duplicates):
+            return bars
         if rejected is not None:
-            for i in duplicates:
-                source = int(bars.source[i])
+            for source, symbol_id in zip(
+                bars.source[duplicates].tolist(), symbol[duplicates].tolist(), strict=True
+            ):
                 rejected.append(
                     DataRejected(
                         ts=0,
                         reason=why.DUPLICATE,
                         file=self._names[source >> _ROW_BITS],
                         row=source & _ROW_MASK,
-                        symbol=self.symbols[bars.symbol[i]],
+                        symbol=self.symbols[symbol_id],
                     )
                 )
         keep = np.ones(len(bars), dtype=bool)
@@ -512,15 +537,6 @@ def _index_entry(
     )
 
 
-def _rows_in(ts: np.ndarray, start: int, end: int) -> slice | np.ndarray:
-    """The rows with start <= ts < end: a slice (views, no copies) when the times are in order,
-    as they are in a file written in time order, else a mask."""
-    if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):
-        lo, hi = np.searchsorted(ts, (start, end)).tolist()
-        return slice(lo, hi)
-    return (ts >= start) & (ts < end)
-
-
 def _row_group(
     parquet: pq.ParquetFile, source: _Source, group: int, first_row: int
 ) -> tuple[pa.Table, np.ndarray]:
@@ -531,13 +547,30 @@ def _row_group(
     return table, first_row + np.arange(table.num_rows, dtype=np.int64)
 
 
-def _merged(columns: _C, time: np.ndarray | None, parts: int) -> _C:
-    """Rows in release order: time, then symbol id, then source.
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Accepted rows of one block inside a session window, as views where possible."""
 
-    Each part is already in that order and parts come in file order, so a stable sort on
-    (time, symbol) is enough to merge them.
-    """
-    if parts <= 1:
-        return columns
-    time = columns.ts if time is None else time
-    return columns.take(np.lexsort((columns.symbol, time)))
+    symbol: np.ndarray  # run symbol ids
+    ts: np.ndarray
+    values: dict[str, np.ndarray]
+    source: np.ndarray
+
+
+def _released(columns: type[_C], parts: list[_Rows]) -> _C:
+    """The rows of every file in release order: time, then symbol id, then source (file, then
+    line). Each row has its own source, so the order is the same however the parts were cut."""
+    if not parts:
+        return columns.empty()
+    symbol = np.concatenate([p.symbol for p in parts])
+    ts = np.concatenate([p.ts for p in parts])
+    source = np.concatenate([p.source for p in parts])
+    order = np.lexsort((source, symbol, ts))
+    time_field = "ts_start" if columns is BarColumns else "ts"
+    fields = parts[0].values
+    return columns(
+        symbol=symbol[order],
+        **{time_field: ts[order]},
+        **{f: np.concatenate([p.values[f] for p in parts])[order] for f in fields},
+        source=source[order],
+    )

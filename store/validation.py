@@ -9,15 +9,15 @@ it is out of order (ticks may share a time).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from messages import rejections as why
 from messages.session import NS_PER_MINUTE
-from store.parsing import KIND_COLUMNS, TS_OK, TS_REASONS, numbers, symbol_text, timestamps
+from store.parsing import KIND_COLUMNS, TS_OK, TS_REASONS, numbers, symbol_codes, timestamps
 
 Carry = dict[str, int]  # symbol -> latest accepted time in the file so far
 _NEVER = np.iinfo(np.int64).min
@@ -65,10 +65,7 @@ def check(
     carry: Carry,
 ) -> Checked:
     """Validate one block's rows of the wanted symbols (None: all); updates `carry`."""
-    text = symbol_text(table.column("symbol"))
-    encoded = pc.dictionary_encode(text).combine_chunks()
-    names: list[str] = encoded.dictionary.to_pylist()
-    symbol = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    names, symbol = symbol_codes(table.column("symbol"))
     if wanted is not None:
         asked = np.array([n in wanted or n == "" for n in names], dtype=bool)[symbol]
         if not asked.all():
@@ -123,8 +120,11 @@ def _check_order(
     """Duplicate and out-of-order rows, against the latest accepted time of their symbol."""
     latest = np.full(len(ts), _NEVER, dtype=np.int64)  # before each row
     candidate = np.flatnonzero(verdicts.ok)
-    for code in np.unique(symbol[candidate]):
-        rows = candidate[symbol[candidate] == code]
+    if len(names) == 1 and len(candidate):  # the usual block: one symbol
+        groups: Iterable[tuple[int, np.ndarray]] = [(0, candidate)]
+    else:
+        groups = ((c, candidate[symbol[candidate] == c]) for c in np.unique(symbol[candidate]))
+    for code, rows in groups:
         start = carry.get(names[code], _NEVER)
         running = np.maximum.accumulate(np.concatenate([[start], ts[rows]]))
         latest[rows] = running[:-1]
