@@ -88,6 +88,15 @@ class MinuteGrid:
         cell = state + len(STATES) * np.arange(rows)[:, None]  # one bincount for every state
         return np.bincount(cell.ravel(), minlength=rows * len(STATES)).reshape(rows, len(STATES))
 
+    def counts_at(self, symbols: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+        """(len(symbols), 4) int64: bars per state of `symbols[i]` over its first `minutes[i]`
+        minutes; one running count per symbol, however many (symbol, minute) pairs are asked."""
+        rows, which = np.unique(np.asarray(symbols, dtype=np.int64), return_inverse=True)
+        per_state = self.state[rows][:, :, None] == np.arange(len(STATES), dtype=np.int8)
+        running = np.zeros((len(rows), self.minutes + 1, len(STATES)), dtype=np.int64)
+        np.cumsum(per_state, axis=1, out=running[:, 1:, :])
+        return running[which, np.asarray(minutes, dtype=np.int64)]
+
     def n_buckets(self, interval: int) -> int:
         """Number of `interval`-minute buckets in the session; the last one may be short."""
         return -(-self.minutes // interval)

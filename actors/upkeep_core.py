@@ -205,15 +205,11 @@ class UpkeepCore:
         derived = DerivedBarColumns.concat(pieces)
         at = np.searchsorted(boundaries, derived.ts_end, side="left")
         parts.add(at, self._derived_records(boundaries[at], derived))
-        quality: list[Event] = []
-        quality_at: list[int] = []
-        for j in np.unique(gap_at).tolist():
-            boundary = int(boundaries[j])
-            expected = min((boundary - grid.session.open) // NS_PER_MINUTE, grid.minutes)
-            symbols = np.unique(gap_symbol[gap_at == j])
-            quality += self._quality_events(boundary, symbols, expected)
-            quality_at += [j] * len(symbols)
-        parts.add_events(np.array(quality_at, dtype=np.int64), quality, changes=True)
+        # Each symbol with a gap found at a boundary gets its quality as of that boundary.
+        pair = np.unique(gap_at * grid.n_symbols + gap_symbol)
+        at, symbol = pair // grid.n_symbols, pair % grid.n_symbols
+        expected = np.minimum((boundaries[at] - grid.session.open) // NS_PER_MINUTE, grid.minutes)
+        parts.add_events(at, self._quality_events(boundaries[at], symbol, expected), changes=True)
         return parts.findings(len(boundaries))
 
     def _quiet(self, bars: BarColumns, due: int) -> bool:
@@ -485,26 +481,36 @@ class UpkeepCore:
         return EncodedBatch.concat(kinds).take(order)
 
     def _quality_events(
-        self, now: int, symbols: np.ndarray, expected: int | None = None
+        self,
+        now: int | np.ndarray,
+        symbols: np.ndarray,
+        expected: int | np.ndarray | None = None,
     ) -> list[QualityUpdated]:
+        """Each symbol's quality over its first `expected` minutes, as of `now` (one time and
+        count for all, or one per symbol)."""
         if len(symbols) == 0:
             return []
-        expected = self._checked if expected is None else expected
-        counts = self.grid.counts_until(expected, symbols)
+        shape = np.shape(symbols)
+        expected = np.broadcast_to(self._checked if expected is None else expected, shape)
+        counts = self.grid.counts_at(symbols, expected)
         label = self.grid.session.label
         return [
             QualityUpdated(
-                ts=now,
+                ts=ts,
                 symbol=self.symbols[s],
                 session=label,
-                expected=expected,
+                expected=e,
                 real=real,
                 filled=filled,
                 synthetic=synthetic,
-                quality=(real + filled) / expected if expected else 0.0,
+                quality=(real + filled) / e if e else 0.0,
             )
-            for s, (_, real, filled, synthetic) in zip(
-                symbols.tolist(), counts.tolist(), strict=True
+            for ts, s, e, (_, real, filled, synthetic) in zip(
+                np.broadcast_to(now, shape).tolist(),
+                np.asarray(symbols).tolist(),
+                expected.tolist(),
+                counts.tolist(),
+                strict=True,
             )
         ]
 
