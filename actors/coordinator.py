@@ -39,7 +39,7 @@ class StreamCoordinator(Shell):
         self.lateness = LatenessHistogram()
         self._point = ""
         self._carried = 0
-        self._unwritten: list[EncodedBatch] = []
+        self._unwritten: list[Write] = []
 
     def handle(self, message: Any) -> None:
         self._point = _CRASH_POINTS.get(self.core.state, "step")
@@ -54,7 +54,7 @@ class StreamCoordinator(Shell):
         if self._carried == 2:
             faults.reached(self._point)  # between two writes of one message (kill -9 tests)
         if isinstance(effect, Write):
-            self._unwritten.append(effect.records)
+            self._unwritten.append(effect)
             if effect.line is None:
                 return
         self._write_out()
@@ -77,10 +77,15 @@ class StreamCoordinator(Shell):
     def _write_out(self) -> None:
         if not self._unwritten:
             return
-        parts, self._unwritten = self._unwritten, []
-        self.log.append_batch(EncodedBatch.concat(parts))
-        for part in parts:
-            self._publish(part)
+        writes, self._unwritten = self._unwritten, []
+        self.log.append_batch(EncodedBatch.concat([w.records for w in writes]))
+        if self.output is None:
+            return
+        for write in writes:
+            start = 0
+            for end in [len(write.records)] if write.parts is None else write.parts.tolist():
+                self._publish(write.records.take(slice(start, end)))
+                start = end
 
     def _measure(self, due: np.ndarray, line: tuple[int, float, float]) -> None:
         anchor_sim, anchor_wall, speed = line

@@ -150,8 +150,8 @@ class CoordinatorCore:
                 self.loaded[data.session.label] = message
                 if self.state == "awaiting-session":
                     self._begin_session()
-            case UpkeepReply(findings=findings):
-                self._on_upkeep(findings)
+            case UpkeepReply(findings=findings, ends=ends):
+                self._on_upkeep(findings, ends)
             case NextStep():
                 self.waiting_step = False
                 if self.state == "streaming" and not self.paused:
@@ -232,17 +232,19 @@ class CoordinatorCore:
         self._tell(UPKEEP, OpenSession(plan.session, plan.start))
         self.state = "opening"
 
-    def _on_upkeep(self, findings: list[EncodedBatch]) -> None:
+    def _on_upkeep(self, findings: EncodedBatch, ends: np.ndarray | None) -> None:
         if self.state == "opening":
-            self._emit(Write(findings[0]))
+            self._emit(Write(findings))
             self._write_rejections(self._rejections, self.cursor.now)
             self._back_to_streaming()
         elif self.state == "upkeep":
             step, self.pending = self.pending, None
-            self._write_records(step.first, step.last, step.due, step.line, step.cuts, findings)
+            self._write_records(
+                step.first, step.last, step.due, step.line, step.cuts, findings, ends
+            )
             self._after_step()
         elif self.state == "closing":
-            self._emit(Write(findings[0]))
+            self._emit(Write(findings))
             self.totals.sessions += 1
             self._emit(Commit())  # a closed session is durable
             self.state = "streaming"
@@ -325,22 +327,26 @@ class CoordinatorCore:
         due: np.ndarray | None,
         line: tuple[int, float, float] | None,
         cuts: np.ndarray | None = None,
-        findings: tuple[EncodedBatch, ...] | list[EncodedBatch] = (),
+        findings: EncodedBatch = EMPTY_BATCH,
+        ends: np.ndarray | None = None,
     ) -> None:
         """Plan records [first, last), with each boundary's findings right after its cut.
 
-        One Write per part, so a consumer gets the stream minute by minute; the parts are views of
-        the session's plan and of the findings (the shell appends a run of writes at once)."""
-        records = self.cursor.plan.records
-        position = first
-        for cut, found in zip([] if cuts is None else cuts.tolist(), findings, strict=True):
-            if cut > position:
-                self._emit(Write(records.take(slice(position, cut))))
-            if len(found):
-                self._emit(Write(found))
-            position = cut
-        if last > position:
-            self._emit(Write(records.take(slice(position, last))))
+        One gather puts them in that order; `parts` lets the consumer have them boundary by
+        boundary."""
+        records = self.cursor.plan.records.take(slice(first, last))
+        if cuts is not None and ends is not None and len(cuts):
+            sizes = np.diff(np.clip(cuts, first, last), prepend=first, append=last)
+            record_part = np.repeat(2 * np.arange(len(sizes)), sizes)
+            finding_part = np.repeat(2 * np.arange(len(ends)) + 1, np.diff(ends, prepend=0))
+            part = np.concatenate([record_part, finding_part])
+            order = np.argsort(part, kind="stable")
+            records = EncodedBatch.concat([records, findings]).take(order).packed()
+            part = part[order]
+            parts = np.append(np.flatnonzero(part[1:] != part[:-1]) + 1, len(part))
+            self._emit(Write(records, parts=parts))
+        elif len(records):
+            self._emit(Write(records))
         if due is not None:  # measured once the whole step is out
             self._emit(Write(EMPTY_BATCH, due, line))
 

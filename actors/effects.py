@@ -31,6 +31,7 @@ class Write(msgspec.Struct, frozen=True):
     records: EncodedBatch
     due: np.ndarray | None = None
     line: tuple[int, float, float] | None = None
+    parts: np.ndarray | None = None  # where the consumer's pieces end: a step, boundary by boundary
 
 
 class Commit(msgspec.Struct, frozen=True):

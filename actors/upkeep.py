@@ -44,19 +44,19 @@ def upkeep_receive(core: UpkeepCore, message: Any) -> list[Effect]:
             core.open_session(session)
             return [
                 Tell(CLOCK, AdvanceTo(start)),
-                Tell(COORDINATOR, UpkeepReply([EncodedBatch.of(session_opened(session, start))])),
+                Tell(COORDINATOR, UpkeepReply(EncodedBatch.of(session_opened(session, start)))),
             ]
         case UpkeepStep(boundaries=boundaries, bars=bars, release=release):
             findings = core.advance_many(boundaries, bars, release)
             return [
                 Tell(SESSION_DATA, Upkept(findings.changes)),
-                Tell(COORDINATOR, UpkeepReply(findings.batches)),
+                Tell(COORDINATOR, UpkeepReply(findings.records, findings.ends)),
             ]
         case CloseSession(now=now, released=released, left_out=left_out):
             findings = core.close(now, released, left_out)
             return [
                 Tell(SESSION_DATA, Upkept(findings.changes)),
-                Tell(COORDINATOR, UpkeepReply(findings.batches)),
+                Tell(COORDINATOR, UpkeepReply(findings.records, findings.ends)),
             ]
     raise TypeError(f"Upkeep cannot handle {type(message).__name__}")
 

@@ -38,11 +38,18 @@ _EMPTY = np.empty(0, dtype=np.int64)
 
 
 class Findings(msgspec.Struct):
-    """Upkeep's findings at the boundaries of one call, encoded in log order, one batch per
-    boundary, and the ones that change session state (fills and quality) for SessionData."""
+    """Upkeep's findings at the boundaries of one call, encoded in log order, and the ones that
+    change session state (fills and quality) for SessionData."""
 
-    batches: list[EncodedBatch]
+    records: EncodedBatch
+    ends: np.ndarray  # records through each boundary: boundary j's are [ends[j-1], ends[j])
     changes: list[Event]
+
+    @property
+    def batches(self) -> list[EncodedBatch]:
+        """One batch per boundary."""
+        ends = self.ends.tolist()
+        return [self.records.take(slice(a, b)) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
     def events(self) -> list[list[Event]]:
         """The findings as Structs, boundary by boundary (for tests and people)."""
@@ -72,10 +79,8 @@ class _Parts:
         batch = EncodedBatch.concat(self.batches)
         at = np.concatenate(self.at) if self.at else _EMPTY
         order = np.argsort(at, kind="stable")
-        cuts = np.searchsorted(at[order], np.arange(1, n_boundaries)).tolist()
-        ordered = batch.take(order).packed()  # one gather: each boundary's batch is a slice
-        edges = zip([0, *cuts], [*cuts, len(ordered)], strict=True)
-        return Findings([ordered.take(slice(a, b)) for a, b in edges], self.changes)
+        ends = np.searchsorted(at[order], np.arange(1, n_boundaries + 1))
+        return Findings(batch.take(order).packed(), ends, self.changes)
 
 
 class UpkeepCore:

@@ -93,9 +93,10 @@ class CloseSession(msgspec.Struct, frozen=True):
 
 
 class UpkeepReply(msgspec.Struct, frozen=True):
-    """Upkeep's findings, one batch per boundary of the request (one for open/close)."""
+    """Upkeep's findings in log order; for a step, `ends[j]` counts those through boundary j."""
 
-    findings: list[EncodedBatch]
+    findings: EncodedBatch
+    ends: np.ndarray | None = None
 
 
 class Released(msgspec.Struct, frozen=True):
