@@ -15,6 +15,8 @@ from actors.shell import Shell
 from messages.commands import COORDINATOR, AdvanceTo, NextStep, Pause, Resume, SetSpeed, WakeAt
 
 _LONGEST_WAIT = 60.0  # seconds per wait; a longer delay is waited in pieces, so none overflows
+_LAST_WAIT = 0.002  # a long wait ends this early and the rest is waited again: a thread woken
+# from a short wait is on time, one woken from a long idle one can be a millisecond late
 _JOIN_TIMEOUT = 5.0
 
 
@@ -133,7 +135,8 @@ class Clock(Shell):
                     wall = time.monotonic()
                     delay = core.wall_delay(wake.ts, wall)
                     if delay > 0:
-                        self._cond.wait(min(delay, _LONGEST_WAIT))
+                        early = delay - _LAST_WAIT if delay > 2 * _LAST_WAIT else delay
+                        self._cond.wait(min(early, _LONGEST_WAIT))
                         continue
                     self._wake = None
                     step = NextStep(
