@@ -320,9 +320,11 @@ def _joined(a: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> bytes:
     out = np.empty(len(a) + 1, dtype=np.uint8)
     out[:-1] = a
     out[stops] = _LF  # overwrites the first byte of each line end (or the spare last byte)
-    if stops[-1] + 1 - starts[0] == (stops + 1 - starts).sum():
-        return out[starts[0] : stops[-1] + 1].tobytes()  # one run of lines: nothing to drop
-    edges = np.bincount(starts, minlength=len(out) + 1) - np.bincount(
-        stops + 1, minlength=len(out) + 1
-    )
-    return out[np.cumsum(edges[:-1]) > 0].tobytes()
+    lo, hi = int(starts[0]), int(stops[-1]) + 1
+    gaps = starts[1:] - stops[:-1] - 1  # bytes dropped between lines (CRLF: one)
+    if not gaps.any():
+        return out[lo:hi].tobytes()  # one run of lines: nothing to drop
+    runs = np.empty(2 * len(starts) - 1, dtype=np.int64)
+    runs[0::2], runs[1::2] = stops + 1 - starts, gaps
+    keep = np.repeat(np.arange(len(runs)) % 2 == 0, runs)  # lines kept, gaps dropped
+    return out[lo:hi][keep].tobytes()
