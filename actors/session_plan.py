@@ -49,7 +49,9 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
         [marks[(marks <= last_item) & (marks < session.close)], [session.close]]
     )
     start = session.window_start if extended_hours else session.open
-    times = np.unique(np.concatenate([item_times, boundaries]))
+    # Sorted, then repeats dropped: numpy 2's np.unique hashes first, 40x slower on a tick day.
+    times = np.sort(np.concatenate([item_times, boundaries]))
+    times = times[np.concatenate([[True], times[1:] != times[:-1]])]
     times = times[times > start]  # Upkeep's day transition already moved time to the start
 
     batch = EncodedBatch.concat(
