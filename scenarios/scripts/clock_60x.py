@@ -1,8 +1,10 @@
 """Scenario: clock-driven replay at 60x for one hour of a session (12:00 to the 13:00 early close
 on the day after Thanksgiving 2024), and how late each release was.
 
-Asserts: the hour takes a minute of wall time (60x); every release was on time to within
-P99_BOUND at the 99th percentile; the log equals the data-driven run's.
+Asserts: the hour takes a minute of wall time (60x); at the 99th percentile, releases were at
+most P99_BOUND later than a bare timer in the same process over the same minute (the baseline:
+a virtual machine that loses its CPU for a moment delays both); the log equals the data-driven
+run's.
 
 Run it with `ticktape run scenarios/scripts/clock_60x.py` (or `python` on this file).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +27,18 @@ from scenarios.demo_data import DemoSpec, generate
 
 DAY = "2024-11-29"  # closes at 13:00
 SPEED = 60.0
-P99_BOUND = 0.02  # seconds: holds on a busy CI machine; a quiet one does ~2 ms (README)
+P99_BOUND = 0.02  # seconds over the baseline: holds on a busy CI machine; a quiet one does ~1 ms
+
+
+def bare_timer_p99(stop: threading.Event, result: list[float]) -> None:
+    """The baseline: how late a plain 50 ms timed wait wakes on this machine, at the p99."""
+    late = []
+    while not stop.is_set():
+        due = time.monotonic() + 0.05
+        stop.wait(0.05)
+        late.append(time.monotonic() - due)
+    late.sort()
+    result.append(max(late[int(len(late) * 0.99)], 0.0) if late else 0.0)
 
 
 def main() -> None:
@@ -38,18 +52,26 @@ def main() -> None:
         config = msgspec.structs.replace(
             base, log=f"{tmp}/paced.lmdb", start=f"{DAY}T12:00", speed=SPEED
         )
+        stop, baseline = threading.Event(), []
+        timer = threading.Thread(target=bare_timer_p99, args=(stop, baseline))
+        timer.start()
         began = time.monotonic()
-        totals = System(config).run(timeout=180)
-        wall = time.monotonic() - began
+        try:
+            totals = System(config).run(timeout=180)
+        finally:
+            wall = time.monotonic() - began
+            stop.set()
+            timer.join(5)
 
     late = totals.lateness
     assert 55 < wall < 75, f"one hour at 60x took {wall:.1f} s"
-    assert late["p99"] <= P99_BOUND, f"p99 lateness {late['p99'] * 1e3:.2f} ms"
+    bound = P99_BOUND + baseline[0]
+    assert late["p99"] <= bound, f"p99 lateness {late['p99'] * 1e3:.2f} ms > {bound * 1e3:.2f} ms"
     assert totals.digest == data_driven, "pacing changed the log"
     print(
         f"clock_60x: one hour in {wall:.1f} s, {int(late['releases'])} releases, lateness "
         f"p50 {late['p50'] * 1e3:.3f} ms p99 {late['p99'] * 1e3:.3f} ms "
-        f"max {late['max'] * 1e3:.3f} ms"
+        f"max {late['max'] * 1e3:.3f} ms (a bare timer: p99 {baseline[0] * 1e3:.3f} ms)"
     )
 
 
