@@ -34,6 +34,7 @@ from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumn
 from messages.events import DataRejected
 from messages.session import Session
 from store.calendar import CalendarError, TradingCalendar
+from store.parsing import strings, to_numpy
 from store.repository import KIND_COLUMNS, LABELS, DataConfigError, InputFile, MarketDataRepository
 
 MANIFEST = "catalog.json"
@@ -96,13 +97,22 @@ def _positions(column: pa.ChunkedArray, values: pa.Array) -> np.ndarray:
     parts = []
     for chunk in column.chunks:
         if pa.types.is_dictionary(chunk.type):
-            lookup = pc.fill_null(pc.index_in(chunk.dictionary, value_set=values), -1)
-            parts.append(lookup.to_numpy()[chunk.indices.to_numpy(zero_copy_only=False)])
+            parts.append(_index_in(chunk.dictionary, values)[to_numpy(chunk.indices)])
         else:
-            parts.append(pc.fill_null(pc.index_in(chunk, value_set=values), -1).to_numpy())
+            parts.append(_index_in(chunk, values))
     if not parts:
         return np.empty(0, dtype=np.int64)
     return np.concatenate(parts).astype(np.int64)
+
+
+def _index_in(column: pa.Array, values: pa.Array) -> np.ndarray:
+    """Each value's position in `values`, -1 if absent (numpy fills the misses: `pc.fill_null`
+    makes a pyarrow scalar, which imports pandas)."""
+    found = pc.index_in(column, value_set=values)
+    if not len(found):
+        return np.empty(0, dtype=np.int64)
+    position = np.frombuffer(found.buffers()[1], np.int32, len(found), found.offset * 4)
+    return np.where(to_numpy(pc.is_valid(found)), position, -1)
 
 
 def _plain_strings(column: pa.ChunkedArray) -> list[str]:
@@ -372,7 +382,7 @@ def _ordered(table: pa.Table, ranks: pa.Array, keys: Sequence[str]) -> pa.Table:
             text = pc.cast(table["symbol"], pa.string())
             columns.append(_positions(table["symbol"], pc.unique(text).sort()))
         else:
-            columns.append(table[key].to_numpy())
+            columns.append(to_numpy(table[key]))
     return table.take(pa.array(np.lexsort(columns))) if columns else table
 
 
@@ -381,7 +391,7 @@ def _without_duplicate_bars(bars: pa.Table, ranks: pa.Array) -> tuple[pa.Table, 
     a duplicate, as the repository decides between the files of one folder."""
     ordered = _ordered(bars, ranks, ("symbol", "ts_start", "file", "line"))
     symbol = _positions(ordered["symbol"], pc.unique(pc.cast(ordered["symbol"], pa.string())))
-    ts = ordered["ts_start"].to_numpy()
+    ts = to_numpy(ordered["ts_start"])
     repeat = np.zeros(ordered.num_rows, dtype=bool)
     repeat[1:] = (symbol[1:] == symbol[:-1]) & (ts[1:] == ts[:-1])
     duplicates = ordered.filter(repeat)
@@ -446,7 +456,7 @@ def _write_partition(
                 table, duplicates = _without_duplicate_bars(table, ranks)
                 rejected_parts.append(duplicates)
             table = _ordered(table, ranks, (_TIME[kind], "symbol", "file", "line"))
-        ts = table[_TIME[kind]].to_numpy()
+        ts = to_numpy(table[_TIME[kind]])
         outside = int(((ts < session.open) | (ts >= session.close)).sum())
         written = _write_table(table, folder, _partition_name(kind, session.label))
         entry["kinds"][kind] = {**written, "outside_hours": outside}
@@ -528,10 +538,10 @@ class CatalogRepository:
             noun = "symbol" if len(missing) == 1 else "symbols"
             raise DataConfigError(f"no data for {noun} {', '.join(missing)} in {self.folder}")
         self.symbols: tuple[str, ...] = tuple(sorted(set(names)))
-        self._universe = pa.array(self.symbols, type=pa.string())
+        self._universe = strings(self.symbols)
         self._wanted = frozenset(self.symbols) | {""}
         self._filter = None if len(self.symbols) == len(present) else list(self._wanted)
-        self._ranks = pa.array(self.manifest.names(), type=pa.string())
+        self._ranks = strings(self.manifest.names())
         self._position = {name: i for i, name in enumerate(self.manifest.names())}
         self._by_window = {
             tuple(entry["window"]): entry for entry in self.manifest.partitions.values()
@@ -617,7 +627,7 @@ class CatalogRepository:
         self.opened.append(name)
         table = pq.ParquetFile(self.folder / name).read(columns=columns)
         for column, values in wanted.items():
-            table = table.filter(pc.is_in(table[column], value_set=pa.array(values, pa.string())))
+            table = table.filter(pc.is_in(table[column], value_set=strings(values)))
         return table
 
     def _rows(self, kind: str, name: str) -> BarColumns | TradeColumns | QuoteColumns:
@@ -625,10 +635,10 @@ class CatalogRepository:
         time, values = _TIME[kind], KIND_COLUMNS[kind]
         wanted = {} if self._filter is None else {"symbol": self._filter}
         table = self._read(name, ["symbol", time, *values, "file", "line"], wanted)
-        source = (_positions(table["file"], self._ranks) << _ROW_BITS) | table["line"].to_numpy()
+        source = (_positions(table["file"], self._ranks) << _ROW_BITS) | to_numpy(table["line"])
         return _COLUMN_TYPES[kind](
             symbol=_positions(table["symbol"], self._universe).astype(np.int32),
-            **{name: table[name].to_numpy() for name in (time, *values)},
+            **{name: to_numpy(table[name]) for name in (time, *values)},
             source=source,
         )
 
