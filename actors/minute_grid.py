@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from messages.arrays import distinct, on_minute
 from messages.columns import BarColumns, DerivedBarColumns
 from messages.session import NS_PER_MINUTE, Session
 
@@ -54,7 +55,7 @@ class MinuteGrid:
         ts = np.asarray(bars.ts_start, dtype=np.int64)
         symbol = np.asarray(bars.symbol, dtype=np.int64)
         offset = ts - self.session.open
-        outside = (offset < 0) | (ts >= self.session.close) | (offset % NS_PER_MINUTE != 0)
+        outside = (offset < 0) | (ts >= self.session.close) | ~on_minute(offset)
         if outside.any():
             bad = int(ts[np.argmax(outside)])
             raise ValueError(
@@ -63,19 +64,19 @@ class MinuteGrid:
             )
         if ((symbol < 0) | (symbol >= self.n_symbols)).any():
             raise ValueError(f"symbol id out of range 0..{self.n_symbols - 1}")
-        minute = offset // NS_PER_MINUTE
-        if (self.state[symbol, minute] != MISSING).any():
+        cell = symbol * self.minutes + offset // NS_PER_MINUTE  # flat: one index for six arrays
+        if (self.state.reshape(-1)[cell] != MISSING).any():
             raise ValueError("a bar was put on a minute that already has one")
         taken = np.zeros(self.state.size, dtype=bool)  # cheaper than sorting the cells
-        taken[symbol * self.minutes + minute] = True
+        taken[cell] = True
         if np.count_nonzero(taken) != len(symbol):
             raise ValueError("the same (symbol, minute) appears twice in one put")
-        self.open[symbol, minute] = bars.open
-        self.high[symbol, minute] = bars.high
-        self.low[symbol, minute] = bars.low
-        self.close[symbol, minute] = bars.close
-        self.volume[symbol, minute] = bars.volume
-        self.state[symbol, minute] = state
+        self.open.reshape(-1)[cell] = bars.open
+        self.high.reshape(-1)[cell] = bars.high
+        self.low.reshape(-1)[cell] = bars.low
+        self.close.reshape(-1)[cell] = bars.close
+        self.volume.reshape(-1)[cell] = bars.volume
+        self.state.reshape(-1)[cell] = state
 
     def counts(self) -> np.ndarray:
         """(n_symbols, 4) int64: bars per state (MISSING, REAL, FILLED, SYNTHETIC), per symbol."""
@@ -88,11 +89,15 @@ class MinuteGrid:
     def counts_at(self, symbols: np.ndarray, minutes: np.ndarray) -> np.ndarray:
         """(len(symbols), 4) int64: bars per state of `symbols[i]` over its first `minutes[i]`
         minutes; one running count per symbol, however many (symbol, minute) pairs are asked."""
-        rows, which = np.unique(np.asarray(symbols, dtype=np.int64), return_inverse=True)
-        per_state = self.state[rows][:, :, None] == np.arange(len(STATES), dtype=np.int8)
-        running = np.zeros((len(rows), self.minutes + 1, len(STATES)), dtype=np.int64)
-        np.cumsum(per_state, axis=1, out=running[:, 1:, :])
-        return running[which, np.asarray(minutes, dtype=np.int64)]
+        rows = distinct(np.asarray(symbols, dtype=np.int64))
+        which, minutes = np.searchsorted(rows, symbols), np.asarray(minutes, dtype=np.int64)
+        state = self.state[rows]
+        counts = np.empty((len(which), len(STATES)), dtype=np.int64)
+        running = np.zeros((len(rows), self.minutes + 1), dtype=np.int32)
+        for k in STATES:  # one state at a time: small int counts, no one-hot cube
+            np.cumsum(state == k, axis=1, dtype=np.int32, out=running[:, 1:])
+            counts[:, k] = running[which, minutes]
+        return counts
 
     def n_buckets(self, interval: int) -> int:
         """Number of `interval`-minute buckets in the session; the last one may be short."""
@@ -116,9 +121,9 @@ class MinuteGrid:
         sym = (
             np.arange(self.n_symbols)
             if symbols is None
-            else np.unique(np.asarray(symbols, dtype=np.int64))
+            else distinct(np.asarray(symbols, np.int64))
         )
-        bkt = np.arange(n_buckets) if buckets is None else np.unique(np.asarray(buckets, np.int64))
+        bkt = np.arange(n_buckets) if buckets is None else distinct(np.asarray(buckets, np.int64))
         if len(bkt) and (bkt[0] < 0 or bkt[-1] >= n_buckets):
             raise ValueError(f"bucket index out of range 0..{n_buckets - 1}")
         if len(sym) == 0 or len(bkt) == 0:

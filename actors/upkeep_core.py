@@ -15,6 +15,7 @@ import msgspec
 import numpy as np
 
 from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from messages.arrays import distinct, on_minute
 from messages.codec import EMPTY_BATCH, EncodedBatch, decode_many, encode_columns
 from messages.columns import BarColumns, DerivedBarColumns
 from messages.config import GAP_POLICIES
@@ -167,7 +168,7 @@ class UpkeepCore:
         fill_symbol, fill_minute, fill_events = self._fill(now, gap_symbol, gap_minute, retry)
         parts.add_events(at, fill_events, changes=True)
         self._derived_events(parts, at, now, due, fill_symbol, fill_minute)
-        touched = np.unique(np.concatenate([gap_symbol, fill_symbol]))
+        touched = distinct(np.concatenate([gap_symbol, fill_symbol]))
         parts.add_events(at, self._quality_events(now, touched), changes=True)
 
     def advance_many(
@@ -211,7 +212,7 @@ class UpkeepCore:
         at = np.searchsorted(boundaries, derived.ts_end, side="left")
         parts.add(at, self._derived_records(boundaries[at], derived))
         # Each symbol with a gap found at a boundary gets its quality as of that boundary.
-        pair = np.unique(gap_at * grid.n_symbols + gap_symbol)
+        pair = distinct(gap_at * grid.n_symbols + gap_symbol)
         at, symbol = pair // grid.n_symbols, pair % grid.n_symbols
         expected = np.minimum((boundaries[at] - grid.session.open) // NS_PER_MINUTE, grid.minutes)
         parts.add_events(at, self._quality_events(boundaries[at], symbol, expected), changes=True)
@@ -350,7 +351,7 @@ class UpkeepCore:
             & (symbol_id < grid.n_symbols)
             & (ts >= grid.session.open)
             & (ts < grid.session.close)
-            & ((ts - grid.session.open) % NS_PER_MINUTE == 0)
+            & on_minute(ts - grid.session.open)
         )
         cell = self._cell(symbol_id, grid.minute_of(ts))
         wanted = on_grid & np.isin(cell, self._cell(symbol, minute))
@@ -465,7 +466,7 @@ class UpkeepCore:
             return EMPTY_BATCH
         symbol = bars.symbol.astype(np.int64)
         revised = np.zeros(len(bars), dtype=bool)
-        for interval in np.unique(bars.interval).tolist():
+        for interval in distinct(bars.interval).tolist():
             rows = np.flatnonzero(bars.interval == interval)
             bucket = (bars.ts_start[rows] - self.grid.session.open) // (interval * NS_PER_MINUTE)
             emitted = self._emitted[interval]

@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
+from messages.arrays import distinct
 from messages.events import EVENT_TYPES, AnyEvent, Event
 
 _encoder = msgspec.msgpack.Encoder()
@@ -63,19 +64,31 @@ class EncodedBatch(msgspec.Struct, frozen=True):
         return bool(np.array_equal(self.offsets[1:], ends[:-1]))
 
     def joined(self) -> memoryview:
-        """The records back to back, in order: a view when they already are, else one gather."""
+        """The records back to back, in order: a view when they already are, else one copy.
+
+        Records that lie in long runs (a plan's records between a step's boundaries) are copied
+        run by run; scattered ones are gathered per record size, one whole item per record."""
         if not len(self):
             return memoryview(b"")
-        if self.is_contiguous():
+        if self.back_to_back:
             lo = int(self.offsets[0])
             return memoryview(self.buffer)[lo : lo + int(self.lengths.sum())]
+        ends = self.offsets + self.lengths
+        breaks = np.flatnonzero(self.offsets[1:] != ends[:-1]) + 1
+        if len(breaks) * _RUN_RECORDS < len(self):
+            view = memoryview(self.buffer)
+            firsts = self.offsets[np.concatenate(([0], breaks))].tolist()
+            lasts = ends[np.append(breaks - 1, len(self) - 1)].tolist()
+            if len(firsts) == 1:
+                return view[firsts[0] : lasts[0]]
+            return memoryview(b"".join([view[a:b] for a, b in zip(firsts, lasts, strict=True)]))
         starts = np.zeros(len(self), dtype=np.int64)
         np.cumsum(self.lengths[:-1], out=starts[1:])
         out = np.empty(int(starts[-1] + self.lengths[-1]), np.uint8)
-        sizes = np.unique(self.lengths).tolist()
-        for size in sizes:  # a few record sizes: whole rows move
+        sizes = distinct(self.lengths).tolist()
+        for size in sizes:  # a few record sizes: whole records move
             rows = np.flatnonzero(self.lengths == size) if len(sizes) > 1 else slice(None)
-            _rows_of(out, size)[starts[rows]] = _rows_of(self.buffer, size)[self.offsets[rows]]
+            _items_of(out, size)[starts[rows]] = _items_of(self.buffer, size)[self.offsets[rows]]
         return memoryview(out)
 
     def packed(self) -> EncodedBatch:
@@ -123,10 +136,14 @@ class EncodedBatch(msgspec.Struct, frozen=True):
 EMPTY_BATCH = EncodedBatch(np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64))
 
 
-def _rows_of(buffer: np.ndarray, size: int) -> np.ndarray:
-    """Every `size`-byte window of `buffer`, one per start position (a view, no copy): records
-    of one size are then gathered or placed as whole rows rather than byte by byte."""
-    return np.ndarray((max(len(buffer) - size + 1, 0), size), np.uint8, buffer, strides=(1, 1))
+_RUN_RECORDS = 16  # records per run, on average, above which runs are copied as slices
+
+
+def _items_of(buffer: np.ndarray, size: int) -> np.ndarray:
+    """Every `size`-byte window of `buffer` as one opaque item, one per start position (a view,
+    no copy): records of one size are then gathered or placed whole, not byte by byte."""
+    shape = (max(len(buffer) - size + 1, 0),)
+    return np.ndarray(shape, np.dtype((np.void, size)), buffer, strides=(1,))
 
 
 def _msgpack_str(text: str) -> bytes:
@@ -160,18 +177,18 @@ _FLOAT = len(_FORMS) - 1
 _WIDTHS = np.array([(t is not None) + np.dtype(d).itemsize for _, _, t, d in _FORMS], np.int64)
 
 
-def _forms(column: np.ndarray) -> np.ndarray:
-    """Index into _FORMS of each cell of a number column."""
+def _forms(column: np.ndarray) -> int | np.ndarray:
+    """Index into _FORMS of each cell of a number column: one int when all cells share it."""
     n = len(column)
     if column.dtype.kind == "f":
-        return np.full(n, _FLOAT, np.int64)
+        return _FLOAT
     if column.dtype.kind not in "iu":
         raise TypeError(f"encode_columns takes int or float columns, not {column.dtype}")
     if n:  # the ranges are disjoint: a column within one range (times, counts) has one form
         least, most = int(column.min()), int(column.max())
         for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
             if lo <= least and most <= hi:
-                return np.full(n, i, np.int64)
+                return i
     forms = np.empty(n, np.int64)
     for i, (lo, hi, _, _) in enumerate(_FORMS[:_FLOAT]):
         forms[(column >= lo) & (column <= hi)] = i
@@ -192,6 +209,31 @@ def _symbol_fields(symbols: tuple[str, ...]) -> tuple[np.ndarray, dict[int, np.n
                 table[i] = np.frombuffer(b, np.uint8)
         tables[size] = table
     return lengths, tables
+
+
+@lru_cache(maxsize=256)
+def _record_layout(
+    header: bytes, forms: tuple[int, ...], symbol_size: int | None
+) -> tuple[np.dtype, np.ndarray]:
+    """One layout group's record as a packed structured dtype (fields `f0`.. and `symbol`), and
+    its constant bytes (header and type bytes) as one opaque item to stamp on every row."""
+    fields: dict[str, tuple[Any, int]] = {}  # name -> (dtype, offset)
+    constant = bytearray(header)
+    for i, form in enumerate(forms):
+        if i == 1 and symbol_size is not None:
+            fields["symbol"] = (np.dtype((np.void, symbol_size)), len(constant))
+            constant += bytes(symbol_size)
+        _, _, type_byte, dtype = _FORMS[form]
+        if type_byte is not None:
+            constant.append(type_byte)
+        fields[f"f{i}"] = (np.dtype(dtype), len(constant))
+        constant += bytes(np.dtype(dtype).itemsize)
+    width = len(constant)
+    formats, places = zip(*fields.values(), strict=True)
+    row = np.dtype(
+        {"names": list(fields), "formats": formats, "offsets": places, "itemsize": width}
+    )
+    return row, np.frombuffer(bytes(constant), np.dtype((np.void, width)))
 
 
 def encode_columns(
@@ -223,10 +265,13 @@ def encode_columns(
     forms = [_forms(c) for c in columns]
     sym_len, sym_tables = _symbol_fields(tuple(symbols))
     ids = np.asarray(symbol_ids) if has_symbol else np.zeros(n, np.int64)
+    varied = [f for f in forms if not isinstance(f, int)]
     layout = sym_len[ids] if has_symbol else np.zeros(n, np.int64)
-    for f in forms:
+    for f in varied:
         layout = layout * len(_FORMS) + f
-    lengths = len(header) + np.sum([_WIDTHS[f] for f in forms], axis=0)
+    lengths = np.full(n, len(header) + sum(int(_WIDTHS[f]) for f in forms if isinstance(f, int)))
+    for f in varied:
+        lengths += _WIDTHS[f]
     if has_symbol:
         lengths += sym_len[ids]
     offsets = np.zeros(n, dtype=np.int64)
@@ -234,27 +279,23 @@ def encode_columns(
 
     uniform = bool(np.all(layout == layout[0]))
     buffer = np.empty(int(offsets[-1] + lengths[-1]), dtype=np.uint8)
-    for key in [int(layout[0])] if uniform else np.unique(layout).tolist():
+    for key in [int(layout[0])] if uniform else distinct(layout).tolist():
         rows = slice(None) if uniform else np.flatnonzero(layout == key)
-        width = int(lengths[rows][0] if uniform else lengths[rows[0]])
-        dense = buffer.reshape(n, width) if uniform else np.empty((len(rows), width), np.uint8)
-        dense[:, : len(header)] = header
-        pos = len(header)
+        first = 0 if uniform else int(rows[0])
+        sym_size = int(sym_len[ids[first]]) if has_symbol else 0
+        row, template = _record_layout(
+            bytes(header),
+            tuple(f if isinstance(f, int) else int(f[first]) for f in forms),
+            sym_size if has_symbol else None,
+        )
+        dense = buffer.view(row) if uniform else np.empty(len(rows), row)
+        dense.view(template.dtype)[:] = template
         for i, column in enumerate(columns):
-            if has_symbol and i == 1:
-                class_ids = ids[rows]
-                size = int(sym_len[class_ids[0]])  # one length per layout group
-                dense[:, pos : pos + size] = sym_tables[size][class_ids]
-                pos += size
-            _, _, type_byte, dtype = _FORMS[int(forms[i][rows][0])]
-            if type_byte is not None:
-                dense[:, pos] = type_byte
-                pos += 1
-            size = np.dtype(dtype).itemsize
-            dense[:, pos : pos + size] = column[rows].astype(dtype).view(np.uint8).reshape(-1, size)
-            pos += size
+            dense[f"f{i}"] = column[rows]
+        if has_symbol:
+            dense["symbol"] = sym_tables[sym_size].view((np.void, sym_size))[ids[rows], 0]
         if not uniform:
-            _rows_of(buffer, width)[offsets[rows]] = dense
+            _items_of(buffer, row.itemsize)[offsets[rows]] = dense.view(template.dtype)
     return EncodedBatch(buffer, offsets, lengths, True)
 
 

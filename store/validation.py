@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from messages import rejections as why
+from messages.arrays import on_minute
 from messages.session import NS_PER_MINUTE
 from store.parsing import KIND_COLUMNS, TS_OK, TS_REASONS, numbers, symbol_codes, timestamps
 
@@ -144,7 +145,7 @@ def _check_bars(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray) -
         verdicts.flag(why.LOW_ABOVE_BODY, lo > np.minimum(o, c))
         verdicts.flag(why.NAN_VOLUME, np.isnan(volume))
         verdicts.flag(why.NEGATIVE_VOLUME, volume < 0)
-    verdicts.flag(why.OFF_GRID, ts % NS_PER_MINUTE != 0)
+    verdicts.flag(why.OFF_GRID, ~on_minute(ts))
 
 
 def _check_trades(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray) -> None:
