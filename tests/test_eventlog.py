@@ -237,6 +237,20 @@ def test_joined_records_in_any_order_are_their_bytes_back_to_back(case: tuple, r
     assert bytes(taken.joined()) == b"".join(bytes(r) for r in taken.records())
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 199), st.integers(1, 60)), min_size=1, max_size=6))
+def test_joined_records_in_long_runs_are_their_bytes_back_to_back(runs: list) -> None:
+    """Runs of neighbours (a plan's records between boundaries) are copied run by run."""
+    n = 200
+    volume = np.arange(n, dtype=np.int64) * 997  # several record sizes
+    columns = [np.arange(n, dtype=np.int64) + 2**40, *[np.linspace(1, 2, n)] * 4, volume]
+    batch = encode_columns(Bar, [columns[0], *columns], np.arange(n) % 3, ["A", "BB", "CCC"])
+    order = np.concatenate([np.arange(first, min(first + size, n)) for first, size in runs])
+    taken = batch.take(order)
+    assert bytes(taken.joined()) == b"".join(bytes(r) for r in taken.records())
+    assert bytes(taken.packed().joined()) == bytes(taken.joined())
+
+
 def test_bulk_decoding_matches_one_by_one(tmp_path: Path) -> None:
     rare = EncodedBatch.of([started(), GapDetected(ts=2**40, symbol="C", ts_start=5)])
     quotes = encode_columns(
