@@ -129,48 +129,50 @@ class MinuteGrid:
         if len(sym) == 0 or len(bkt) == 0:
             return DerivedBarColumns.empty()
 
-        minute = bkt[:, None] * interval + np.arange(interval)[None, :]
-        inside = minute < self.minutes
+        # Cells as (minute of the bucket, bucket, symbol), contiguous: each aggregate is then a
+        # reduction over the first axis, which numpy vectorizes over the rest (a reduction over
+        # a short last axis is ~10x slower), and rows come out in (bucket, symbol) order.
+        minute = np.arange(interval)[:, None] + bkt[None, :] * interval
+        inside = (minute < self.minutes)[:, :, None]
         minute = np.minimum(minute, self.minutes - 1)
         m0, m1 = int(bkt[0]) * interval, (int(bkt[-1]) + 1) * interval
         if symbols is None and m1 <= self.minutes and len(bkt) * interval == m1 - m0:
 
-            def cells(a: np.ndarray) -> np.ndarray:  # whole buckets in a row: a view, no gather
-                return a[:, m0:m1].reshape(len(sym), len(bkt), interval)
+            def cells(a: np.ndarray) -> np.ndarray:  # whole buckets in a row: one copy, no gather
+                return np.ascontiguousarray(
+                    a[:, m0:m1].reshape(len(sym), len(bkt), interval).transpose(2, 1, 0)
+                )
         else:
 
             def cells(a: np.ndarray) -> np.ndarray:
-                return a[sym[:, None, None], minute[None, :, :]]
+                return a[sym[None, None, :], minute[:, :, None]]
 
         state = cells(self.state)
-        present = (state != MISSING) & inside[None, :, :]
-        filled = present & (state >= FILLED)
-
-        first = np.argmax(present, axis=2)[..., None]
-        last = (interval - 1 - np.argmax(present[..., ::-1], axis=2))[..., None]
-        o = np.take_along_axis(cells(self.open), first, axis=2)[..., 0]
-        c = np.take_along_axis(cells(self.close), last, axis=2)[..., 0]
-        h = np.where(present, cells(self.high), -np.inf).max(axis=2)
-        lo = np.where(present, cells(self.low), np.inf).min(axis=2)
-        v = np.where(present, cells(self.volume), 0.0).sum(axis=2)
-        n_bars = present.sum(axis=2)
-        n_filled = filled.sum(axis=2)
-
-        # (symbol, bucket) -> (bucket, symbol): ts_end grows with the bucket, so this is the order.
-        keep = n_bars.T > 0
-        k = np.broadcast_to(bkt[:, None], keep.shape)[keep]
+        present = (state != MISSING) & inside
+        n_bars = np.count_nonzero(present, axis=0)
+        n_filled = np.count_nonzero(present & (state >= FILLED), axis=0)
+        at = np.arange(interval, dtype=np.int16)[:, None, None]
+        first = np.where(present, at, np.int16(interval)).min(axis=0)
+        last = np.where(present, at, np.int16(-1)).max(axis=0)
+        row = np.flatnonzero(n_bars)  # (bucket, symbol) flat: ts_end grows with the bucket
+        b = row // len(sym)
+        k = bkt[b]
         step = interval * NS_PER_MINUTE
         ts_start = self.session.open + k * step
+
+        def aggregate(a: np.ndarray, fill: float, reduce: np.ufunc) -> np.ndarray:
+            return reduce.reduce(np.where(present, cells(a), fill), axis=0).reshape(-1)[row]
+
         return DerivedBarColumns(
-            symbol=np.broadcast_to(sym[None, :], keep.shape)[keep].astype(np.int32),
+            symbol=sym[row - b * len(sym)].astype(np.int32),
             ts_start=ts_start.astype(np.int64),
             ts_end=np.minimum(ts_start + step, self.session.close).astype(np.int64),
             interval=np.full(len(k), interval, dtype=np.int64),
-            open=o.T[keep],
-            high=h.T[keep],
-            low=lo.T[keep],
-            close=c.T[keep],
-            volume=v.T[keep],
-            bars=n_bars.T[keep].astype(np.int64),
-            filled=n_filled.T[keep].astype(np.int64),
+            open=cells(self.open).reshape(interval, -1)[first.reshape(-1)[row], row],
+            high=aggregate(self.high, -np.inf, np.maximum),
+            low=aggregate(self.low, np.inf, np.minimum),
+            close=cells(self.close).reshape(interval, -1)[last.reshape(-1)[row], row],
+            volume=aggregate(self.volume, 0.0, np.add),
+            bars=n_bars.reshape(-1)[row].astype(np.int64),
+            filled=n_filled.reshape(-1)[row].astype(np.int64),
         )
