@@ -332,18 +332,12 @@ class CoordinatorCore:
     ) -> None:
         """Plan records [first, last), with each boundary's findings right after its cut.
 
-        One gather puts them in that order; `parts` lets the consumer have them boundary by
+        One copy puts them in that order; `parts` lets the consumer have them boundary by
         boundary."""
         records = self.cursor.plan.records.take(slice(first, last))
         if cuts is not None and ends is not None and len(cuts):
-            sizes = np.diff(np.clip(cuts, first, last), prepend=first, append=last)
-            record_part = np.repeat(2 * np.arange(len(sizes)), sizes)
-            finding_part = np.repeat(2 * np.arange(len(ends)) + 1, np.diff(ends, prepend=0))
-            part = np.concatenate([record_part, finding_part])
-            order = np.argsort(part, kind="stable")
-            records = EncodedBatch.concat([records, findings]).take(order).packed()
-            part = part[order]
-            parts = np.append(np.flatnonzero(part[1:] != part[:-1]) + 1, len(part))
+            record_ends = np.append(np.clip(cuts, first, last), last) - first
+            records, parts = EncodedBatch.interleave(records, record_ends, findings, ends)
             self._emit(Write(records, parts=parts))
         elif len(records):
             self._emit(Write(records))

@@ -123,6 +123,34 @@ class EncodedBatch(msgspec.Struct, frozen=True):
         return EncodedBatch(buffer, offsets, lengths, True)
 
     @staticmethod
+    def interleave(
+        first: EncodedBatch, first_ends: np.ndarray, second: EncodedBatch, second_ends: np.ndarray
+    ) -> tuple[EncodedBatch, np.ndarray]:
+        """Parts of two batches taken in turn, first[:f0], second[:s0], first[f0:f1], ..., ending
+        with first's last part, packed in one copy; and where each non-empty part ends. (A step's
+        records, each boundary's findings right after its cut.) `first_ends` has one more part."""
+        first, second = first.packed(), second.packed()
+        f_end, s_end = np.asarray(first_ends, np.int64), np.asarray(second_ends, np.int64)
+        f_size = np.diff(f_end, prepend=0)
+        s_size = np.diff(s_end, prepend=0)
+        lengths = np.empty(len(first) + len(second), np.int64)
+        lengths[np.arange(len(first)) + np.repeat(np.append(0, s_end), f_size)] = first.lengths
+        lengths[np.arange(len(second)) + np.repeat(f_end[:-1], s_size)] = second.lengths
+        f_view, s_view = memoryview(first.buffer), memoryview(second.buffer)
+        f_at = _byte_bounds(first, f_end).tolist()
+        s_at = _byte_bounds(second, s_end).tolist()
+        pieces = [f_view[f_at[0] : f_at[1]]]
+        for i in range(len(s_end)):
+            pieces.append(s_view[s_at[i] : s_at[i + 1]])
+            pieces.append(f_view[f_at[i + 1] : f_at[i + 2]])
+        offsets = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        buffer = np.frombuffer(b"".join(pieces), np.uint8)
+        sizes = np.empty(len(f_size) + len(s_size), np.int64)
+        sizes[0::2], sizes[1::2] = f_size, s_size
+        return EncodedBatch(buffer, offsets, lengths, True), np.cumsum(sizes)[sizes > 0]
+
+    @staticmethod
     def of(events: Sequence[Event]) -> EncodedBatch:
         """Encode a few rare events one by one (not for market data)."""
         if not events:
@@ -134,6 +162,13 @@ class EncodedBatch(msgspec.Struct, frozen=True):
 
 
 EMPTY_BATCH = EncodedBatch(np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64))
+
+
+def _byte_bounds(batch: EncodedBatch, ends: np.ndarray) -> np.ndarray:
+    """Where each part [ends[i-1], ends[i]) of a packed batch starts in its buffer, then where
+    the last one ends."""
+    at = np.append(batch.offsets, batch.offsets[-1] + batch.lengths[-1]) if len(batch) else [0]
+    return np.asarray(at)[np.append(0, ends)]
 
 
 _RUN_RECORDS = 16  # records per run, on average, above which runs are copied as slices

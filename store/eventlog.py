@@ -74,7 +74,7 @@ def seq_key(seq: int) -> bytes:
 
 def pack_block(records: bytes | memoryview, lengths: np.ndarray) -> bytes:
     ends = np.cumsum(lengths, dtype=np.int64)
-    return struct.pack("<I", len(lengths)) + ends.astype("<u4").tobytes() + bytes(records)
+    return b"".join((struct.pack("<I", len(lengths)), ends.astype("<u4").tobytes(), records))
 
 
 @dataclass(frozen=True, slots=True)

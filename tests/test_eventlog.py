@@ -251,6 +251,29 @@ def test_joined_records_in_long_runs_are_their_bytes_back_to_back(runs: list) ->
     assert bytes(taken.packed().joined()) == bytes(taken.joined())
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 4)), min_size=1, max_size=8))
+def test_interleaved_parts_come_in_turn_in_one_buffer(sizes: list) -> None:
+    """A step's records cut at its boundaries, each boundary's findings right after its cut."""
+    n_first, n_second = sum(a for a, _ in sizes) + 3, sum(b for _, b in sizes)
+    first = encode_columns(TimeAdvanced, [np.arange(n_first, dtype=np.int64) * 1000])
+    second = encode_columns(TimeAdvanced, [-1 - np.arange(n_second, dtype=np.int64) * 70000])
+    first_ends = np.append(np.cumsum([a for a, _ in sizes]), n_first)
+    second_ends = np.cumsum([b for _, b in sizes])
+    batch, parts = EncodedBatch.interleave(first, first_ends, second, second_ends)
+    expected, part_ends, f, s = [], [], 0, 0
+    for f_end, s_end in zip(first_ends, second_ends, strict=False):
+        for part in (first.records()[f:f_end], second.records()[s:s_end]):
+            expected += part
+            part_ends += [len(expected)] if part else []
+        f, s = f_end, s_end
+    expected += first.records()[f:]
+    part_ends += [len(expected)] if f < n_first else []
+    assert [bytes(r) for r in batch.records()] == [bytes(r) for r in expected]
+    assert bytes(batch.joined()) == b"".join(bytes(r) for r in expected)
+    assert parts.tolist() == part_ends
+
+
 def test_bulk_decoding_matches_one_by_one(tmp_path: Path) -> None:
     rare = EncodedBatch.of([started(), GapDetected(ts=2**40, symbol="C", ts_start=5)])
     quotes = encode_columns(
