@@ -5,6 +5,8 @@ clock gives now, so everything due by then is released as one step. A paused clo
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
 import time
 from typing import Any
@@ -18,6 +20,14 @@ _LONGEST_WAIT = 60.0  # seconds per wait; a longer delay is waited in pieces, so
 _LAST_WAIT = 0.002  # a long wait ends this early and the rest is waited again: a thread woken
 # from a short wait is on time, one woken from a long idle one can be a millisecond late
 _JOIN_TIMEOUT = 5.0
+_PR_SET_TIMERSLACK = 29  # Linux prctl: how late the kernel may end this thread's timed waits
+
+
+def _tight_timer_slack() -> None:
+    """Ask Linux to end this thread's timed waits on time: the default slack lets a wake come up
+    to 50 µs late, which is a tenth of the lateness budget. Elsewhere, nothing to do."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
 
 
 class ClockError(RuntimeError):
@@ -126,6 +136,7 @@ class Clock(Shell):
     def _timer(self) -> None:
         """The one timer: wait until the pending wake is due, then hand the coordinator a step."""
         try:
+            _tight_timer_slack()
             with self._cond:
                 while not self._stopping:
                     wake, core = self._wake, self.core

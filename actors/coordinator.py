@@ -57,12 +57,13 @@ class StreamCoordinator(Shell):
             self._unwritten.append(effect)
             if effect.line is None:
                 return
-        self._write_out()
+        self._write_out(commit=not isinstance(effect, Write))
         match effect:
             case Tell():
                 self.tell(effect)
-            case Write(due=due, line=line):  # a paced step is out: its lateness
+            case Write(due=due, line=line):  # a paced step is out: its lateness, then a commit
                 self._measure(due, line)
+                self.log.commit_due()
             case Commit():
                 self.log.flush()
             case Finish(totals=totals):
@@ -74,11 +75,11 @@ class StreamCoordinator(Shell):
                     logger.info("lateness (s): {}", totals.lateness)
                 self.supervisor.finished(totals)
 
-    def _write_out(self) -> None:
+    def _write_out(self, commit: bool = True) -> None:
         if not self._unwritten:
             return
         writes, self._unwritten = self._unwritten, []
-        self.log.append_batch(EncodedBatch.concat([w.records for w in writes]))
+        self.log.append_batch(EncodedBatch.concat([w.records for w in writes]), commit=commit)
         if self.output is None:
             return
         for write in writes:

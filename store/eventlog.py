@@ -362,13 +362,27 @@ class EventLog:
         """Append one event; returns its sequence number."""
         record = encode(event)
         self._add(memoryview(record), np.array([len(record)], dtype=np.int64))
+        self.commit_due()
         return self._next_seq - 1
 
-    def append_batch(self, batch: EncodedBatch) -> int:
-        """Append pre-encoded records in order; returns the last sequence number."""
+    def append_batch(self, batch: EncodedBatch, *, commit: bool = True) -> int:
+        """Append pre-encoded records in order; returns the last sequence number.
+
+        With `commit=False` a group commit that falls due waits for the caller's `commit_due()`
+        (a paced release is measured before it, since its records are out once appended)."""
         if len(batch):
             self._add(batch.joined(), batch.lengths.astype(np.int64))
+        if commit:
+            self.commit_due()
         return self._next_seq - 1
+
+    def commit_due(self) -> None:
+        """Commit when a group is full or the commit interval has passed (group commit)."""
+        pending = self._next_seq - 1 - self._committed_seq
+        if pending >= self._group_size or (
+            pending > 0 and time.monotonic() - self._committed_at >= self.commit_interval
+        ):
+            self.flush()
 
     def _add(self, records: memoryview, lengths: np.ndarray) -> None:
         """Fill blocks with the records; complete blocks are linked and queued for the commit."""
@@ -396,11 +410,6 @@ class EventLog:
                 self._link = None  # the digest now covers a partial block: computed when asked
             if self._resume_until and self._next_seq - 1 == self._resume_until:
                 self._end_resume_overlap()
-        pending = self._next_seq - 1 - self._committed_seq
-        if pending >= self._group_size or (
-            pending > 0 and time.monotonic() - self._committed_at >= self.commit_interval
-        ):
-            self.flush()
 
     def flush(self) -> None:
         """Commit the queued blocks and the partial last block in one transaction (group
