@@ -140,7 +140,7 @@ def to_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     third of a second) the first time; reading a clean file needs none of it.
     """
     if isinstance(column, pa.ChunkedArray):
-        chunks = column.chunks or [pa.array([], column.type)]
+        chunks = column.chunks or [pa.nulls(0, column.type)]  # (pa.array imports pandas)
         column = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
     if pa.types.is_boolean(column.type):
         return to_numpy(pc.cast(column, pa.uint8())).view(np.bool_)
@@ -164,6 +164,12 @@ def strings(values: Sequence[str]) -> pa.Array:
     return pa.StringArray.from_buffers(
         len(data), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(data))
     )
+
+
+def mask(values: np.ndarray) -> pa.Array:
+    """A boolean array built from its bits, for `filter`, like `strings` (no `pa.array`)."""
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.BooleanArray.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
 
 
 def plain(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

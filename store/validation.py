@@ -18,7 +18,15 @@ import pyarrow as pa
 from messages import rejections as why
 from messages.arrays import on_minute
 from messages.session import NS_PER_MINUTE
-from store.parsing import KIND_COLUMNS, TS_OK, TS_REASONS, numbers, symbol_codes, timestamps
+from store.parsing import (
+    KIND_COLUMNS,
+    TS_OK,
+    TS_REASONS,
+    mask,
+    numbers,
+    symbol_codes,
+    timestamps,
+)
 
 Carry = dict[str, int]  # symbol -> latest accepted time in the file so far
 _NEVER = np.iinfo(np.int64).min
@@ -70,7 +78,7 @@ def check(
     if wanted is not None:
         asked = np.array([n in wanted or n == "" for n in names], dtype=bool)[symbol]
         if not asked.all():
-            table, line, symbol = table.filter(asked), line[asked], symbol[asked]
+            table, line, symbol = table.filter(mask(asked)), line[asked], symbol[asked]
 
     ts, status = timestamps(table.column("timestamp"))
     dated_rows = status == TS_OK

@@ -348,3 +348,26 @@ def test_demo_as_a_subprocess(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert summary["kinds"]["SessionOpened"] == 6  # Thanksgiving week 2024: no Thursday session
     code, out, _ = cli(capsys, "log", "verify", log)
     assert code == 0 and out.startswith("ok:")
+
+
+def test_a_run_imports_no_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas (about 50 MB, a third of a second) on its first `pa.array` or
+    `to_numpy`; a run needs none of it, on bars or ticks, with symbols filtered out of a file."""
+    spec = DemoSpec(
+        start="2024-11-25",
+        end="2024-11-26",
+        layout="single",
+        trades_per_minute=5,
+        quotes_per_minute=5,
+    )
+    data = generate(tmp_path / "data", spec)
+    code = (
+        "import sys; from scenarios.cli import main;"
+        f"done = main(['run', '--data', {str(data)!r}, '--symbols', 'ACME,CRUX',"
+        f" '--start', '2024-11-25', '--end', '2024-11-26', '--log', {str(tmp_path / 'l')!r}]);"
+        "sys.exit(3 if 'pandas' in sys.modules else done)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
