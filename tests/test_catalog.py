@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from store.catalog import MANIFEST, CatalogRepository, ingest
 from store.eventlog import EventLog
 from store.repository import DataConfigError, MarketDataRepository
 from store.sources import open_repository
-from tests.conftest import REALDATA
+from tests.conftest import REALDATA, ROOT
 from tests.helpers import REAL_SYMBOLS, config, of_kind, read, run
 
 # Thanksgiving week 2024: a holiday and an early close; ticks and bad rows of every kind.
@@ -265,3 +267,37 @@ def test_real_data_with_ticks_runs_the_same_from_its_catalog(tmp_path: Path) -> 
     ticks = {"symbols": ("AIG", "IBM")}  # IBM's trades and quotes; SPY's trades make it slow
     want = run(config(REALDATA, tmp_path / "raw.lmdb", **ticks))
     assert run(config(tmp_path / "catalog", tmp_path / "catalog.lmdb", **ticks)) == want
+
+
+def _peak_rss_mb(argv: list[str]) -> float:
+    """Peak RSS of a fresh process running `ticktape argv`: its own high-water mark (VmHWM),
+    since a child's `ru_maxrss` starts from the parent's at the fork."""
+    code = (
+        "import re, sys; from scenarios.cli import main; done = main(sys.argv[1:]);"
+        "status = open('/proc/self/status').read();"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) if done == 0 else -1)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    kib = int(done.stdout.split()[-1])
+    assert kib > 0, done.stderr[-2000:]
+    return kib / 1024
+
+
+def test_a_catalog_runs_peak_memory_is_flat_in_the_number_of_sessions(tmp_path: Path) -> None:
+    """Memory depends on the run's sessions one at a time, not on how many there are."""
+    spec = DemoSpec(
+        symbols=tuple(f"S{i:02d}" for i in range(40)),
+        start="2024-01-02",
+        end="2024-02-29",
+        extended_hours=False,
+    )
+    ingest([generate(tmp_path / "raw", spec)], tmp_path / "catalog")
+    peaks = {}
+    for end in ("2024-01-08", "2024-02-29"):  # 5 and 40 sessions
+        argv = ["run", "--data", str(tmp_path / "catalog"), "--symbols", ",".join(spec.symbols)]
+        argv += ["--start", "2024-01-02", "--end", end, "--log", str(tmp_path / end)]
+        peaks[end] = _peak_rss_mb(argv)
+    assert peaks["2024-02-29"] <= peaks["2024-01-08"] + 10, peaks  # the 35 more: 30+ MB
