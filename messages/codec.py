@@ -282,7 +282,8 @@ def encode_columns(
     Field order is `ts`, then `symbol` (when `symbol_ids` is given), then the remaining fields, each
     an int or float column. The bytes are msgspec's own for the same Struct (canonical form):
     floats as float64, ints in their shortest form. Rows that share a layout (the same form of
-    every field) are written together as one dense block of column slices.
+    every field) are one array of a structured dtype: its constant bytes stamped once, then one
+    assignment per field (numpy does the byte order).
     """
     fields = kind.__struct_fields__
     n = len(columns[0])
@@ -317,11 +318,11 @@ def encode_columns(
     for key in [int(layout[0])] if uniform else distinct(layout).tolist():
         rows = slice(None) if uniform else np.flatnonzero(layout == key)
         first = 0 if uniform else int(rows[0])
-        sym_size = int(sym_len[ids[first]]) if has_symbol else 0
+        sym_size = int(sym_len[ids[first]]) if has_symbol else None
         row, template = _record_layout(
             bytes(header),
             tuple(f if isinstance(f, int) else int(f[first]) for f in forms),
-            sym_size if has_symbol else None,
+            sym_size,
         )
         dense = buffer.view(row) if uniform else np.empty(len(rows), row)
         dense.view(template.dtype)[:] = template
