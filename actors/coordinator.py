@@ -11,7 +11,7 @@ import numpy as np
 from loguru import logger
 
 from actors.coordinator_core import CoordinatorCore
-from actors.effects import Commit, Effect, Finish, Tell, Write
+from actors.effects import Commit, Effect, Finish, Measure, Tell, Write
 from actors.lateness import LatenessHistogram
 from actors.shell import Shell
 from messages.codec import EncodedBatch
@@ -55,13 +55,12 @@ class StreamCoordinator(Shell):
             faults.reached(self._point)  # between two writes of one message (kill -9 tests)
         if isinstance(effect, Write):
             self._unwritten.append(effect)
-            if effect.line is None:
-                return
-        self._write_out(commit=not isinstance(effect, Write))
+            return
+        self._write_out(commit=not isinstance(effect, Measure))
         match effect:
             case Tell():
                 self.tell(effect)
-            case Write(due=due, line=line):  # a paced step is out: its lateness, then a commit
+            case Measure(due=due, line=line):  # a paced step is out: its lateness, then a commit
                 self._measure(due, line)
                 self.log.commit_due()
             case Commit():

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from actors.effects import Commit, Effect, Finish, Tell, Write
+from actors.effects import Commit, Effect, Finish, Measure, Tell, Write
 from actors.session_plan import StreamCursor
 from messages.codec import EMPTY_BATCH, EncodedBatch
 from messages.columns import BarColumns
@@ -341,8 +341,8 @@ class CoordinatorCore:
             self._emit(Write(records, parts=parts))
         elif len(records):
             self._emit(Write(records))
-        if due is not None:  # measured once the whole step is out
-            self._emit(Write(EMPTY_BATCH, due, line))
+        if due is not None and line is not None:  # measured once the whole step is out
+            self._emit(Measure(due, line))
 
     def _after_step(self) -> None:
         self.state = "streaming"

@@ -22,16 +22,18 @@ class Tell(msgspec.Struct, frozen=True):
 
 
 class Write(msgspec.Struct, frozen=True):
-    """Append records to the log and publish them to the consumer, in this order.
-
-    A paced step also carries its release times (`due`) and the Clock's pacing line
-    (sim time, wall time, speed), so the shell can measure lateness; never a fact.
-    """
+    """Append records to the log and publish them to the consumer, in this order."""
 
     records: EncodedBatch
-    due: np.ndarray | None = None
-    line: tuple[int, float, float] | None = None
     parts: np.ndarray | None = None  # where the consumer's pieces end: a step, boundary by boundary
+
+
+class Measure(msgspec.Struct, frozen=True):
+    """A paced step's records are out: measure their lateness against their release times
+    (`due`) on the Clock's pacing line (sim time, wall time, speed). Pacing, never a fact."""
+
+    due: np.ndarray
+    line: tuple[int, float, float]
 
 
 class Commit(msgspec.Struct, frozen=True):
@@ -45,4 +47,4 @@ class Finish(msgspec.Struct, frozen=True):
     totals: Any
 
 
-Effect = Tell | Write | Commit | Finish
+Effect = Tell | Write | Measure | Commit | Finish

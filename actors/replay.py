@@ -99,9 +99,8 @@ class SessionDataRebuilder:
         self._trades: list[Trade] = []
         self._quotes: list[Quote] = []
         self._upkept: list[Event] = []
-        self._unsorted: list[
-            tuple[list[Event], int]
-        ] = []  # (a piece, where its unsorted part starts)
+        # Pieces fed, each with where its unsorted part starts.
+        self._unsorted: list[tuple[list[Event], int]] = []
         self._waiting = 0
 
     def feed(self, events: list[Event]) -> None:

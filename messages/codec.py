@@ -82,8 +82,7 @@ class EncodedBatch(msgspec.Struct, frozen=True):
             if len(firsts) == 1:
                 return view[firsts[0] : lasts[0]]
             return memoryview(b"".join([view[a:b] for a, b in zip(firsts, lasts, strict=True)]))
-        starts = np.zeros(len(self), dtype=np.int64)
-        np.cumsum(self.lengths[:-1], out=starts[1:])
+        starts = _starts(self.lengths)
         out = np.empty(int(starts[-1] + self.lengths[-1]), np.uint8)
         sizes = distinct(self.lengths).tolist()
         for size in sizes:  # a few record sizes: whole records move
@@ -96,9 +95,7 @@ class EncodedBatch(msgspec.Struct, frozen=True):
         slice (a plan is packed once; its steps' records are then written without a gather)."""
         if self.is_contiguous():
             return self
-        offsets = np.zeros(len(self), dtype=np.int64)
-        np.cumsum(self.lengths[:-1], out=offsets[1:])
-        return EncodedBatch(np.frombuffer(self.joined(), np.uint8), offsets, self.lengths, True)
+        return _back_to_back(self.joined(), self.lengths)
 
     def records(self) -> list[memoryview]:
         view = memoryview(self.buffer)
@@ -117,10 +114,7 @@ class EncodedBatch(msgspec.Struct, frozen=True):
         if len(batches) == 1:
             return batches[0]
         lengths = np.concatenate([b.lengths for b in batches])
-        offsets = np.zeros(len(lengths), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        buffer = np.frombuffer(b"".join([b.joined() for b in batches]), np.uint8)
-        return EncodedBatch(buffer, offsets, lengths, True)
+        return _back_to_back(b"".join([b.joined() for b in batches]), lengths)
 
     @staticmethod
     def interleave(
@@ -143,12 +137,9 @@ class EncodedBatch(msgspec.Struct, frozen=True):
         for i in range(len(s_end)):
             pieces.append(s_view[s_at[i] : s_at[i + 1]])
             pieces.append(f_view[f_at[i + 1] : f_at[i + 2]])
-        offsets = np.zeros(len(lengths), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        buffer = np.frombuffer(b"".join(pieces), np.uint8)
         sizes = np.empty(len(f_size) + len(s_size), np.int64)
         sizes[0::2], sizes[1::2] = f_size, s_size
-        return EncodedBatch(buffer, offsets, lengths, True), np.cumsum(sizes)[sizes > 0]
+        return _back_to_back(b"".join(pieces), lengths), np.cumsum(sizes)[sizes > 0]
 
     @staticmethod
     def of(events: Sequence[Event]) -> EncodedBatch:
@@ -157,11 +148,22 @@ class EncodedBatch(msgspec.Struct, frozen=True):
             return EMPTY_BATCH
         raw = [encode(e) for e in events]
         lengths = np.fromiter((len(r) for r in raw), dtype=np.int64, count=len(raw))
-        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-        return EncodedBatch(np.frombuffer(b"".join(raw), dtype=np.uint8), offsets, lengths, True)
+        return _back_to_back(b"".join(raw), lengths)
 
 
 EMPTY_BATCH = EncodedBatch(np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64))
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each record starts when records of these lengths lie back to back from 0."""
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return starts
+
+
+def _back_to_back(data: bytes | memoryview, lengths: np.ndarray) -> EncodedBatch:
+    """A batch over `data`, which holds records of these lengths back to back."""
+    return EncodedBatch(np.frombuffer(data, np.uint8), _starts(lengths), lengths, True)
 
 
 def _byte_bounds(batch: EncodedBatch, ends: np.ndarray) -> np.ndarray:
@@ -310,8 +312,7 @@ def encode_columns(
         lengths += _WIDTHS[f]
     if has_symbol:
         lengths += sym_len[ids]
-    offsets = np.zeros(n, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
+    offsets = _starts(lengths)
 
     uniform = bool(np.all(layout == layout[0]))
     buffer = np.empty(int(offsets[-1] + lengths[-1]), dtype=np.uint8)
