@@ -13,8 +13,17 @@ from typing import Any
 
 import pykka
 
-from actors.shell import Shell
-from messages.commands import COORDINATOR, AdvanceTo, NextStep, Pause, Resume, SetSpeed, WakeAt
+from ticktape.actors.shell import Shell
+from ticktape.messages.commands import (
+    COORDINATOR,
+    AdvanceTo,
+    NextStep,
+    Pause,
+    Resume,
+    SetSpeed,
+    WakeAt,
+)
+from ticktape.messages.errors import TicktapeError
 
 _LONGEST_WAIT = 60.0  # seconds per wait; a longer delay is waited in pieces, so none overflows
 _LAST_WAIT = 0.002  # a long wait ends this early and the rest is waited again: a thread woken
@@ -30,7 +39,7 @@ def _tight_timer_slack() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
 
 
-class ClockError(RuntimeError):
+class ClockError(TicktapeError, RuntimeError):
     pass
 
 

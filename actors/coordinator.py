@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from loguru import logger
 
-from actors.coordinator_core import CoordinatorCore
-from actors.effects import Commit, Effect, Finish, Measure, Tell, Write
-from actors.lateness import LatenessHistogram
-from actors.shell import Shell
-from messages.codec import EncodedBatch
-from store import faults
-from store.eventlog import EventLog
+from ticktape.actors.coordinator_core import CoordinatorCore
+from ticktape.actors.effects import Commit, Effect, Finish, Measure, Tell, Write
+from ticktape.actors.lateness import LatenessHistogram
+from ticktape.actors.shell import Shell
+from ticktape.messages.codec import EncodedBatch
+from ticktape.store import faults
+from ticktape.store.eventlog import EventLog
 
 _PUBLISH_WAIT = 0.2
 _CRASH_POINTS = {"opening": "open", "closing": "close"}

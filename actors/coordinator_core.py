@@ -14,11 +14,11 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from actors.effects import Commit, Effect, Finish, Measure, Tell, Write
-from actors.session_plan import StreamCursor
-from messages.codec import EMPTY_BATCH, EncodedBatch
-from messages.columns import BarColumns
-from messages.commands import (
+from ticktape.actors.effects import Commit, Effect, Finish, Measure, Tell, Write
+from ticktape.actors.session_plan import StreamCursor
+from ticktape.messages.codec import EMPTY_BATCH, EncodedBatch
+from ticktape.messages.columns import BarColumns
+from ticktape.messages.commands import (
     CLOCK,
     COORDINATOR,
     PREFETCH,
@@ -43,7 +43,7 @@ from messages.commands import (
     UpkeepStep,
     WakeAt,
 )
-from messages.events import (
+from ticktape.messages.events import (
     DataRejected,
     Event,
     Paused,
@@ -54,7 +54,7 @@ from messages.events import (
     Stopped,
     TrailingBars,
 )
-from messages.session import Session
+from ticktape.messages.session import Session
 
 _AWAITING_REPLY = ("opening", "upkeep", "closing")
 STEP_RECORDS = 32_768  # about this many records per data-driven step, unless step_minutes is set

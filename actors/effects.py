@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from messages.codec import EncodedBatch
+from ticktape.messages.codec import EncodedBatch
 
 
 class Tell(msgspec.Struct, frozen=True):

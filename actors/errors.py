@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ticktape.messages.errors import TicktapeError
 
-class ConfigError(ValueError):
+
+class ConfigError(TicktapeError, ValueError):
     """A run that cannot start; the message is one sentence naming the problem."""
 
 
-class ActorFailure(RuntimeError):
+class ActorFailure(TicktapeError, RuntimeError):
     def __init__(self, actor: str, error: BaseException) -> None:
         super().__init__(f"{actor} failed: {type(error).__name__}: {error}")
         self.actor = actor

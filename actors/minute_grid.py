@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from messages.arrays import distinct, on_minute
-from messages.columns import BarColumns, DerivedBarColumns
-from messages.session import NS_PER_MINUTE, Session
+from ticktape.messages.arrays import distinct, on_minute
+from ticktape.messages.columns import BarColumns, DerivedBarColumns
+from ticktape.messages.session import NS_PER_MINUTE, Session
 
 MISSING, REAL, FILLED, SYNTHETIC = 0, 1, 2, 3
 STATES = (MISSING, REAL, FILLED, SYNTHETIC)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.effects import Effect, Tell
-from actors.session_plan import plan_session
-from actors.shell import Shell
-from messages.commands import COORDINATOR, LoadSession, SessionLoaded
-from store.repository import MarketDataRepository
+from ticktape.actors.effects import Effect, Tell
+from ticktape.actors.session_plan import plan_session
+from ticktape.actors.shell import Shell
+from ticktape.messages.commands import COORDINATOR, LoadSession, SessionLoaded
+from ticktape.store.repository import MarketDataRepository
 
 
 def prefetch_receive(

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from actors.coordinator_core import RunTotals
-from actors.session_data import SessionDataCore
-from messages.codec import decode_columns, to_arrow
-from messages.columns import BarColumns, QuoteColumns, TradeColumns
-from messages.events import (
+from ticktape.actors.coordinator_core import RunTotals
+from ticktape.actors.session_data import SessionDataCore
+from ticktape.messages.codec import decode_columns, to_arrow
+from ticktape.messages.columns import BarColumns, QuoteColumns, TradeColumns
+from ticktape.messages.events import (
     Bar,
     Event,
     GapFilled,
@@ -35,8 +35,8 @@ from messages.events import (
     Trade,
     TrailingBars,
 )
-from messages.session import Session
-from store.eventlog import ChainHasher, EventLog
+from ticktape.messages.session import Session
+from ticktape.store.eventlog import ChainHasher, EventLog
 
 _PAUSE_WAIT = 1.0
 _BLOCKS_PER_BATCH = 8

@@ -17,16 +17,16 @@ from zoneinfo import ZoneInfo
 import msgspec
 from loguru import logger
 
-from actors.coordinator_core import CoordinatorCore
-from actors.upkeep_core import UpkeepCore
-from messages.config import RunConfig
-from messages.events import SCHEMA_VERSION, RunStarted
-from messages.session import Session
-from store.backfill import BackfillSource
-from store.calendar import CalendarError, TradingCalendar
-from store.catalog import CatalogRepository
-from store.repository import DataConfigError, MarketDataRepository
-from store.sources import open_repository
+from ticktape.actors.coordinator_core import CoordinatorCore
+from ticktape.actors.upkeep_core import UpkeepCore
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import SCHEMA_VERSION, RunStarted
+from ticktape.messages.session import Session
+from ticktape.store.backfill import BackfillSource
+from ticktape.store.calendar import CalendarError, TradingCalendar
+from ticktape.store.catalog import CatalogRepository
+from ticktape.store.repository import DataConfigError, MarketDataRepository
+from ticktape.store.sources import open_repository
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from actors.minute_grid import FILLED, REAL, SYNTHETIC, MinuteGrid
-from actors.shell import Shell
-from messages.columns import BarColumns, DerivedBarColumns, QuoteColumns, TradeColumns
-from messages.commands import AddHistory, BeginSession, Released, Upkept
-from messages.events import GapFilled, QualityUpdated
-from messages.session import NS_PER_MINUTE, Session
+from ticktape.actors.minute_grid import FILLED, REAL, SYNTHETIC, MinuteGrid
+from ticktape.actors.shell import Shell
+from ticktape.messages.columns import BarColumns, DerivedBarColumns, QuoteColumns, TradeColumns
+from ticktape.messages.commands import AddHistory, BeginSession, Released, Upkept
+from ticktape.messages.events import GapFilled, QualityUpdated
+from ticktape.messages.session import NS_PER_MINUTE, Session
 
 _METRICS = ("open", "high", "low", "close", "volume")
 _LEAD_SESSIONS = 2

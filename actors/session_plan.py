@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from messages.arrays import distinct
-from messages.codec import EncodedBatch, encode_columns
-from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
-from messages.events import Bar, Quote, TimeAdvanced, Trade
-from messages.plan import SessionPlan
-from messages.session import NS_PER_MINUTE
+from ticktape.messages.arrays import distinct
+from ticktape.messages.codec import EncodedBatch, encode_columns
+from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from ticktape.messages.events import Bar, Quote, TimeAdvanced, Trade
+from ticktape.messages.plan import SessionPlan
+from ticktape.messages.session import NS_PER_MINUTE
 
 # Tie order inside a slice (DESIGN §2): the time advance first, then quotes, trades, bars.
 _TIME, _QUOTE, _TRADE, _BAR = 0, 1, 2, 3

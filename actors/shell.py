@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import pykka
 
-from actors.effects import Effect, Tell
+from ticktape.actors.effects import Effect, Tell
 
 
 class Supervisor(Protocol):

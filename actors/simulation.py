@@ -16,13 +16,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from actors.coordinator_core import RunTotals
-from actors.effects import Commit, Effect, Finish, Tell, Write
-from actors.prefetch import prefetch_receive
-from actors.run_setup import manifest, prepare
-from actors.session_data import SessionDataCore
-from actors.upkeep import upkeep_receive
-from messages.commands import (
+from ticktape.actors.coordinator_core import RunTotals
+from ticktape.actors.effects import Commit, Effect, Finish, Tell, Write
+from ticktape.actors.prefetch import prefetch_receive
+from ticktape.actors.run_setup import manifest, prepare
+from ticktape.actors.session_data import SessionDataCore
+from ticktape.actors.upkeep import upkeep_receive
+from ticktape.messages.commands import (
     CLOCK,
     COORDINATOR,
     PREFETCH,
@@ -32,9 +32,9 @@ from messages.commands import (
     Start,
     WakeAt,
 )
-from messages.config import RunConfig
-from messages.session import NS_PER_MINUTE
-from store.eventlog import EventLog
+from ticktape.messages.config import RunConfig
+from ticktape.messages.session import NS_PER_MINUTE
+from ticktape.store.eventlog import EventLog
 
 _MAX_DELIVERIES = 10_000_000
 

@@ -18,17 +18,17 @@ import msgspec
 import pykka
 from loguru import logger
 
-from actors.clock import Clock
-from actors.coordinator import StreamCoordinator
-from actors.coordinator_core import RunTotals
-from actors.errors import ActorFailure, ConfigError
-from actors.prefetch import Prefetch
-from actors.run_setup import manifest, prepare
-from actors.session_data import SessionData, SessionDataCore
-from actors.shell import Connect, RunSupervisor
-from actors.upkeep import Upkeep
-from messages.codec import decode
-from messages.commands import (
+from ticktape.actors.clock import Clock
+from ticktape.actors.coordinator import StreamCoordinator
+from ticktape.actors.coordinator_core import RunTotals
+from ticktape.actors.errors import ActorFailure, ConfigError
+from ticktape.actors.prefetch import Prefetch
+from ticktape.actors.run_setup import manifest, prepare
+from ticktape.actors.session_data import SessionData, SessionDataCore
+from ticktape.actors.shell import Connect, RunSupervisor
+from ticktape.actors.upkeep import Upkeep
+from ticktape.messages.codec import decode
+from ticktape.messages.commands import (
     CLOCK,
     COORDINATOR,
     PREFETCH,
@@ -41,9 +41,9 @@ from messages.commands import (
     StepOnce,
     Stop,
 )
-from messages.config import RunConfig
-from messages.events import ActorFailed, Event
-from store.eventlog import EventLog, LogError
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import ActorFailed, Event
+from ticktape.store.eventlog import EventLog, LogError
 
 _STOP_TIMEOUT = 10.0
 _GRACEFUL_STOP = 1.0  # leaving a run early: how long `Stopped` may take to be written

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.effects import Effect, Tell
-from actors.shell import Shell
-from actors.upkeep_core import UpkeepCore
-from messages.codec import EncodedBatch
-from messages.commands import (
+from ticktape.actors.effects import Effect, Tell
+from ticktape.actors.shell import Shell
+from ticktape.actors.upkeep_core import UpkeepCore
+from ticktape.messages.codec import EncodedBatch
+from ticktape.messages.commands import (
     CLOCK,
     COORDINATOR,
     SESSION_DATA,
@@ -19,8 +19,8 @@ from messages.commands import (
     UpkeepStep,
     Upkept,
 )
-from messages.events import Event, SessionOpened, TimeAdvanced
-from messages.session import Session
+from ticktape.messages.events import Event, SessionOpened, TimeAdvanced
+from ticktape.messages.session import Session
 
 
 def session_opened(session: Session, start: int) -> list[Event]:

@@ -14,12 +14,12 @@ from collections.abc import Callable
 import msgspec
 import numpy as np
 
-from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
-from messages.arrays import distinct, on_minute
-from messages.codec import EMPTY_BATCH, EncodedBatch, decode_many, encode_columns
-from messages.columns import BarColumns, DerivedBarColumns
-from messages.config import GAP_POLICIES
-from messages.events import (
+from ticktape.actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from ticktape.messages.arrays import distinct, on_minute
+from ticktape.messages.codec import EMPTY_BATCH, EncodedBatch, decode_many, encode_columns
+from ticktape.messages.columns import BarColumns, DerivedBarColumns
+from ticktape.messages.config import GAP_POLICIES
+from ticktape.messages.events import (
     DerivedBar,
     DerivedBarRevised,
     Event,
@@ -28,7 +28,7 @@ from messages.events import (
     QualityUpdated,
     SessionClosed,
 )
-from messages.session import NS_PER_MINUTE, Session
+from ticktape.messages.session import NS_PER_MINUTE, Session
 
 Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
 """backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from messages.session import NS_PER_MINUTE
+from ticktape.messages.session import NS_PER_MINUTE
 
 
 def distinct(values: np.ndarray) -> np.ndarray:

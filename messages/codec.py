@@ -19,8 +19,8 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from messages.arrays import distinct
-from messages.events import EVENT_TYPES, AnyEvent, Event
+from ticktape.messages.arrays import distinct
+from ticktape.messages.events import EVENT_TYPES, AnyEvent, Event
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(AnyEvent)

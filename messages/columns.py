@@ -12,8 +12,8 @@ from typing import Self
 
 import numpy as np
 
-from messages.events import DataRejected
-from messages.session import Session
+from ticktape.messages.events import DataRejected
+from ticktape.messages.session import Session
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from messages.codec import EncodedBatch
-from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
-from messages.plan import SessionPlan
-from messages.session import Session
+from ticktape.messages.codec import EncodedBatch
+from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from ticktape.messages.plan import SessionPlan
+from ticktape.messages.session import Session
 
 # Actor names: the addresses of `Tell`.
 COORDINATOR, UPKEEP, PREFETCH, SESSION_DATA, CLOCK = (

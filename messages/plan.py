@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from messages.codec import EncodedBatch
-from messages.columns import BarColumns, QuoteColumns, TradeColumns
-from messages.session import Session
+from ticktape.messages.codec import EncodedBatch
+from ticktape.messages.columns import BarColumns, QuoteColumns, TradeColumns
+from ticktape.messages.session import Session
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import msgspec
 
-from actors.coordinator_core import RunTotals
-from actors.system import ConfigError, System
-from messages.config import RunConfig
-from messages.events import ActorFailed, Paused, Resumed, RunFinished, Stepped, Stopped
-from store.eventlog import EventLog, LogError
-from store.inspect import Divergence, diff
+from ticktape.actors.coordinator_core import RunTotals
+from ticktape.actors.system import ConfigError, System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import ActorFailed, Paused, Resumed, RunFinished, Stepped, Stopped
+from ticktape.store.eventlog import EventLog, LogError
+from ticktape.store.inspect import Divergence, diff
 
 _CONTROLS = (Paused, Resumed, Stepped)
 

@@ -51,7 +51,10 @@ class Case(msgspec.Struct, frozen=True):
         folder = Path(cache) / f"{self.symbols}x{self.start}_{self.end}"
         done = folder / ".complete"
         if not done.exists():
-            from scenarios.demo_data import DemoSpec, generate  # the parent's; children only run
+            from ticktape.scenarios.demo_data import (  # the parent's; children only run
+                DemoSpec,
+                generate,
+            )
 
             spec = DemoSpec(
                 symbols=self.names, start=self.start, end=self.end, extended_hours=False
@@ -101,8 +104,8 @@ class BenchRow(msgspec.Struct):
 
 def _run(data: Path, symbols: tuple[str, ...], start: str, end: str) -> tuple[Any, Path, float]:
     """One whole run, durable log on: its totals, its log, and its streaming seconds."""
-    from actors.system import System
-    from messages.config import RunConfig
+    from ticktape.actors.system import System
+    from ticktape.messages.config import RunConfig
 
     log = Path(tempfile.mkdtemp(prefix="ticktape-bench-log-")) / "run"
     config = RunConfig(data=str(data), symbols=symbols, start=start, end=end, log=str(log))
@@ -130,7 +133,7 @@ def _measure_replay(data: Path, symbols: tuple[str, ...], start: str, end: str) 
 
 def _replay_rates(log: Path, events: int) -> tuple[float, float]:
     """Events/s of a replay of `log` into event objects, and into columns."""
-    from actors.replay import Replay
+    from ticktape.actors.replay import Replay
 
     began = time.perf_counter()
     with Replay(log) as replay:
@@ -146,11 +149,11 @@ def _replay_rates(log: Path, events: int) -> tuple[float, float]:
 
 def _measure_ceiling(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:
     """Read every session's bars, then encode and append them: the log's own speed."""
-    from messages.codec import encode_columns
-    from messages.events import Bar
-    from store.calendar import TradingCalendar
-    from store.eventlog import EventLog
-    from store.repository import MarketDataRepository
+    from ticktape.messages.codec import encode_columns
+    from ticktape.messages.events import Bar
+    from ticktape.store.calendar import TradingCalendar
+    from ticktape.store.eventlog import EventLog
+    from ticktape.store.repository import MarketDataRepository
 
     repository = MarketDataRepository(data, symbols)
     sessions = [repository.load_session(s).bars for s in TradingCalendar().sessions(start, end)]
@@ -167,7 +170,7 @@ def _measure_ceiling(data: Path, symbols: tuple[str, ...], start: str, end: str)
 
 
 def _measure_nautilus(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:
-    from scenarios.peers import run_nautilus
+    from ticktape.scenarios.peers import run_nautilus
 
     began = time.perf_counter()
     bars = run_nautilus(data, symbols)
@@ -188,7 +191,14 @@ _MEASURES = {
 def measure(engine: str, case: Case) -> Measure:
     """One fresh process: its wall time from spawn to exit and its peak RSS, plus its report."""
     data = case.data()
-    argv = [sys.executable, "-m", "scenarios.bench", engine, str(data), ",".join(case.names)]
+    argv = [
+        sys.executable,
+        "-m",
+        "ticktape.scenarios.bench",
+        engine,
+        str(data),
+        ",".join(case.names),
+    ]
     began = time.perf_counter()
     child = subprocess.Popen([*argv, case.start, case.end], stdout=subprocess.PIPE)
     out = child.stdout.read() if child.stdout else b""

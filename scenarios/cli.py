@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from scenarios.commands.controls import Interrupted, stop_on_signals
+from ticktape.scenarios.commands.controls import Interrupted, stop_on_signals
 
 # Which module registers each command; only the one asked for is imported, so a command pays
 # for no other's imports (a replay needs neither pandas nor the calendar).
@@ -29,7 +29,7 @@ _MODULES = {
 def _parser(argv: Sequence[str]):
     import importlib
 
-    from scenarios.commands.common import Parser
+    from ticktape.scenarios.commands.common import Parser
 
     parser = Parser(prog="ticktape", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -37,7 +37,7 @@ def _parser(argv: Sequence[str]):
     asked = next((a for a in argv if not a.startswith("-")), None)
     names = [_MODULES[asked]] if asked in _MODULES else sorted(set(_MODULES.values()))
     for name in dict.fromkeys(names):
-        importlib.import_module(f"scenarios.commands.{name}").register(sub)
+        importlib.import_module(f"ticktape.scenarios.commands.{name}").register(sub)
     return parser
 
 
@@ -57,9 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     from loguru import logger
 
-    from actors.errors import ActorFailure, ConfigError
-    from scenarios.commands.common import UsageError
-    from store.eventlog import LogError
+    from ticktape.actors.errors import ActorFailure, ConfigError
+    from ticktape.scenarios.commands.common import UsageError
+    from ticktape.store.eventlog import LogError
 
     sink = None
     try:

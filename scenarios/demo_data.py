@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from messages.session import NS_PER_MINUTE, Session
-from store.calendar import TradingCalendar
+from ticktape.messages.session import NS_PER_MINUTE, Session
+from ticktape.store.calendar import TradingCalendar
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000

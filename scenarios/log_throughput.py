@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from messages.codec import encode_columns
-from messages.events import Bar
-from store.eventlog import EventLog
+from ticktape.messages.codec import encode_columns
+from ticktape.messages.events import Bar
+from ticktape.store.eventlog import EventLog
 
 SYMBOLS = ("AIG", "BAC", "IBM", "SPY")
 CHUNK = 4096  # records per append_batch, about one coordinator step
@@ -63,7 +63,7 @@ def main() -> None:
         print(f"append (encode_columns + append_batch): {median_rate(n, args.repeat, append)}")
         log = EventLog.open(work / "log0")
         if hasattr(log, "batches"):
-            from messages.codec import decode_columns, decode_many
+            from ticktape.messages.codec import decode_columns, decode_many
 
             def to_columns(_: int) -> None:
                 for first, batch in log.batches(blocks=64):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 T0 = time.perf_counter()
 
-from scenarios.demo_data import DemoSpec, generate  # noqa: E402
-from store.calendar import TradingCalendar  # noqa: E402
-from store.repository import MarketDataRepository  # noqa: E402
+from ticktape.scenarios.demo_data import DemoSpec, generate  # noqa: E402
+from ticktape.store.calendar import TradingCalendar  # noqa: E402
+from ticktape.store.repository import MarketDataRepository  # noqa: E402
 
 SPEC = DemoSpec(
     symbols=tuple(f"S{i:03d}" for i in range(100)), start="2024-01-02", end="2024-05-24"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from messages.columns import BarColumns
-from messages.events import DataRejected
-from messages.session import NS_PER_MINUTE, Session
-from store.repository import MarketDataRepository
+from ticktape.messages.columns import BarColumns
+from ticktape.messages.events import DataRejected
+from ticktape.messages.session import NS_PER_MINUTE, Session
+from ticktape.store.repository import MarketDataRepository
 
 
 class BackfillSource:

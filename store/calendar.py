@@ -19,7 +19,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from messages.session import Session
+from ticktape.messages.errors import TicktapeError
+from ticktape.messages.session import Session
 
 FIRST_DAY = dt.date(1995, 1, 1)  # the earliest session a run may ask for
 _LAST_YEARS = 1  # and the latest: this many years from today (exchange-calendars' own default)
@@ -28,7 +29,7 @@ _NS_PER_DAY = 86_400 * 10**9
 _HALF_DAY = 12 * 3600 * 10**9
 
 
-class CalendarError(ValueError):
+class CalendarError(TicktapeError, ValueError):
     pass
 
 

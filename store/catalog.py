@@ -30,12 +30,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
-from messages.events import DataRejected
-from messages.session import Session
-from store.calendar import CalendarError, TradingCalendar
-from store.parsing import strings, to_numpy
-from store.repository import KIND_COLUMNS, LABELS, DataConfigError, InputFile, MarketDataRepository
+from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from ticktape.messages.events import DataRejected
+from ticktape.messages.session import Session
+from ticktape.store.calendar import CalendarError, TradingCalendar
+from ticktape.store.parsing import strings, to_numpy
+from ticktape.store.repository import (
+    KIND_COLUMNS,
+    LABELS,
+    DataConfigError,
+    InputFile,
+    MarketDataRepository,
+)
 
 MANIFEST = "catalog.json"
 FORMAT = "ticktape-catalog"

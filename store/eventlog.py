@@ -31,10 +31,11 @@ import lmdb
 import msgspec
 import numpy as np
 
-from messages.codec import EncodedBatch, decode, decode_many, encode
-from messages.events import Event
-from store import faults, legacy_log
-from store.lmdb_check import check_data_file
+from ticktape.messages.codec import EncodedBatch, decode, decode_many, encode
+from ticktape.messages.errors import TicktapeError
+from ticktape.messages.events import Event
+from ticktape.store import faults, legacy_log
+from ticktape.store.lmdb_check import check_data_file
 
 __all__ = ["EventLog", "LogDamaged", "LogError", "VerifyResult", "seq_key"]
 
@@ -47,7 +48,7 @@ _INITIAL_MAP = 64 << 20
 _READ_BLOCKS = 16  # blocks per read transaction
 
 
-class LogError(Exception):
+class LogError(TicktapeError):
     """A log that cannot be opened or written as asked; the message is one sentence."""
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from messages.codec import decode_columns, to_arrow, to_dict
-from messages.events import (
+from ticktape.messages.codec import decode_columns, to_arrow, to_dict
+from ticktape.messages.events import (
     EVENT_TYPES,
     Bar,
     Event,
@@ -31,7 +31,7 @@ from messages.events import (
     SessionClosed,
     SessionOpened,
 )
-from store.eventlog import EventLog
+from ticktape.store.eventlog import EventLog
 
 
 @dataclass(frozen=True, slots=True)

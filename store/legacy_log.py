@@ -13,7 +13,7 @@ import lmdb
 import msgspec
 import numpy as np
 
-from messages.codec import decode
+from ticktape.messages.codec import decode
 
 RUN = 1024  # records per packed run
 Begin = Callable[[], lmdb.Transaction]

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from messages import rejections as why
-from store.reading import Lines
+from ticktape.messages import rejections as why
+from ticktape.store.reading import Lines
 
 KEY_COLUMNS = ("symbol", "timestamp")
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {

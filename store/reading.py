@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 
-from messages import rejections as why
+from ticktape.messages import rejections as why
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 BLOCK_BYTES = 1 << 19  # a larger block costs more memory per open file, a smaller one more time

@@ -35,12 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from loguru import logger
 
-from messages import rejections as why
-from messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
-from messages.events import DataRejected
-from messages.session import Session
-from store.parsing import KIND_COLUMNS, classify, csv_rows
-from store.reading import (
+from ticktape.messages import rejections as why
+from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from ticktape.messages.errors import TicktapeError
+from ticktape.messages.events import DataRejected
+from ticktape.messages.session import Session
+from ticktape.store.parsing import KIND_COLUMNS, classify, csv_rows
+from ticktape.store.reading import (
     BLOCK_BYTES,
     Lines,
     blocks,
@@ -51,7 +52,7 @@ from store.reading import (
     split_lines,
     walk,
 )
-from store.validation import Carry, Checked, check
+from ticktape.store.validation import Carry, Checked, check
 
 LABELS = ("start", "end")
 _ROW_BITS = 32
@@ -61,7 +62,7 @@ _READ_ERRORS = (OSError, ValueError, EOFError, pa.ArrowException)
 _SCAN_THREADS = min(8, os.cpu_count() or 1)
 
 
-class DataConfigError(ValueError):
+class DataConfigError(TicktapeError, ValueError):
     """A bad data config; str(e) is one clear sentence naming the problem, shown as-is."""
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from messages.session import Session
-from store.catalog import CatalogRepository, is_catalog
-from store.repository import DataConfigError, MarketDataRepository
+from ticktape.messages.session import Session
+from ticktape.store.catalog import CatalogRepository, is_catalog
+from ticktape.store.repository import DataConfigError, MarketDataRepository
 
 
 def open_repository(

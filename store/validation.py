@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from messages import rejections as why
-from messages.arrays import on_minute
-from messages.session import NS_PER_MINUTE
-from store.parsing import (
+from ticktape.messages import rejections as why
+from ticktape.messages.arrays import on_minute
+from ticktape.messages.session import NS_PER_MINUTE
+from ticktape.store.parsing import (
     KIND_COLUMNS,
     TS_OK,
     TS_REASONS,

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from scenarios.demo_data import DemoSpec, generate
+from ticktape.scenarios.demo_data import DemoSpec, generate
 
 DAY = "2024-03-05"
 SPEC = DemoSpec(

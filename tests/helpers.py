@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import Event
-from store.eventlog import EventLog
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import Event
+from ticktape.store.eventlog import EventLog
 
 ET = "America/New_York"
 REAL_SYMBOLS = ("AIG", "BAC", "IBM", "SPY")

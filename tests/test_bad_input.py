@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import Bar, DataRejected, Quote, SessionClosed, Trade
-from store.eventlog import EventLog
 from tests.bad_input_corpus import DAY, FAULTS, KINDS, Fault, base, good_rows
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import Bar, DataRejected, Quote, SessionClosed, Trade
+from ticktape.store.eventlog import EventLog
 
 
 @pytest.fixture(scope="module")

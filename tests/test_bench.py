@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.cli import main
+from ticktape.scenarios.cli import main
 
 
 def test_bench_measures_whole_processes_and_the_log(
@@ -37,8 +37,9 @@ def test_bench_measures_whole_processes_and_the_log(
 
 def test_the_peers_stay_off_the_import_path_of_run_and_log() -> None:
     code = (
-        "import sys, scenarios.cli, scenarios.commands.run, scenarios.commands.log, actors.system;"
-        "sys.exit('nautilus_trader' in sys.modules or 'scenarios.peers' in sys.modules)"
+        "import sys, ticktape.scenarios.cli, ticktape.scenarios.commands.run;"
+        "import ticktape.scenarios.commands.log, ticktape.actors.system;"
+        "sys.exit('nautilus_trader' in sys.modules or 'ticktape.scenarios.peers' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 

@@ -7,8 +7,8 @@ import itertools
 import exchange_calendars as xcals
 import pytest
 
-from store import calendar
-from store.calendar import CalendarError, TradingCalendar
+from ticktape.store import calendar
+from ticktape.store.calendar import CalendarError, TradingCalendar
 
 
 @pytest.fixture

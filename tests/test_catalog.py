@@ -17,17 +17,17 @@ import msgspec
 import numpy as np
 import pytest
 
-from actors.system import ConfigError
-from messages.columns import SessionInput
-from scenarios.cli import main
-from scenarios.demo_data import DemoSpec, generate
-from store.calendar import TradingCalendar
-from store.catalog import MANIFEST, CatalogRepository, ingest
-from store.eventlog import EventLog
-from store.repository import DataConfigError, MarketDataRepository
-from store.sources import open_repository
 from tests.conftest import REALDATA, ROOT
 from tests.helpers import REAL_SYMBOLS, config, of_kind, read, run
+from ticktape.actors.system import ConfigError
+from ticktape.messages.columns import SessionInput
+from ticktape.scenarios.cli import main
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.calendar import TradingCalendar
+from ticktape.store.catalog import MANIFEST, CatalogRepository, ingest
+from ticktape.store.eventlog import EventLog
+from ticktape.store.repository import DataConfigError, MarketDataRepository
+from ticktape.store.sources import open_repository
 
 # Thanksgiving week 2024: a holiday and an early close; ticks and bad rows of every kind.
 SPEC = DemoSpec(bad_rows=12, trades_per_minute=2, quotes_per_minute=2)
@@ -273,7 +273,7 @@ def _peak_rss_mb(argv: list[str]) -> float:
     """Peak RSS of a fresh process running `ticktape argv`: its own high-water mark (VmHWM),
     since a child's `ru_maxrss` starts from the parent's at the fork."""
     code = (
-        "import re, sys; from scenarios.cli import main; done = main(sys.argv[1:]);"
+        "import re, sys; from ticktape.scenarios.cli import main; done = main(sys.argv[1:]);"
         "status = open('/proc/self/status').read();"
         "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) if done == 0 else -1)"
     )

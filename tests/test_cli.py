@@ -18,15 +18,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import EVENT_TYPES, Bar
-from scenarios.cli import main
-from scenarios.demo_data import DemoSpec, expected_bars, generate
-from store.eventlog import EventLog
 from tests.conftest import ROOT
 from tests.helpers import ET, REAL_SYMBOLS, bar_files_only, read
 from tests.test_eventlog import tamper
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import EVENT_TYPES, Bar
+from ticktape.scenarios.cli import main
+from ticktape.scenarios.demo_data import DemoSpec, expected_bars, generate
+from ticktape.store.eventlog import EventLog
 
 DEMO_SPEC = DemoSpec(start="2024-11-26", end="2024-11-27")  # two sessions, three symbols, gaps
 DEMO_SESSIONS = ("2024-11-26", "2024-11-27")
@@ -330,7 +330,7 @@ def test_errors_are_one_line_with_exit_code_2(
 def test_demo_as_a_subprocess(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_dir = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, "-m", "scenarios.cli", "demo", "--out", str(out_dir)],
+        [sys.executable, "-m", "ticktape.scenarios.cli", "demo", "--out", str(out_dir)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -362,7 +362,7 @@ def test_a_run_imports_no_pandas(tmp_path: Path) -> None:
     )
     data = generate(tmp_path / "data", spec)
     code = (
-        "import sys; from scenarios.cli import main;"
+        "import sys; from ticktape.scenarios.cli import main;"
         f"done = main(['run', '--data', {str(data)!r}, '--symbols', 'ACME,CRUX',"
         f" '--start', '2024-11-25', '--end', '2024-11-26', '--log', {str(tmp_path / 'l')!r}]);"
         "sys.exit(3 if 'pandas' in sys.modules else done)"

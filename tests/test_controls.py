@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from actors import clock as clock_module
-from actors.session_data import SessionDataCore
-from actors.system import ActorFailure, ConfigError, System
-from messages.config import RunConfig
-from messages.events import Bar, Paused, Resumed, Stepped, Stopped, TimeAdvanced
-from scenarios.demo_data import DemoSpec, generate
-from store.eventlog import EventLog
 from tests.conftest import ROOT
 from tests.helpers import read
+from ticktape.actors import clock as clock_module
+from ticktape.actors.session_data import SessionDataCore
+from ticktape.actors.system import ActorFailure, ConfigError, System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import Bar, Paused, Resumed, Stepped, Stopped, TimeAdvanced
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.eventlog import EventLog
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_a_failure_on_the_timer_thread_fail_stops_the_system(
 
 def _ticktape(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "scenarios.cli", "-v", *args],
+        [sys.executable, "-m", "ticktape.scenarios.cli", "-v", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -186,7 +186,7 @@ def test_ctrl_c_during_the_input_scan_exits_130_without_a_traceback(
 
 
 def test_the_control_keys_drive_the_run(demo: Path, tmp_path: Path) -> None:
-    from scenarios.commands.controls import KeyReader
+    from ticktape.scenarios.commands.controls import KeyReader
 
     said: list[str] = []
     with System(_config(demo, tmp_path / "log", speed=60.0)) as system:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.demo_data import BAD_ROW_KINDS, DEMO, DemoSpec, expected_bars, generate
-from store.calendar import TradingCalendar
+from ticktape.scenarios.demo_data import BAD_ROW_KINDS, DEMO, DemoSpec, expected_bars, generate
+from ticktape.store.calendar import TradingCalendar
 
 NY = "America/New_York"
 SESSIONS = ["2024-11-25", "2024-11-26", "2024-11-27", "2024-11-29", "2024-12-02", "2024-12-03"]

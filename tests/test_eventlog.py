@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messages.codec import (
+from tests.conftest import ROOT
+from ticktape.messages.codec import (
     EncodedBatch,
     decode,
     decode_columns,
@@ -27,7 +28,7 @@ from messages.codec import (
     encode_columns,
     to_arrow,
 )
-from messages.events import (
+from ticktape.messages.events import (
     EVENT_TYPES,
     Bar,
     GapDetected,
@@ -36,8 +37,7 @@ from messages.events import (
     TimeAdvanced,
     Trade,
 )
-from store.eventlog import Block, EventLog, LogDamaged, LogError, seq_key
-from tests.conftest import ROOT
+from ticktape.store.eventlog import Block, EventLog, LogDamaged, LogError, seq_key
 
 SYMBOLS = ("AAA", "BRK.B", "C")
 
@@ -398,7 +398,7 @@ MID_BLOCK_WRITER = textwrap.dedent(
     import sys
     sys.path.insert(0, {root!r})
     from tests.test_eventlog import bars
-    from store.eventlog import EventLog
+    from ticktape.store.eventlog import EventLog
     log = EventLog.create({path!r}, {{}}, group_size=100, sync="none", block_events=64)
     i = 0
     while True:

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from messages.codec import EncodedBatch, encode_columns
-from messages.events import Bar, Event, TimeAdvanced
-from store.eventlog import EventLog, LogDamaged
 from tests.conftest import ROOT
+from ticktape.messages.codec import EncodedBatch, encode_columns
+from ticktape.messages.events import Bar, Event, TimeAdvanced
+from ticktape.store.eventlog import EventLog, LogDamaged
 
 PAGE = 4096
 MINUTE = 60_000_000_000
@@ -138,7 +138,7 @@ class JournalSpec:
         import sys
         sys.path.insert(0, {root!r})
         from tests.test_journal import market
-        from store.eventlog import EventLog
+        from ticktape.store.eventlog import EventLog
         log = EventLog.create({path!r}, {{}}, group_size=1000, sync="none")
         i = 0
         while True:

@@ -18,20 +18,21 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from messages.events import EVENT_TYPES, Bar, SessionClosed, SessionOpened
-from store.eventlog import EventLog
 from tests.conftest import ROOT
 from tests.helpers import ET, read
 from tests.test_cli import DEMO_SPEC, cli, demo_data, demo_log, regular_bars, stats_json
 from tests.test_eventlog import bars, tamper
+from ticktape.messages.events import EVENT_TYPES, Bar, SessionClosed, SessionOpened
+from ticktape.store.eventlog import EventLog
 
 __all__ = ["demo_data", "demo_log"]  # fixtures, shared with test_cli
 PAGE = 4096
+TICKTAPE = (sys.executable, "-m", "ticktape.scenarios.cli")
 
 
 def ticktape(*argv: object, **options: object) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "scenarios.cli", *map(str, argv)],
+        [*TICKTAPE, *map(str, argv)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -174,9 +175,9 @@ FOLLOWED_WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from messages.events import RunFinished
+    from ticktape.messages.events import RunFinished
     from tests.test_eventlog import bars
-    from store.eventlog import EventLog
+    from ticktape.store.eventlog import EventLog
     log = EventLog.create({path!r}, {{}}, sync="none", block_events=64)
     log.append_batch(bars(100))
     log.flush()
@@ -205,8 +206,7 @@ def test_tail_follow_prints_new_events_until_the_run_ends(tmp_path: Path) -> Non
     try:
         assert writer.stdout.readline().strip() == "ready"
         tail = subprocess.Popen(
-            [sys.executable, "-m", "scenarios.cli", "log", "tail", path, "-n", "5", "--follow",
-             "--timeout", "30"],
+            [*TICKTAPE, "log", "tail", path, "-n", "5", "--follow", "--timeout", "30"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         first = [tail.stdout.readline() for _ in range(5)]  # printed before the writer goes on
@@ -227,7 +227,16 @@ def test_tail_follow_prints_new_events_until_the_run_ends(tmp_path: Path) -> Non
 
 def test_show_into_head_ends_quietly(demo_log: Path) -> None:
     show = subprocess.Popen(
-        [sys.executable, "-m", "scenarios.cli", "log", "show", demo_log, "--limit", "100000"],
+        [
+            sys.executable,
+            "-m",
+            "ticktape.scenarios.cli",
+            "log",
+            "show",
+            demo_log,
+            "--limit",
+            "100000",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

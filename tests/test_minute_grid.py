@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
-from messages.columns import BarColumns
-from messages.session import NS_PER_MINUTE, Session
-from store.calendar import TradingCalendar
+from ticktape.actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from ticktape.messages.columns import BarColumns
+from ticktape.messages.session import NS_PER_MINUTE, Session
+from ticktape.store.calendar import TradingCalendar
 
 ET = "America/New_York"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from store.calendar import TradingCalendar
-from store.repository import MarketDataRepository
+from ticktape.store.calendar import TradingCalendar
+from ticktape.store.repository import MarketDataRepository
 
 DAY = "2024-03-05"
 

@@ -8,14 +8,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from actors.replay import Replay
-from actors.system import System
-from messages.codec import encode
-from messages.config import RunConfig
-from messages.events import Bar, GapDetected, SessionOpened
-from scenarios.cli import main
-from scenarios.demo_data import DemoSpec, generate
-from store.eventlog import EventLog
+from ticktape.actors.replay import Replay
+from ticktape.actors.system import System
+from ticktape.messages.codec import encode
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import Bar, GapDetected, SessionOpened
+from ticktape.scenarios.cli import main
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.eventlog import EventLog
 
 
 @pytest.fixture(scope="module")

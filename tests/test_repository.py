@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from messages.columns import SessionInput
-from messages.events import DataRejected
-from messages.session import NS_PER_MINUTE, Session
-from store.calendar import TradingCalendar
-from store.repository import DataConfigError, MarketDataRepository
+from ticktape.messages.columns import SessionInput
+from ticktape.messages.events import DataRejected
+from ticktape.messages.session import NS_PER_MINUTE, Session
+from ticktape.store.calendar import TradingCalendar
+from ticktape.store.repository import DataConfigError, MarketDataRepository
 
 REAL_SYMBOLS = ["SPY", "AIG", "BAC", "IBM"]
 BAR_FILES = ["AIG.csv", "BAC.csv", "IBM.csv", "SPY.csv"]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.cli import main
-from scenarios.demo_data import DemoSpec, generate
-from store.eventlog import EventLog
-from store.inspect import diff
 from tests.conftest import ROOT
+from ticktape.scenarios.cli import main
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.eventlog import EventLog
+from ticktape.store.inspect import diff
 
 SPEC = DemoSpec(start="2024-11-25", end="2024-12-03", trades_per_minute=2, quotes_per_minute=2)
 
@@ -44,7 +44,7 @@ def _killed_run(data: Path, log: Path, crash_at: str | None, past: int | None = 
     events are committed (watched from here, as a reader beside the writer)."""
     env = {**os.environ, "TICKTAPE_CRASH_AT": crash_at or ""}
     process = subprocess.Popen(
-        [sys.executable, "-m", "scenarios.cli", *_run_args(data, log)],
+        [sys.executable, "-m", "ticktape.scenarios.cli", *_run_args(data, log)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -138,7 +138,7 @@ def test_the_real_week_killed_at_a_close_resumes_to_the_same_log(
     whole, killed = tmp_path / "whole.lmdb", tmp_path / "killed.lmdb"
     assert main(["run", "--data", str(data), *args, "--log", str(whole), "--sync", "none"]) == 0
     process = subprocess.run(
-        [sys.executable, "-m", "scenarios.cli", "run", "--data", str(data), *args,
+        [sys.executable, "-m", "ticktape.scenarios.cli", "run", "--data", str(data), *args,
          "--log", str(killed), "--sync", "none"],
         cwd=ROOT, env={**os.environ, "TICKTAPE_CRASH_AT": "close:3"}, capture_output=True,
         timeout=120, check=False,

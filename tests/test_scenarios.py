@@ -12,8 +12,8 @@ from pathlib import Path
 import pykka
 import pytest
 
-from scenarios.cli import main
 from tests.conftest import ROOT
+from ticktape.scenarios.cli import main
 
 SCRIPTS = sorted((ROOT / "scenarios" / "scripts").glob("*.py"))
 EXPECTED = {

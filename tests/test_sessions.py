@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors.system import System
-from scenarios.demo_data import DemoSpec, generate
-from store.calendar import TradingCalendar
-from store.eventlog import EventLog
 from tests.helpers import ET, REAL_SYMBOLS, bar_files_only, config, file_bars, of_kind, read, run
+from ticktape.actors.system import System
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.calendar import TradingCalendar
+from ticktape.store.eventlog import EventLog
 
 MINUTE = 60_000_000_000
 WEEK = {"start": "2013-10-04", "end": "2013-10-11"}

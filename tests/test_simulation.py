@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from actors.simulation import simulate
-from actors.system import System
-from messages.config import RunConfig
-from scenarios.demo_data import DemoSpec, generate
-from store.eventlog import EventLog
+from ticktape.actors.simulation import simulate
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.eventlog import EventLog
 
 SEEDS = range(20)
 

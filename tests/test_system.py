@@ -11,16 +11,23 @@ import numpy as np
 import pykka
 import pytest
 
-from actors.clock import ClockCore
-from actors.session_data import SessionDataCore
-from actors.session_plan import StreamCursor
-from actors.shell import Shell
-from actors.system import ActorFailure, ConfigError, System
-from actors.upkeep_core import UpkeepCore
-from messages.events import ActorFailed, Bar, DataRejected, RunFinished, RunStarted, TimeAdvanced
-from store.eventlog import EventLog
-from store.repository import MarketDataRepository
 from tests.helpers import REAL_SYMBOLS, bar_files_only, config, file_bars, of_kind, read, run
+from ticktape.actors.clock import ClockCore
+from ticktape.actors.session_data import SessionDataCore
+from ticktape.actors.session_plan import StreamCursor
+from ticktape.actors.shell import Shell
+from ticktape.actors.system import ActorFailure, ConfigError, System
+from ticktape.actors.upkeep_core import UpkeepCore
+from ticktape.messages.events import (
+    ActorFailed,
+    Bar,
+    DataRejected,
+    RunFinished,
+    RunStarted,
+    TimeAdvanced,
+)
+from ticktape.store.eventlog import EventLog
+from ticktape.store.repository import MarketDataRepository
 
 
 def test_real_session_releases_exactly_the_regular_hours_bars(

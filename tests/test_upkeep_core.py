@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors.system import System
-from actors.upkeep_core import UpkeepCore
-from messages.codec import decode, encode
-from messages.columns import BarColumns
-from messages.config import RunConfig
-from messages.events import (
+from tests.helpers import read
+from ticktape.actors.system import System
+from ticktape.actors.upkeep_core import UpkeepCore
+from ticktape.messages.codec import decode, encode
+from ticktape.messages.columns import BarColumns
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import (
     DataRejected,
     DerivedBar,
     DerivedBarRevised,
@@ -29,11 +30,10 @@ from messages.events import (
     QualityUpdated,
     SessionClosed,
 )
-from messages.session import NS_PER_MINUTE, Session
-from scenarios.demo_data import DemoSpec, generate
-from store.calendar import TradingCalendar
-from store.repository import MarketDataRepository
-from tests.helpers import read
+from ticktape.messages.session import NS_PER_MINUTE, Session
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.calendar import TradingCalendar
+from ticktape.store.repository import MarketDataRepository
 
 DAY = "2013-10-07"
 UNIVERSE = ("AIG", "BAC", "IBM", "SPY")

@@ -9,7 +9,7 @@ import json
 import msgspec
 from rich.table import Table
 
-from scenarios.commands.common import UsageError, console
+from ticktape.scenarios.commands.common import UsageError, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from scenarios.bench import CASES, Case, bench
+    from ticktape.scenarios.bench import CASES, Case, bench
 
     if args.peers and importlib.util.find_spec("nautilus_trader") is None:
         raise UsageError("--peers needs NautilusTrader: pip install 'ticktape[peers]'")

@@ -11,7 +11,7 @@ from rich.progress import Progress, ProgressColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from store.eventlog import EventLog
+    from ticktape.store.eventlog import EventLog
 
 console = Console()
 
@@ -51,7 +51,7 @@ def csv_list(text: str) -> tuple[str, ...]:
 
 def exchange_tz(log: EventLog) -> str:
     """The time zone people read a log's times in: its calendar's."""
-    from store.calendar import TradingCalendar
+    from ticktape.store.calendar import TradingCalendar
 
     return TradingCalendar(log.manifest().get("config", {}).get("calendar", "XNYS")).tz
 

@@ -7,10 +7,10 @@ import argparse
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scenarios.commands.common import UsageError, console, key_values, stderr_progress
-from store.calendar import CalendarError
-from store.catalog import IngestSummary, ingest
-from store.repository import DataConfigError
+from ticktape.scenarios.commands.common import UsageError, console, key_values, stderr_progress
+from ticktape.store.calendar import CalendarError
+from ticktape.store.catalog import IngestSummary, ingest
+from ticktape.store.repository import DataConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

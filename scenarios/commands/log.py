@@ -16,12 +16,18 @@ from pathlib import Path
 
 from rich.table import Table
 
-from messages.codec import to_dict
-from messages.events import EVENT_TYPES, ActorFailed, Event, RunFinished, Stopped
-from scenarios.audit import changed_inputs, rerun
-from scenarios.commands.common import UsageError, console, csv_list, exchange_tz, local_time
-from store.eventlog import EventLog, LogDamaged
-from store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
+from ticktape.messages.codec import to_dict
+from ticktape.messages.events import EVENT_TYPES, ActorFailed, Event, RunFinished, Stopped
+from ticktape.scenarios.audit import changed_inputs, rerun
+from ticktape.scenarios.commands.common import (
+    UsageError,
+    console,
+    csv_list,
+    exchange_tz,
+    local_time,
+)
+from ticktape.store.eventlog import EventLog, LogDamaged
+from ticktape.store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
 
 _END_KINDS = (RunFinished, Stopped, ActorFailed)
 _FOLLOW_POLL_S = 0.2
@@ -186,7 +192,7 @@ def _rerun(args: argparse.Namespace, data: str, changed: list[str]) -> int:
 
 
 def _rerun_run(path: str, data: str):
-    from scenarios.audit import rerun
+    from ticktape.scenarios.audit import rerun
 
     return rerun(path, data=data)
 

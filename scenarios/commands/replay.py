@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from actors.replay import Replay
-from scenarios.commands.common import console, exchange_tz, local_time
-from store.eventlog import EventLog
+from ticktape.actors.replay import Replay
+from ticktape.scenarios.commands.common import console, exchange_tz, local_time
+from ticktape.store.eventlog import EventLog
 
 
 def register(sub: argparse._SubParsersAction) -> None:

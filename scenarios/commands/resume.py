@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from scenarios.audit import resume
-from scenarios.commands.common import console
+from ticktape.scenarios.audit import resume
+from ticktape.scenarios.commands.common import console
 
 
 def register(sub: argparse._SubParsersAction) -> None:

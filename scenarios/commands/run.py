@@ -13,14 +13,20 @@ from pathlib import Path
 from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from actors.coordinator_core import RunTotals
-from actors.system import System
-from messages.config import GAP_POLICIES, RunConfig
-from scenarios.commands.common import UsageError, console, csv_list, key_values, stderr_progress
-from scenarios.commands.controls import KEYS, Interrupted, KeyReader, graceful
-from scenarios.commands.log import stats_table
-from store.eventlog import SYNC_POLICIES, EventLog
-from store.inspect import stats
+from ticktape.actors.coordinator_core import RunTotals
+from ticktape.actors.system import System
+from ticktape.messages.config import GAP_POLICIES, RunConfig
+from ticktape.scenarios.commands.common import (
+    UsageError,
+    console,
+    csv_list,
+    key_values,
+    stderr_progress,
+)
+from ticktape.scenarios.commands.controls import KEYS, Interrupted, KeyReader, graceful
+from ticktape.scenarios.commands.log import stats_table
+from ticktape.store.eventlog import SYNC_POLICIES, EventLog
+from ticktape.store.inspect import stats
 
 
 def _minutes(text: str) -> tuple[int, ...]:
@@ -163,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from scenarios.demo_data import DemoSpec, generate
+    from ticktape.scenarios.demo_data import DemoSpec, generate
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ticktape-demo-"))
     spec = DemoSpec()

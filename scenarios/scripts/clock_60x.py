@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without
 
 import msgspec
 
-from actors.system import System
-from messages.config import RunConfig
-from scenarios.demo_data import DemoSpec, generate
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.scenarios.demo_data import DemoSpec, generate
 
 DAY = "2024-11-29"  # closes at 13:00
 SPEED = 60.0

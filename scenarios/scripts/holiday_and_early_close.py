@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without
 
 import pandas as pd
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import (
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import (
     Bar,
     DerivedBar,
     RunFinished,
@@ -29,8 +29,8 @@ from messages.events import (
     SessionOpened,
     TimeAdvanced,
 )
-from scenarios.demo_data import DEMO, generate
-from store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DEMO, generate
+from ticktape.store.eventlog import EventLog
 
 ET = "America/New_York"
 NS_PER_MINUTE = 60_000_000_000

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without
 import numpy as np
 import pandas as pd
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import (
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import (
     Bar,
     DerivedBar,
     DerivedBarRevised,
@@ -32,8 +32,8 @@ from messages.events import (
     QualityUpdated,
     SessionClosed,
 )
-from scenarios.demo_data import DemoSpec, generate
-from store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.eventlog import EventLog
 
 ET = "America/New_York"
 LOSSY = "BOLT"

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without
 
 import msgspec
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import SessionOpened, TimeAdvanced
-from scenarios.demo_data import DemoSpec, generate
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import SessionOpened, TimeAdvanced
+from ticktape.scenarios.demo_data import DemoSpec, generate
 
 DAY = "2024-11-26"
 SPEED = 7200.0  # the afternoon, 12:00 to 16:00, takes 2 s of wall time

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without
 
 import pandas as pd
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import (
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import (
     Bar,
     GapDetected,
     QualityUpdated,
@@ -31,8 +31,8 @@ from messages.events import (
     SessionOpened,
     Trade,
 )
-from scenarios.demo_data import DemoSpec, generate
-from store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.eventlog import EventLog
 
 ET = "America/New_York"
 DAY = "2024-11-26"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
 
-from actors.system import System
-from messages.config import RunConfig
-from messages.events import (
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
+from ticktape.messages.events import (
     Bar,
     Event,
     Paused,
@@ -29,8 +29,8 @@ from messages.events import (
     SessionClosed,
     SessionOpened,
 )
-from scenarios.demo_data import DemoSpec, expected_bars, generate
-from store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DemoSpec, expected_bars, generate
+from ticktape.store.eventlog import EventLog
 
 DAY = "2024-11-26"
 SPEC = DemoSpec(start=DAY, end=DAY, extended_hours=False)

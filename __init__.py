@@ -1,0 +1,106 @@
+"""ticktape: replay recorded market data the way a live session delivers it, into a verifiable log.
+
+The public API. Names load on first use, so `import ticktape` (and the command line, which lives
+inside the package) stays light:
+
+    import ticktape
+    config = ticktape.RunConfig(data="demo", symbols=("AAA",), start="2024-01-02",
+                                end="2024-01-02", log="runs/day.lmdb")
+    with ticktape.System(config) as system:
+        system.start()
+        for event in system.events():
+            ...
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ticktape.messages.errors import TicktapeError
+
+_EVENTS = [
+    "Event",
+    "RunStarted",
+    "RunFinished",
+    "Bar",
+    "Trade",
+    "Quote",
+    "TimeAdvanced",
+    "SessionOpened",
+    "SessionClosed",
+    "DerivedBar",
+    "DerivedBarRevised",
+    "GapDetected",
+    "GapFilled",
+    "QualityUpdated",
+    "DataRejected",
+    "Paused",
+    "Resumed",
+    "Stopped",
+    "Stepped",
+    "TrailingBars",
+    "ActorFailed",
+]
+
+_WHERE: dict[str, str] = {
+    "System": "ticktape.actors.system",
+    "RunTotals": "ticktape.actors.coordinator_core",
+    "Replay": "ticktape.actors.replay",
+    "RunConfig": "ticktape.messages.config",
+    "ConfigError": "ticktape.actors.errors",
+    "ActorFailure": "ticktape.actors.errors",
+    "LogError": "ticktape.store.eventlog",
+    "LogDamaged": "ticktape.store.eventlog",
+    "DataConfigError": "ticktape.store.repository",
+    "CalendarError": "ticktape.store.calendar",
+    **{name: "ticktape.messages.events" for name in _EVENTS},
+}
+
+__all__ = ["TicktapeError", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ticktape' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from ticktape.actors.coordinator_core import RunTotals
+    from ticktape.actors.errors import ActorFailure, ConfigError
+    from ticktape.actors.replay import Replay
+    from ticktape.actors.system import System
+    from ticktape.messages.config import RunConfig
+    from ticktape.messages.events import (
+        ActorFailed,
+        Bar,
+        DataRejected,
+        DerivedBar,
+        DerivedBarRevised,
+        Event,
+        GapDetected,
+        GapFilled,
+        Paused,
+        QualityUpdated,
+        Quote,
+        Resumed,
+        RunFinished,
+        RunStarted,
+        SessionClosed,
+        SessionOpened,
+        Stepped,
+        Stopped,
+        TimeAdvanced,
+        Trade,
+        TrailingBars,
+    )
+    from ticktape.store.calendar import CalendarError
+    from ticktape.store.eventlog import LogDamaged, LogError
+    from ticktape.store.repository import DataConfigError
