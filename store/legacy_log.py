@@ -6,7 +6,6 @@ like blocks, so every reader works on it unchanged; `verify` recomputes its per-
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 
 import lmdb
@@ -14,6 +13,7 @@ import msgspec
 import numpy as np
 
 from ticktape.messages.codec import decode
+from ticktape.store.chain import GENESIS, block_link, seq_key
 
 RUN = 1024  # records per packed run
 Begin = Callable[[], lmdb.Transaction]
@@ -29,7 +29,7 @@ def runs(
         records: list[bytes] = []
         with begin() as txn:
             cursor = txn.cursor(events)
-            if not cursor.set_range(seq.to_bytes(8, "big")):
+            if not cursor.set_range(seq_key(seq)):
                 return
             for key, value in cursor:
                 s = int.from_bytes(key, "big")
@@ -49,7 +49,7 @@ def lengths(records: list[bytes]) -> np.ndarray:
 
 
 def verify(
-    begin: Begin, events: lmdb._Database, chain: lmdb._Database, genesis: bytes, head: int
+    begin: Begin, events: lmdb._Database, chain: lmdb._Database, head: int
 ) -> tuple[int, bytes, int | None, str]:
     """(events verified, link there, first bad seq or None, reason) over the per-record chain."""
 
@@ -57,14 +57,14 @@ def verify(
         seq = 1
         while True:
             with begin() as txn:
-                group = txn.get(seq.to_bytes(8, "big"), db=chain)
+                group = txn.get(seq_key(seq), db=chain)
             if group is None:
                 return
             for i in range(0, len(group), 32):
                 yield bytes(group[i : i + 32])
             seq += len(group) // 32
 
-    link, verified, links = genesis, 0, stored_links()
+    link, verified, links = GENESIS, 0, stored_links()
     for first, records in runs(begin, events, 1, head + 1):
         if first != verified + 1:
             break
@@ -73,12 +73,10 @@ def verify(
                 decode(record)
             except msgspec.DecodeError:
                 return verified, link, seq, f"record at seq {seq} does not decode"
-            h = hashlib.blake2b(link, digest_size=32)
-            h.update(seq.to_bytes(8, "big"))
-            h.update(record)
-            if h.digest() != next(links, None):
+            new_link = block_link(link, seq, record)  # a link per record: its own one-record block
+            if new_link != next(links, None):
                 return verified, link, seq, f"record at seq {seq} does not match the chain"
-            link, verified = h.digest(), seq
+            link, verified = new_link, seq
     if verified != head:
         return verified, link, verified + 1, f"events {verified + 1}-{head} are missing"
     return verified, link, None, ""

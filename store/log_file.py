@@ -1,0 +1,161 @@
+"""One log's LMDB environment and its `meta` facts (layout, head, manifest): opening, read
+transactions, and the errors every room of the log raises.
+
+Databases:
+- `events`: 8-byte big-endian seq of a block's first event -> a block of consecutive events
+  (store/chain.py). Blocks are seq-aligned: block k holds seqs k*B+1 .. (k+1)*B (B =
+  `block_events`, in `layout`), so where a block starts never depends on how appends were batched
+  or when commits happened. A partial last block is rewritten as it grows.
+- `chain`: block key -> its link. The link of the last block is the run's digest; keeping every
+  link lets `verify` name the first block that was changed.
+- `meta`: `manifest` (JSON: config, input hashes, versions; not chained), `layout` (JSON) and
+  `head` (last committed seq and link, written in the same transaction as the blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import msgspec
+
+from ticktape.messages.errors import TicktapeError
+from ticktape.store import legacy_log
+from ticktape.store.chain import GENESIS
+from ticktape.store.lmdb_check import check_data_file
+
+SYNC_POLICIES = ("full", "data", "none")
+LAYOUT_FORMAT = "ticktape-blocks/1"
+INITIAL_MAP = 64 << 20
+_OPEN_ATTEMPTS = 5
+
+
+class LogError(TicktapeError):
+    """A log that cannot be opened or written as asked; the message is one sentence."""
+
+
+class LogDamaged(LogError):
+    """A log whose file or records are damaged; the message is one line naming the last
+    sequence number that can be trusted, or the first that cannot."""
+
+
+class LogFile:
+    """An open LMDB environment of a log, with its three databases and its layout."""
+
+    def __init__(self, path: Path, env: lmdb.Environment, *, writable: bool) -> None:
+        self.path = path
+        self.env = env
+        self.writable = writable
+        self.events = env.open_db(b"events", create=writable)
+        self.chain = env.open_db(b"chain", create=writable)
+        self.meta = env.open_db(b"meta", create=writable)
+        self.map_growths = 0
+        layout = self._read_layout()
+        self.legacy = layout == 0  # the first layout, read-only: runs of records as blocks
+        self.block_events = layout or legacy_log.RUN
+
+    @classmethod
+    def create(cls, path: Path, *, sync: str, map_size: int, block_events: int) -> LogFile:
+        """A new, empty log; refuses to write over an existing one."""
+        if sync not in SYNC_POLICIES:
+            raise LogError(f"unknown sync policy {sync!r}: use one of {', '.join(SYNC_POLICIES)}")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise LogError(f"log {path} already exists; choose another --log path or remove it")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            env = _open_env(path, sync=sync, map_size=map_size)
+            with env.begin(write=True) as txn:
+                meta = env.open_db(b"meta", txn=txn)
+                layout = {"format": LAYOUT_FORMAT, "block_events": block_events}
+                txn.put(b"layout", msgspec.json.encode(layout), db=meta)
+        except (OSError, lmdb.Error) as e:
+            reason = getattr(e, "strerror", None) or e
+            raise LogError(f"cannot create log {path}: {reason}") from None
+        return cls(path, env, writable=True)
+
+    @classmethod
+    def open(cls, path: Path, *, writable: bool, sync: str = "full") -> LogFile:
+        """An existing log: read-only by default (safe beside a running writer).
+
+        The data file is checked for truncation and zeroed pages first (LogDamaged), since LMDB
+        itself would crash the process on them."""
+        if not (path / "data.mdb").exists():
+            raise LogError(f"no event log at {path}")
+        problem = check_data_file(path / "data.mdb")
+        if problem:
+            raise LogDamaged(f"log {path} is damaged: {problem}")
+        for _ in range(_OPEN_ATTEMPTS):
+            try:
+                if writable:
+                    env = _open_env(path, sync=sync, map_size=0, create=False)
+                else:
+                    env = lmdb.open(str(path), max_dbs=3, readonly=True, create=False, lock=True)
+                return cls(path, env, writable=writable)
+            except lmdb.MapResizedError:  # a live writer grew the map while we opened: again
+                env.close()
+            except lmdb.Error as e:
+                raise LogError(f"cannot open event log {path}: {e}") from None
+        raise LogError(f"cannot open event log {path}: it kept growing while it was opened")
+
+    def close(self) -> None:
+        self.env.close()
+
+    def _read_layout(self) -> int:
+        """Events per block; 0 for a log of the first (per-record) layout."""
+        with self.begin_read() as txn:
+            raw = txn.get(b"layout", db=self.meta)
+        if raw is None:  # the first layout: one record per key
+            if self.writable:
+                raise LogError(f"log {self.path} has the per-record layout: it can be read only")
+            return 0
+        layout = msgspec.json.decode(raw)
+        if layout.get("format") != LAYOUT_FORMAT:
+            raise LogError(f"log {self.path} has an unknown layout {layout.get('format')!r}")
+        return int(layout["block_events"])
+
+    def block_start(self, seq: int) -> int:
+        return (seq - 1) // self.block_events * self.block_events + 1
+
+    def begin_read(self, *, buffers: bool = False) -> lmdb.Transaction:
+        try:
+            return self.env.begin(buffers=buffers)
+        except lmdb.MapResizedError:
+            self.env.set_mapsize(0)  # a writer grew the map; adopt its size
+            return self.env.begin(buffers=buffers)
+
+    def head(self) -> tuple[int, bytes]:
+        """(last committed seq, its link), as on disk now."""
+        with self.begin_read() as txn:
+            raw = txn.get(b"head", db=self.meta)
+        if raw is None:
+            return 0, GENESIS
+        seq, link = msgspec.msgpack.decode(raw)
+        return seq, link
+
+    def manifest(self) -> dict[str, Any]:
+        with self.begin_read() as txn:
+            raw = txn.get(b"manifest", db=self.meta)
+        return msgspec.json.decode(raw) if raw else {}
+
+    def write(self, work: Callable[[lmdb.Transaction], None]) -> None:
+        """Run `work` in one write transaction, growing the map when it is full."""
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    work(txn)
+                return
+            except lmdb.MapFullError:
+                self.env.set_mapsize(self.env.info()["map_size"] * 2)
+                self.map_growths += 1
+
+    def put_meta(self, key: bytes, value: bytes) -> None:
+        self.write(lambda txn: txn.put(key, value, db=self.meta))
+
+
+def _open_env(path: Path, *, sync: str, map_size: int, create: bool = True) -> lmdb.Environment:
+    options: dict[str, Any] = {"max_dbs": 3, "sync": sync != "none", "metasync": sync == "full"}
+    if map_size:
+        options["map_size"] = map_size
+    return lmdb.open(str(path), create=create, **options)
