@@ -8,8 +8,9 @@ produced them and however the steps were cut, so the log is a pure function of i
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ticktape.actors.effects import Commit, Effect, Finish, Measure, Tell, Write
 from ticktape.actors.session_plan import StreamCursor
 from ticktape.messages.codec import EMPTY_BATCH, EncodedBatch
-from ticktape.messages.columns import BarColumns
+from ticktape.messages.columns import BarColumns, SessionInput
 from ticktape.messages.commands import (
     CLOCK,
     COORDINATOR,
@@ -56,7 +57,6 @@ from ticktape.messages.events import (
 )
 from ticktape.messages.session import Session
 
-_AWAITING_REPLY = ("opening", "upkeep", "closing")
 STEP_RECORDS = 32_768  # about this many records per data-driven step, unless step_minutes is set
 
 
@@ -90,12 +90,34 @@ def trailing_bars(ts: int, session: Session, bars: BarColumns) -> TrailingBars:
     )
 
 
+class Phase(enum.Enum):
+    """Where the coordinator is in the run. Each phase has one handler (`CoordinatorCore._HANDLERS`)
+    for the messages that move it on; controls are taken in every phase."""
+
+    IDLE = "idle"  # before Start
+    AWAITING_SESSION = "awaiting-session"  # the next session is not loaded yet
+    OPENING = "opening"  # Upkeep is opening the session (the day transition)
+    STREAMING = "streaming"  # between steps: the next one is scheduled, or paused
+    UPKEEP = "upkeep"  # a step's findings are awaited from Upkeep
+    CLOSING = "closing"  # Upkeep is closing the session
+    FINISHED = "finished"
+    STOPPED = "stopped"
+
+
+_AWAITING_REPLY = (Phase.OPENING, Phase.UPKEEP, Phase.CLOSING)  # Upkeep owes an answer
+_ENDED = (Phase.FINISHED, Phase.STOPPED)
+_CONTROLS = (Pause, Resume, StepOnce, SetSpeed, Stop)
+
+
 class CoordinatorCore:
     """Walks the sessions and releases steps; every fact gets its fixed place in the log.
 
     `speed` > 0 paces releases on the Clock from `pace_from` (a mid-session start) on; before that,
     and with speed 0, steps of `step_minutes` boundaries (or of about `STEP_RECORDS` records) run
     as fast as the machine allows. Neither changes what is written, only when.
+
+    The run's progress is one `Phase`; the controls are orthogonal to it: `paused`, the steps
+    asked for while paused, and `stopping` (a stop asked for while Upkeep owes an answer).
     """
 
     def __init__(
@@ -117,19 +139,24 @@ class CoordinatorCore:
         self.speed = speed
         self.pace_from = pace_from
         self.totals = RunTotals()
-        self.state = "idle"
+        self.phase = Phase.IDLE
         self.loaded: dict[str, SessionLoaded] = {}  # by session label, planned by Prefetch
         self.next_index = 0
-        self.cursor: StreamCursor | None = None
-        self.pending = None  # the step handed to Upkeep, written when its findings come back
+        self.cursor: StreamCursor | None = None  # the open session's; None between sessions
+        self.pending: _PendingStep | None = None  # the step handed to Upkeep
         self.paused = False
         self.stopping = False
-        self.waiting_step = False
+        self.waiting_step = False  # a NextStep is asked for (of the Clock or of itself)
         self.steps_requested = 0  # StepOnce inputs not yet carried out
         self.controls: list[type[Event]] = []
+        self._now_between = run_started.ts  # time while no session is open
         self._rejections: tuple[DataRejected, ...] = ()
         self._out: list[Effect] = []
         self._emit: Callable[[Effect], None] = self._out.append
+
+    @property
+    def state(self) -> str:
+        return self.phase.value
 
     # -- the state machine -----------------------------------------------------------------
 
@@ -139,25 +166,94 @@ class CoordinatorCore:
         column work for the other actors, which is what its lateness measures."""
         self._out = []
         self._emit = self._out.append if emit is None else emit
-        match message:
-            case Start():
-                self._start()
-            case SessionLoaded(input=data, history=True):
-                self._write_rejections(data.rejected, self._now())
-                self._write([trailing_bars(self._now(), data.session, data.bars)])
-                self._tell(SESSION_DATA, AddHistory(data.session, data.bars))
-            case SessionLoaded(input=data):
-                self.loaded[data.session.label] = message
-                if self.state == "awaiting-session":
-                    self._begin_session()
-            case UpkeepReply(findings=findings, ends=ends):
-                self._on_upkeep(findings, ends)
-            case NextStep():
+        if isinstance(message, _CONTROLS):
+            self._on_control(message)
+        elif isinstance(message, SessionLoaded) and message.history:
+            self._on_history(message.input)
+        else:
+            if isinstance(message, SessionLoaded):  # D+1 may arrive in any phase
+                self.loaded[message.input.session.label] = message
+            elif isinstance(message, NextStep):
                 self.waiting_step = False
-                if self.state == "streaming" and not self.paused:
-                    self._step(message)
+            self._HANDLERS[self.phase](self, message)
+        return self._out
+
+    def _on_idle(self, message: Any) -> None:
+        if isinstance(message, Start):
+            self._start()
+
+    def _on_awaiting_session(self, message: Any) -> None:
+        if isinstance(message, SessionLoaded):
+            self._begin_session()
+
+    def _on_opening(self, message: Any) -> None:
+        if isinstance(message, UpkeepReply):
+            self._emit(Write(message.findings))
+            self._write_rejections(self._rejections, self.cursor.now)
+            self._ready()
+
+    def _on_streaming(self, message: Any) -> None:
+        if isinstance(message, NextStep) and not self.paused:
+            self._step(message)
+
+    def _on_upkeep(self, message: Any) -> None:
+        if isinstance(message, UpkeepReply):
+            step, self.pending = self.pending, None
+            findings, ends = message.findings, message.ends
+            self._write_records(
+                step.first, step.last, step.due, step.line, step.cuts, findings, ends
+            )
+            self._ready()
+
+    def _on_closing(self, message: Any) -> None:
+        if isinstance(message, UpkeepReply):
+            self._emit(Write(message.findings))
+            self.totals.sessions += 1
+            self._emit(Commit())  # a closed session is durable
+            self._now_between, self.cursor = self.cursor.now, None
+            self._ready()
+
+    def _on_ended(self, message: Any) -> None:
+        """A late wake or a session loaded ahead: nothing is left to do with them."""
+
+    _HANDLERS: ClassVar[dict[Phase, Callable[[CoordinatorCore, Any], None]]] = {
+        Phase.IDLE: _on_idle,
+        Phase.AWAITING_SESSION: _on_awaiting_session,
+        Phase.OPENING: _on_opening,
+        Phase.STREAMING: _on_streaming,
+        Phase.UPKEEP: _on_upkeep,
+        Phase.CLOSING: _on_closing,
+        Phase.FINISHED: _on_ended,
+        Phase.STOPPED: _on_ended,
+    }
+
+    def _ready(self) -> None:
+        """The one way back to streaming, once Upkeep has answered: write the controls that came
+        meanwhile, then stop, close the session, open the next one, finish, or take a step."""
+        self.phase = Phase.STREAMING
+        self._write_controls()
+        cursor = self.cursor
+        if self.stopping:
+            self._write_stopped()
+        elif cursor is None:
+            if self.totals.sessions < len(self.sessions):
+                self._begin_session()
+            else:
+                self._finish()
+        elif cursor.finished:
+            self.phase = Phase.CLOSING
+            self._tell(UPKEEP, CloseSession(cursor.now, cursor.bars_released, cursor.plan.left_out))
+            self.totals.left_out += cursor.plan.left_out
+        elif self.paused and self.steps_requested:
+            self._step_once()
+        else:
+            self._schedule_step()
+
+    def _on_control(self, message: Any) -> None:
+        streaming = self.phase is Phase.STREAMING
+        match message:
             case Pause():
-                if not self.paused and self.state not in ("finished", "stopped"):
+                if not self.paused and self.phase not in _ENDED:
                     self.paused = True
                     self._tell(CLOCK, Pause())
                     self._control(Paused)
@@ -166,22 +262,26 @@ class CoordinatorCore:
                     self.paused = False
                     self._tell(CLOCK, Resume())
                     self._control(Resumed)
-                    if self.state == "streaming":
+                    if streaming:
                         self._schedule_step()
             case StepOnce():
                 if self.paused:
                     self.steps_requested += 1
-                    if self.state == "streaming":
+                    if streaming:
                         self._step_once()
             case SetSpeed(speed=speed):
                 self.speed = speed
                 self._tell(CLOCK, message)
-                if self.state == "streaming" and not self.paused:
+                if streaming and not self.paused:
                     self.waiting_step = False
                     self._schedule_step()
             case Stop():
                 self._stop_gracefully()
-        return self._out
+
+    def _on_history(self, data: SessionInput) -> None:
+        self._write_rejections(data.rejected, self._now())
+        self._write([trailing_bars(self._now(), data.session, data.bars)])
+        self._tell(SESSION_DATA, AddHistory(data.session, data.bars))
 
     # -- effects -----------------------------------------------------------------------------
 
@@ -197,7 +297,7 @@ class CoordinatorCore:
         self.totals.rejected += len(rejected)
 
     def _now(self) -> int:
-        return self.cursor.now if self.cursor else self.run_started.ts
+        return self.cursor.now if self.cursor else self._now_between
 
     def _paced(self) -> bool:
         cursor = self.cursor
@@ -211,7 +311,7 @@ class CoordinatorCore:
         for session in self.history:
             self._tell(PREFETCH, LoadSession(session, history=True))
         self._request_next_load()
-        self.state = "awaiting-session"
+        self.phase = Phase.AWAITING_SESSION
 
     def _request_next_load(self) -> None:
         if self.next_index < len(self.sessions):
@@ -221,7 +321,7 @@ class CoordinatorCore:
     def _begin_session(self) -> None:
         label = self.sessions[self.totals.sessions].label
         if label not in self.loaded:
-            self.state = "awaiting-session"
+            self.phase = Phase.AWAITING_SESSION
             return
         loaded = self.loaded.pop(label)
         self._request_next_load()  # Prefetch reads and plans D+1 while D streams
@@ -230,41 +330,7 @@ class CoordinatorCore:
         self.cursor = StreamCursor(plan)
         self._tell(SESSION_DATA, BeginSession(plan.session))
         self._tell(UPKEEP, OpenSession(plan.session, plan.start))
-        self.state = "opening"
-
-    def _on_upkeep(self, findings: EncodedBatch, ends: np.ndarray | None) -> None:
-        if self.state == "opening":
-            self._emit(Write(findings))
-            self._write_rejections(self._rejections, self.cursor.now)
-            self._back_to_streaming()
-        elif self.state == "upkeep":
-            step, self.pending = self.pending, None
-            self._write_records(
-                step.first, step.last, step.due, step.line, step.cuts, findings, ends
-            )
-            self._after_step()
-        elif self.state == "closing":
-            self._emit(Write(findings))
-            self.totals.sessions += 1
-            self._emit(Commit())  # a closed session is durable
-            self.state = "streaming"
-            self._write_controls()
-            if self.stopping:
-                self._write_stopped()
-            elif self.totals.sessions < len(self.sessions):
-                self._begin_session()
-            else:
-                self._finish()
-
-    def _back_to_streaming(self) -> None:
-        self.state = "streaming"
-        self._write_controls()
-        if self.stopping:
-            self._write_stopped()
-        elif self.paused and self.steps_requested:
-            self._step_once()
-        else:
-            self._schedule_step()
+        self.phase = Phase.OPENING
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -310,9 +376,9 @@ class CoordinatorCore:
             rest = self._due(head, step.last, line)
             self.pending = _PendingStep(head, step.last, step.cuts, rest, line)
             self._tell(UPKEEP, UpkeepStep(step.boundaries, *step.upkeep_bars()))
-            self.state = "upkeep"
+            self.phase = Phase.UPKEEP
         else:
-            self._after_step()
+            self._ready()
 
     def _due(self, first: int, last: int, line: tuple | None) -> np.ndarray | None:
         """Release times of plan records [first, last) of a paced step, for lateness."""
@@ -344,29 +410,12 @@ class CoordinatorCore:
         if due is not None and line is not None:  # measured once the whole step is out
             self._emit(Measure(due, line))
 
-    def _after_step(self) -> None:
-        self.state = "streaming"
-        self._write_controls()
-        if self.stopping:
-            self._write_stopped()
-        elif self.cursor.finished:
-            plan = self.cursor.plan
-            self.state = "closing"
-            self._tell(
-                UPKEEP, CloseSession(self.cursor.now, self.cursor.bars_released, plan.left_out)
-            )
-            self.totals.left_out += plan.left_out
-        elif self.paused and self.steps_requested:
-            self._step_once()
-        else:
-            self._schedule_step()
-
     # -- controls and the end ----------------------------------------------------------------
 
     def _control(self, kind: type[Event]) -> None:
         """Control inputs are facts, written after the step in hand so time never runs back."""
         self.controls.append(kind)
-        if self.state not in _AWAITING_REPLY:
+        if self.phase not in _AWAITING_REPLY:
             self._write_controls()
 
     def _write_controls(self) -> None:
@@ -378,26 +427,26 @@ class CoordinatorCore:
     def _finish(self) -> None:
         totals = self.totals
         self._write([RunFinished(ts=self._now(), sessions=totals.sessions, bars=totals.bars)])
-        self._end("finished")
+        self._end(Phase.FINISHED)
 
     def _stop_gracefully(self) -> None:
         """Graceful: a step already handed to Upkeep is written first, then `Stopped`."""
-        if self.state in ("finished", "stopped"):
+        if self.phase in _ENDED:
             return
         self.stopping = True
-        if self.state not in _AWAITING_REPLY:
+        if self.phase not in _AWAITING_REPLY:
             self._write_stopped()
 
     def _write_stopped(self) -> None:
         self._write_controls()
         self._write([Stopped(ts=self._now())])
-        self._end("stopped")
+        self._end(Phase.STOPPED)
 
-    def _end(self, state: str) -> None:
-        self.state = state
-        self.totals.state = state
+    def _end(self, phase: Phase) -> None:
+        self.phase = phase
+        self.totals.state = phase.value
         self._emit(Commit())
-        self._emit(Finish(state, self.totals))
+        self._emit(Finish(phase.value, self.totals))
 
 
 class _PendingStep(msgspec.Struct, frozen=True):
