@@ -11,8 +11,6 @@ import threading
 import time
 from typing import Any
 
-import pykka
-
 from ticktape.actors.shell import Shell
 from ticktape.messages.commands import (
     COORDINATOR,
@@ -58,6 +56,44 @@ class ClockCore:
         self.frozen = start  # the simulated time a paused clock shows
         self.anchor_sim = start
         self.anchor_wall = 0.0
+        self.wake: int | None = None  # the coordinator wants a step when sim time reaches this
+
+    def receive(self, message: Any, wall: float) -> None:
+        """A message from the coordinator (or Upkeep), at wall time `wall`."""
+        match message:
+            case AdvanceTo(ts=ts):
+                self.advance(ts, wall)
+            case WakeAt(ts=ts):
+                self.wake = ts
+            case Pause():
+                self.pause(wall, self.wake)
+            case Resume():
+                self.resume(wall)
+            case SetSpeed(speed=speed):
+                self.set_speed(speed, wall)
+            case _:
+                raise TypeError(f"Clock cannot handle {type(message).__name__}")
+
+    @property
+    def armed(self) -> bool:
+        """A wake is pending and the clock runs: the timer has something to wait for."""
+        return self.wake is not None and not self.paused and self.speed > 0
+
+    def poll(self, wall: float) -> NextStep | float | None:
+        """What the timer does at `wall`: None, wait until told; seconds, wait that long; a
+        `NextStep`, hand it to the coordinator now (everything due by the time it carries)."""
+        if not self.armed:
+            return None
+        delay = self.wall_delay(self.wake, wall)
+        if delay > 0:
+            return delay
+        self.wake = None
+        return NextStep(
+            until=self.sim_at(wall),
+            anchor_sim=self.anchor_sim,
+            anchor_wall=self.anchor_wall,
+            speed=self.speed,
+        )
 
     def advance(self, ts: int, wall: float) -> None:
         """Move forward to `ts` (the coordinator within a session, Upkeep at a day transition)."""
@@ -106,7 +142,6 @@ class Clock(Shell):
         super().__init__(supervisor)
         self.core = ClockCore(speed)
         self._cond = threading.Condition()
-        self._wake: WakeAt | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._timer, name="ticktape-clock", daemon=True)
 
@@ -128,18 +163,7 @@ class Clock(Shell):
 
     def handle(self, message: Any) -> None:
         with self._cond:
-            wall = time.monotonic()
-            match message:
-                case AdvanceTo(ts=ts):
-                    self.core.advance(ts, wall)
-                case WakeAt():
-                    self._wake = message
-                case Pause():
-                    self.core.pause(wall, self._wake.ts if self._wake else None)
-                case Resume():
-                    self.core.resume(wall)
-                case SetSpeed(speed=speed):
-                    self.core.set_speed(speed, wall)
+            self.core.receive(message, time.monotonic())
             self._cond.notify()
 
     def _timer(self) -> None:
@@ -148,26 +172,13 @@ class Clock(Shell):
             _tight_timer_slack()
             with self._cond:
                 while not self._stopping:
-                    wake, core = self._wake, self.core
-                    if wake is None or core.paused or core.speed <= 0:
+                    due = self.core.poll(time.monotonic())
+                    if due is None:
                         self._cond.wait(_LONGEST_WAIT)
-                        continue
-                    wall = time.monotonic()
-                    delay = core.wall_delay(wake.ts, wall)
-                    if delay > 0:
-                        early = delay - _LAST_WAIT if delay > 2 * _LAST_WAIT else delay
+                    elif isinstance(due, float):
+                        early = due - _LAST_WAIT if due > 2 * _LAST_WAIT else due
                         self._cond.wait(min(early, _LONGEST_WAIT))
-                        continue
-                    self._wake = None
-                    step = NextStep(
-                        until=core.sim_at(wall),
-                        anchor_sim=core.anchor_sim,
-                        anchor_wall=core.anchor_wall,
-                        speed=core.speed,
-                    )
-                    try:
-                        self.peers[COORDINATOR].tell(step)
-                    except pykka.ActorDeadError:
-                        return  # the run is stopping: the coordinator went first
+                    else:
+                        self.send(COORDINATOR, due)
         except BaseException as error:  # a timer failure fail-stops the System, named
             self.supervisor.actor_failed(self.name, error)

@@ -1,5 +1,6 @@
 """StreamCoordinator: the pykka shell around `CoordinatorCore`. It only does I/O: the log, the
-output queue, and lateness figures; every decision is the core's."""
+output queue and the wall clock, which it hands to the one effect interpreter; every decision
+is the core's."""
 
 from __future__ import annotations
 
@@ -7,15 +8,10 @@ import queue
 import time
 from typing import Any
 
-import numpy as np
-from loguru import logger
-
 from ticktape.actors.coordinator_core import CoordinatorCore
-from ticktape.actors.effects import Commit, Effect, Finish, Measure, Tell, Write
-from ticktape.actors.lateness import LatenessHistogram
+from ticktape.actors.interpreter import Interpreter
 from ticktape.actors.shell import Shell
 from ticktape.messages.codec import EncodedBatch
-from ticktape.store import faults
 from ticktape.store.eventlog import EventLog
 
 _PUBLISH_WAIT = 0.2
@@ -34,63 +30,19 @@ class StreamCoordinator(Shell):
     ) -> None:
         super().__init__(supervisor)
         self.core = core
-        self.log = log
         self.output = output
-        self.lateness = LatenessHistogram()
-        self._point = ""
-        self._carried = 0
-        self._unwritten: list[Write] = []
+        self.effects = Interpreter(
+            self.send,
+            log=log,
+            wall=time.monotonic,
+            publish=None if output is None else self._publish,
+            finished=supervisor.finished,
+        )
 
     def handle(self, message: Any) -> None:
-        self._point = _CRASH_POINTS.get(self.core.state, "step")
-        self._carried = 0
-        self.core.receive(message, emit=self.carry_one)
-        self._write_out()
-
-    def carry_one(self, effect: Effect) -> None:
-        """Carry out one effect as soon as the core decides it; a run of writes is appended to
-        the log at once, then published part by part, before anything else happens."""
-        self._carried += 1
-        if self._carried == 2:
-            faults.reached(self._point)  # between two writes of one message (kill -9 tests)
-        if isinstance(effect, Write):
-            self._unwritten.append(effect)
-            return
-        self._write_out(commit=not isinstance(effect, Measure))
-        match effect:
-            case Tell():
-                self.tell(effect)
-            case Measure(due=due, line=line):  # a paced step is out: its lateness, then a commit
-                self._measure(due, line)
-                self.log.commit_due()
-            case Commit():
-                self.log.flush()
-            case Finish(totals=totals):
-                totals.events = self.log.next_seq - 1
-                totals.digest = self.log.digest
-                totals.lateness = self.lateness.summary()
-                if totals.lateness:  # pacing figures: the manifest and loguru, never the chain
-                    self.log.write_manifest({**self.log.manifest(), "lateness": totals.lateness})
-                    logger.info("lateness (s): {}", totals.lateness)
-                self.supervisor.finished(totals)
-
-    def _write_out(self, commit: bool = True) -> None:
-        if not self._unwritten:
-            return
-        writes, self._unwritten = self._unwritten, []
-        self.log.append_batch(EncodedBatch.concat([w.records for w in writes]), commit=commit)
-        if self.output is None:
-            return
-        for write in writes:
-            start = 0
-            for end in [len(write.records)] if write.parts is None else write.parts.tolist():
-                self._publish(write.records.take(slice(start, end)))
-                start = end
-
-    def _measure(self, due: np.ndarray, line: tuple[int, float, float]) -> None:
-        anchor_sim, anchor_wall, speed = line
-        due_wall = anchor_wall + (due - anchor_sim) / (speed * 1e9)
-        self.lateness.add(time.monotonic() - due_wall)
+        self.effects.begin(_CRASH_POINTS.get(self.core.state, "step"))
+        self.core.receive(message, emit=self.effects)
+        self.effects.end()
 
     def _publish(self, batch: EncodedBatch) -> None:
         """Bounded queue: a slow consumer slows the run; a stop request ends the wait at once."""

@@ -9,11 +9,13 @@ from typing import Any, Protocol
 
 import pykka
 
-from ticktape.actors.effects import Effect, Tell
+from ticktape.actors.effects import Effect
+from ticktape.actors.interpreter import Interpreter
 
 
 class Supervisor(Protocol):
     threads: list[threading.Thread]
+    done: threading.Event
 
     def actor_failed(self, actor: str, error: BaseException) -> None: ...
 
@@ -40,6 +42,7 @@ class Shell(pykka.ThreadingActor):
         super().__init__()
         self.supervisor = supervisor
         self.peers: dict[str, pykka.ActorRef] = {}
+        self.effects = Interpreter(self.send)
 
     def on_start(self) -> None:
         self.supervisor.threads.append(threading.current_thread())
@@ -70,14 +73,16 @@ class Shell(pykka.ThreadingActor):
         raise NotImplementedError
 
     def carry_out(self, effects: list[Effect]) -> None:
-        """The default: an actor other than the coordinator only sends messages."""
-        for effect in effects:
-            self.tell(effect)
+        self.effects.carry_all(effects)
 
-    def tell(self, effect: Tell) -> None:
-        if not isinstance(effect, Tell):
-            raise TypeError(f"{self.name} cannot carry out {type(effect).__name__}")
-        self.peers[effect.to].tell(effect.message)
+    def send(self, to: str, message: Any) -> None:
+        """Tell a peer. Once the run is over its actors stop in order, and a message still on its
+        way to one that has stopped (a session loaded ahead, a late wake) is moot, not a failure."""
+        try:
+            self.peers[to].tell(message)
+        except pykka.ActorDeadError:
+            if not self.supervisor.done.is_set():
+                raise
 
 
 class RunSupervisor:
