@@ -36,7 +36,8 @@ from ticktape.messages.events import (
     TrailingBars,
 )
 from ticktape.messages.session import Session
-from ticktape.store.eventlog import ChainHasher, EventLog
+from ticktape.store.eventlog import ChainHasher
+from ticktape.store.runset_log import open_log
 
 _PAUSE_WAIT = 1.0
 _BLOCKS_PER_BATCH = 8
@@ -218,7 +219,7 @@ class Replay:
         start_ts: int | None = None,
         end_ts: int | None = None,
     ) -> None:
-        self.log = EventLog.open(log)
+        self.log = open_log(log)  # a run set reads as one log
         self.speed = speed
         self.start_ts, self.end_ts = start_ts, end_ts
         self.rebuilt = SessionDataRebuilder()

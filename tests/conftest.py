@@ -16,3 +16,12 @@ def realdata() -> Path:
     if not (REALDATA / "SPY.csv").exists():
         pytest.skip("../shared/realdata is not present")
     return REALDATA
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One real local Ray of 2 CPUs for every test that needs it, shut down at the end."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

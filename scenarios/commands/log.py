@@ -28,6 +28,8 @@ from ticktape.scenarios.commands.common import (
 )
 from ticktape.store.eventlog import EventLog, LogDamaged
 from ticktape.store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
+from ticktape.store.runset import is_run_set, session_digests, sessions_digest, verify
+from ticktape.store.runset_log import open_log
 
 _END_KINDS = (RunFinished, Stopped, ActorFailed)
 _FOLLOW_POLL_S = 0.2
@@ -139,8 +141,9 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    with EventLog.open(args.path) as log:
+    with open_log(args.path) as log:
         summary = stats(log)
+    summary["sessions_digest"] = sessions_digest(summary["session_digests"])
     if args.json:
         print(json.dumps(summary))
     else:
@@ -152,6 +155,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if is_run_set(args.path):
+        return _verify_set(args)
     with EventLog.open(args.path) as log:
         result = log.verify()
         data = args.data or log.manifest().get("config", {}).get("data", "")
@@ -166,6 +171,18 @@ def _verify(args: argparse.Namespace) -> int:
         f"(events up to seq {result.events} verify)",
         file=sys.stderr,
     )
+    return 1
+
+
+def _verify_set(args: argparse.Namespace) -> int:
+    if args.rerun:
+        raise UsageError("verify --rerun takes a log; give it one shard log of the run set")
+    check = verify(args.path)
+    if check.ok:
+        print(f"ok: run set of {check.events} events in its shards, digest {check.digest}")
+        return 0
+    for problem in check.problems:
+        print(f"ticktape: verify failed: {problem}", file=sys.stderr)
     return 1
 
 
@@ -198,7 +215,7 @@ def _rerun_run(path: str, data: str):
 
 
 def _show(args: argparse.Namespace) -> int:
-    with EventLog.open(args.path) as log:
+    with open_log(args.path) as log:
         chosen = select(log, _selection(args, log))
         tz = exchange_tz(log)
         for n, (seq, event) in enumerate(chosen):
@@ -209,7 +226,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    with EventLog.open(args.path) as log:
+    with open_log(args.path) as log:
         tz = exchange_tz(log)
         last = log.committed()[0]
         ended = False
@@ -239,7 +256,7 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    with EventLog.open(args.path) as log:
+    with open_log(args.path) as log:
         selection = _selection(args, log)
         if args.format == "parquet":
             if not args.out:
@@ -254,6 +271,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    if is_run_set(args.path) or is_run_set(args.other):
+        return _diff_sessions(args.path, args.other)
     if Path(args.path).resolve() == Path(args.other).resolve():
         with EventLog.open(args.path) as a:  # LMDB opens an environment once per process
             seq, digest = a.committed()
@@ -280,6 +299,24 @@ def _diff(args: argparse.Namespace) -> int:
             shown = line(seq, event, tz) if event is not None else f"{seq:>10}  (none)"
             print(f"{mark} {side} {shown}")
     return 1
+
+
+def _diff_sessions(left: str, right: str) -> int:
+    """A run set against a log (or another set): session by session, naming the first session
+    that differs or that only one side has."""
+    sides = []
+    for path in (left, right):
+        with open_log(path) as log:
+            sides.append(session_digests(log))
+    a, b = sides
+    for session in sorted(set(a) | set(b)):
+        if a.get(session) != b.get(session):
+            missing = right if session not in b else left if session not in a else None
+            why = f"only in {left if missing == right else right}" if missing else "differs"
+            print(f"sessions differ: the first is {session} ({why})")
+            return 1
+    print(f"same: {len(a)} sessions, sessions digest {sessions_digest(a)}")
+    return 0
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

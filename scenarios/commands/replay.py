@@ -6,12 +6,12 @@ import argparse
 
 from ticktape.actors.replay import Replay
 from ticktape.scenarios.commands.common import console, exchange_tz, local_time
-from ticktape.store.eventlog import EventLog
+from ticktape.store.runset_log import open_log
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     replay = sub.add_parser("replay", help="re-deliver a run from its log, at any speed")
-    replay.add_argument("path", help="the event log")
+    replay.add_argument("path", help="the event log, or a run set")
     replay.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible")
     replay.add_argument("--from", dest="start", help="first time delivered (exchange time zone)")
     replay.add_argument("--to", dest="end", help="deliver up to this time (exchange time zone)")
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     tz = "UTC"
     if args.start or args.end:
-        with EventLog.open(args.path) as log:
+        with open_log(args.path) as log:
             tz = exchange_tz(log)
     start = local_time(args.start, tz, "--from")
     end = local_time(args.end, tz, "--to")

@@ -65,6 +65,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--label", choices=("start", "end"), default="start", help="bar stamp convention"
     )
     p.add_argument("--sync", choices=SYNC_POLICIES, default="full", help="log fsync policy")
+    p.add_argument(
+        "--shards", type=int, help="run as N date shards on Ray; --log is then a run set folder"
+    )
+    p.add_argument(
+        "--ray", dest="ray_address", help="with --shards: a Ray cluster (`auto`: a running one)"
+    )
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -154,6 +160,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         runpy.run_path(str(script), run_name="__main__")
         return 0
     config = _config(args)
+    if getattr(args, "shards", None) is not None or getattr(args, "ray_address", None):
+        from ticktape.scenarios.commands.shards import run_shards
+
+        return run_shards(config, args.shards, args.ray_address)
     try:
         totals, seconds = run_with_progress(config)
     except Interrupted as stopped:
