@@ -23,6 +23,7 @@ _MODULES = {
     "ingest": "ingest",
     "log": "log",
     "bench": "bench",
+    "sweep": "sweep",
 }
 
 
