@@ -54,6 +54,11 @@ _WHERE: dict[str, str] = {
     "LogDamaged": "ticktape.store.eventlog",
     "DataConfigError": "ticktape.store.repository",
     "CalendarError": "ticktape.store.calendar",
+    "run_sharded": "ticktape.scenarios.shards",
+    "ShardFailed": "ticktape.scenarios.shards",
+    "sweep_configs": "ticktape.scenarios.sweep",
+    "sweep_script": "ticktape.scenarios.sweep",
+    "open_log": "ticktape.store.runset_log",
     **{name: "ticktape.messages.events" for name in _EVENTS},
 }
 
@@ -101,6 +106,9 @@ if TYPE_CHECKING:
         Trade,
         TrailingBars,
     )
+    from ticktape.scenarios.shards import ShardFailed, run_sharded
+    from ticktape.scenarios.sweep import sweep_configs, sweep_script
     from ticktape.store.calendar import CalendarError
     from ticktape.store.eventlog import LogDamaged, LogError
     from ticktape.store.repository import DataConfigError
+    from ticktape.store.runset_log import open_log

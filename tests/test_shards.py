@@ -196,6 +196,21 @@ def test_a_shard_that_keeps_failing_is_named_and_the_set_is_incomplete(
     )
 
 
+def test_run_with_shards_on_the_command_line_prints_the_sets_digest(
+    runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, _, shards = runs
+    config = _config(data, tmp_path / "set")
+    args = ["run", "--data", config.data, "--symbols", ",".join(config.symbols), "--start",
+            config.start, "--end", config.end, "--log", config.log, "--trailing-days", "1",
+            "--gap-policy", "forward-fill", "--sync", "none", "--shards", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"digest {read_manifest(shards).digest}"
+    assert [len(s.sessions) for s in read_manifest(tmp_path / "set").shards] == [4, 3]
+    assert main(args) == 2  # the folder exists now: never written over
+    assert "already exists" in capsys.readouterr().err
+
+
 def test_shards_without_ray_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['ray'] = None;"  # what `import ray` sees when it is not installed
