@@ -6,45 +6,120 @@ new reasons instead. Library detail, when there is any, goes to loguru, not into
 
 `row` in a rejection is the physical line number in the file (the header is line 1) for CSV, the
 1-based row for Parquet, and 0 for a whole file or a folder entry.
+
+Every reason has a stable code (`code`) and a scope (`scope`), and the scope alone decides in which
+session a rejection is reported, whatever the source (a raw folder or its catalog):
+- FILE: a whole file or a folder entry, in `file_rejections` (row 0);
+- ROW: a row whose time parsed, with the first load of the session window that time falls in;
+- UNDATED (a time that did not parse, a line that could not be delimited or decoded, a damaged
+  tail): with the first loaded session whose window overlaps the file's dated range (the times
+  of its rows of the run's symbols, or of no symbol), or the first session when there is none.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
+Scope = Literal["file", "row", "undated"]
+FILE: Scope = "file"
+ROW: Scope = "row"
+UNDATED: Scope = "undated"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str  # stable identifier, for tools and tests
+    text: str  # what `DataRejected.reason` carries (in the digest)
+    scope: Scope
+
+
+_BY_TEXT: dict[str, Reason] = {}
+_BY_PREFIX: dict[str, Reason] = {}  # reasons with a value in their text: "<prefix> ..."
+
+
+def _reason(code: str, text: str, scope: Scope) -> str:
+    _BY_TEXT[text] = Reason(code, text, scope)
+    return text
+
+
+def _template(code: str, prefix: str, scope: Scope) -> None:
+    _BY_PREFIX[prefix] = Reason(code, prefix + " ...", scope)
+
+
+def reason_of(text: str) -> Reason:
+    """The reason a rejection's text is; KeyError for a text that is none of them."""
+    found = _BY_TEXT.get(text)
+    if found is not None:
+        return found
+    for prefix, reason in _BY_PREFIX.items():
+        if text.startswith(prefix):
+            return reason
+    raise KeyError(f"not a rejection reason: {text!r}")
+
+
+def code(text: str) -> str:
+    return reason_of(text).code
+
+
+def scope(text: str) -> Scope:
+    return reason_of(text).scope
+
+
+def is_undated(text: str) -> bool:
+    """A rejection with no usable time: it belongs to its file, not to a session window."""
+    return reason_of(text).scope == UNDATED
+
+
+def is_line(text: str) -> bool:
+    """A line that could not be delimited or decoded: it has no fields, so no symbol of its own."""
+    return reason_of(text).code in _LINE_CODES
+
+
 # -- a folder entry or a whole file (row 0) -----------------------------------------------------
-DANGLING_LINK = "dangling link"
-LINK_LOOP = "link loop"
-NOT_A_FILE = "not a regular file"
-UNREADABLE_FOLDER = "unreadable folder"
-UNREADABLE_FILE = "unreadable file"
-NO_HEADER = "no header line"
-HEADER_NOT_UTF8 = "header is not UTF-8"
+DANGLING_LINK = _reason("dangling_link", "dangling link", FILE)
+LINK_LOOP = _reason("link_loop", "link loop", FILE)
+NOT_A_FILE = _reason("not_a_file", "not a regular file", FILE)
+UNREADABLE_FOLDER = _reason("unreadable_folder", "unreadable folder", FILE)
+UNREADABLE_FILE = _reason("unreadable_file", "unreadable file", UNDATED)  # also mid-run
+NO_HEADER = _reason("no_header", "no header line", FILE)
+HEADER_NOT_UTF8 = _reason("header_not_utf8", "header is not UTF-8", FILE)
 
 # -- a line that cannot be delimited or decoded -------------------------------------------------
-INVALID_UTF8 = "invalid UTF-8"
-UNBALANCED_QUOTES = "unbalanced quotes"
-DAMAGED_FROM_HERE = "damaged or cut-off data from this line on"
-UNREADABLE_ROW_GROUP = "unreadable row group from this row on"
+INVALID_UTF8 = _reason("invalid_utf8", "invalid UTF-8", UNDATED)
+UNBALANCED_QUOTES = _reason("unbalanced_quotes", "unbalanced quotes", UNDATED)
+DAMAGED_FROM_HERE = _reason(
+    "damaged_from_here", "damaged or cut-off data from this line on", UNDATED
+)
+UNREADABLE_ROW_GROUP = _reason(
+    "unreadable_row_group", "unreadable row group from this row on", UNDATED
+)
 
 # -- a row's values ------------------------------------------------------------------------------
-UNPARSEABLE_TIMESTAMP = "unparseable timestamp"
-NAIVE_TIMESTAMP = "timestamp has no time zone"
-NOT_NS_TIMESTAMP = "timestamp is not ns since the epoch"
-TIMESTAMP_OUT_OF_RANGE = "timestamp outside 1677-2262"
-MISSING_SYMBOL = "missing symbol"
-NAN_PRICE = "NaN price"
-NON_POSITIVE_PRICE = "non-positive price"
-NEGATIVE_PRICE = "negative price"
-HIGH_BELOW_LOW = "high below low"
-HIGH_BELOW_BODY = "high below max(open, close)"
-LOW_ABOVE_BODY = "low above min(open, close)"
-NAN_VOLUME = "NaN volume"
-NEGATIVE_VOLUME = "negative volume"
-NAN_SIZE = "NaN size"
-NEGATIVE_SIZE = "negative size"
-SIZE_WITHOUT_PRICE = "quote side with size but no price"
-OFF_GRID = "off the minute grid"
-DUPLICATE = "duplicate timestamp"
-OUT_OF_ORDER = "out-of-order timestamp"
+UNPARSEABLE_TIMESTAMP = _reason("unparseable_timestamp", "unparseable timestamp", UNDATED)
+NAIVE_TIMESTAMP = _reason("naive_timestamp", "timestamp has no time zone", UNDATED)
+NOT_NS_TIMESTAMP = _reason("not_ns_timestamp", "timestamp is not ns since the epoch", UNDATED)
+TIMESTAMP_OUT_OF_RANGE = _reason("timestamp_out_of_range", "timestamp outside 1677-2262", UNDATED)
+MISSING_SYMBOL = _reason("missing_symbol", "missing symbol", ROW)
+NAN_PRICE = _reason("nan_price", "NaN price", ROW)
+NON_POSITIVE_PRICE = _reason("non_positive_price", "non-positive price", ROW)
+NEGATIVE_PRICE = _reason("negative_price", "negative price", ROW)
+HIGH_BELOW_LOW = _reason("high_below_low", "high below low", ROW)
+HIGH_BELOW_BODY = _reason("high_below_body", "high below max(open, close)", ROW)
+LOW_ABOVE_BODY = _reason("low_above_body", "low above min(open, close)", ROW)
+NAN_VOLUME = _reason("nan_volume", "NaN volume", ROW)
+NEGATIVE_VOLUME = _reason("negative_volume", "negative volume", ROW)
+NAN_SIZE = _reason("nan_size", "NaN size", ROW)
+NEGATIVE_SIZE = _reason("negative_size", "negative size", ROW)
+SIZE_WITHOUT_PRICE = _reason("size_without_price", "quote side with size but no price", ROW)
+OFF_GRID = _reason("off_grid", "off the minute grid", ROW)
+DUPLICATE = _reason("duplicate", "duplicate timestamp", ROW)
+OUT_OF_ORDER = _reason("out_of_order", "out-of-order timestamp", ROW)
+
+_template("unparseable_value", "unparseable ", ROW)
+_template("malformed_row", "malformed row ", UNDATED)
+_template("missing_columns", "missing column", FILE)
+_LINE_CODES = frozenset({"invalid_utf8", "unbalanced_quotes", "malformed_row"})
 
 
 def unparseable(field: str) -> str:

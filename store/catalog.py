@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ticktape.messages import rejections as why
 from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
@@ -45,7 +46,7 @@ from ticktape.store.repository import (
 
 MANIFEST = "catalog.json"
 FORMAT = "ticktape-catalog"
-VERSION = 1
+VERSION = 2  # 2: sources with undated rows keep their dated ranges by symbol
 ROW_GROUP_ROWS = 128 * 1024
 
 _ROW_BITS = 32
@@ -60,22 +61,10 @@ _REJECTED_SCHEMA = pa.schema(
         ("symbol", pa.string()),
     ]
 )
-# Reasons of rows with no usable timestamp (the repository's stable codes): such a rejection
-# belongs to its file, not to a session window.
-_UNDATED_REASONS = (
-    "unparseable timestamp",
-    "timestamp has no time zone",
-    "timestamp is not ns since the epoch",
-)
-_UNDATED_PREFIXES = ("malformed row", "unreadable file")
 
 
 def is_catalog(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST).is_file()
-
-
-def _is_undated(reason: str) -> bool:
-    return reason in _UNDATED_REASONS or reason.startswith(_UNDATED_PREFIXES)
 
 
 def _sha256(path: Path) -> str:
@@ -270,12 +259,12 @@ def _ingest_folder(
             "sha256": info.sha256,
             "ts_min": info.ts_min,
             "ts_max": info.ts_max,
-            "undated": 0,
+            "undated": [],  # symbols of its rows rejected with no usable time
         }
     ranks = pa.array(manifest.names())
     sessions = _sessions_covering(trading, added)
     undated: list[pa.Table] = []
-    file_symbols: dict[str, set[str]] = {info.name: set() for info in added}
+    symbols: set[str] = set()
     for done, session in enumerate(sessions, start=1):
         loaded = repository.load_session(session)
         tables = {
@@ -285,16 +274,17 @@ def _ingest_folder(
         dated, late = _split_rejections(loaded.rejected, new)
         undated.append(late)
         for table in (*tables.values(), dated, late):
-            _collect_symbols(table, file_symbols)
+            symbols.update(_symbols(table))
         if any(t.num_rows for t in (*tables.values(), dated)):
             _write_partition(session, tables, dated, manifest, ranks, folder, summary)
         if progress is not None:
             progress(done, len(sessions))
     _write_undated(pa.concat_tables(undated), manifest, folder, summary)
-    manifest.symbols = sorted(set(manifest.symbols).union(*file_symbols.values()) - {""})
-    for name, symbols in file_symbols.items():
-        if manifest.sources[name]["undated"]:  # the run must know if it would read the file
-            manifest.sources[name]["symbols"] = sorted(symbols)
+    manifest.symbols = sorted(set(manifest.symbols).union(symbols) - {""})
+    for info in added:
+        if manifest.sources[info.name]["undated"]:  # where a run places them: see rejections.py
+            ranges = repository.dated_ranges(info.name)
+            manifest.sources[info.name]["ranges"] = {s: list(r) for s, r in sorted(ranges.items())}
 
 
 def _sessions_covering(trading: TradingCalendar, files: Iterable[InputFile]) -> list[Session]:
@@ -344,8 +334,8 @@ def _split_rejections(rejected: Sequence[DataRejected], new: set[str]) -> tuple[
     """The new files' rejections: those dated in the session window, and those of no time."""
     mine = [r for r in rejected if r.file in new]
     split = (
-        [r for r in mine if not _is_undated(r.reason)],
-        [r for r in mine if _is_undated(r.reason)],
+        [r for r in mine if not why.is_undated(r.reason)],
+        [r for r in mine if why.is_undated(r.reason)],
     )
     return tuple(  # type: ignore[return-value]
         pa.table(
@@ -361,21 +351,14 @@ def _split_rejections(rejected: Sequence[DataRejected], new: set[str]) -> tuple[
     )
 
 
-def _collect_symbols(table: pa.Table, by_file: dict[str, set[str]]) -> None:
-    """Symbols each file holds (rows of all reasons but lines that could not be split)."""
+def _symbols(table: pa.Table) -> set[str]:
+    """Symbols of a table's rows (of every reason but lines that could not be split)."""
     if not table.num_rows:
-        return
+        return set()
     if "reason" in table.column_names:
-        unsplit = pc.starts_with(table["reason"], "malformed row")
-        table = table.filter(pc.invert(unsplit))
-    pairs = pa.table(
-        {
-            "file": pc.cast(table["file"], pa.string()),
-            "symbol": pc.cast(table["symbol"], pa.string()),
-        }
-    )
-    for row in pairs.group_by(["file", "symbol"]).aggregate([]).to_pylist():
-        by_file[row["file"]].add(row["symbol"])
+        lines = pa.array([why.is_line(r) for r in table["reason"].to_pylist()], pa.bool_())
+        table = table.filter(pc.invert(lines))
+    return set(pc.unique(pc.cast(table["symbol"], pa.string())).to_pylist())
 
 
 def _ordered(table: pa.Table, ranks: pa.Array, keys: Sequence[str]) -> pa.Table:
@@ -405,7 +388,7 @@ def _without_duplicate_bars(bars: pa.Table, ranks: pa.Array) -> tuple[pa.Table, 
         {
             "file": duplicates["file"],
             "row": duplicates["line"],
-            "reason": pa.array(["duplicate timestamp"] * duplicates.num_rows, pa.string()),
+            "reason": pa.array([why.DUPLICATE] * duplicates.num_rows, pa.string()),
             "symbol": pc.cast(duplicates["symbol"], pa.string()),
         }
     ).cast(_REJECTED_SCHEMA)
@@ -485,10 +468,13 @@ def _write_undated(
     if not rejected.num_rows:
         return
     summary.rejected += rejected.num_rows
-    for name, count in zip(
-        *np.unique(_plain_strings(rejected["file"]), return_counts=True), strict=True
+    by_file: dict[str, set[str]] = {}
+    for name, symbol in zip(
+        _plain_strings(rejected["file"]), rejected["symbol"].to_pylist(), strict=True
     ):
-        manifest.sources[str(name)]["undated"] = int(count)
+        by_file.setdefault(name, set()).add(symbol)
+    for name, symbols in by_file.items():  # a run that wants none of these reads none of them
+        manifest.sources[name]["undated"] = sorted(symbols)
     if manifest.undated:
         rejected = pa.concat_tables([pq.read_table(folder / manifest.undated["path"]), rejected])
     rejected = _ordered(
@@ -666,16 +652,19 @@ class CatalogRepository:
 
     def _undated(self, start: int, end: int) -> list[DataRejected]:
         """Rows of no time go out with the first session that reads their file: the first whose
-        window overlaps the file's dated range, or the first session if it has none."""
+        window overlaps the file's dated range (rows of the run's symbols or of none), or the
+        first session if it has none (the rule of messages/rejections.py)."""
         due = []
         for name, source in self._undated_files.items():
             if name in self._undated_reported:
                 continue
-            if not self._wanted & set(source["symbols"]):
-                continue  # the raw folder's repository would not read this file at all
-            lo, hi = source["ts_min"], source["ts_max"]
-            if lo is not None and not (lo < end and hi >= start):
-                continue
+            if not self._wanted.intersection(source["undated"]):
+                continue  # none of its undated rejections is of a symbol this run reads
+            ranges = [r for s, r in source["ranges"].items() if s in self._wanted]
+            if ranges:
+                lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+                if not (lo < end and hi >= start):
+                    continue
             self._undated_reported.add(name)
             due.append(name)
         if not due or self.manifest.undated is None:

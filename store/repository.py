@@ -132,6 +132,7 @@ class _Source:
     blocks: tuple[_Block, ...]
     symbols: frozenset[str]
     damaged_from: int  # first line lost to a damaged gzip stream or row group; 0 if none
+    ranges: dict[str, tuple[int, int]]  # (first, last) time of the dated rows, by symbol
 
     @property
     def undated(self) -> bool:
@@ -210,6 +211,11 @@ class MarketDataRepository:
         self._undated_reported: set[int] = set()
         self._windows_loaded: set[tuple[int, int]] = set()
 
+    def dated_ranges(self, name: str) -> dict[str, tuple[int, int]]:
+        """(first, last) time of the dated rows of file `name`, by symbol (the wanted ones and
+        the blank one): the catalog places a file's undated rejections with these."""
+        return next(s.ranges for s in self._sources if s.info.name == name)
+
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every data file in the folder, rejected ones too: what the digest sees."""
         return tuple(sorted(self._digests.values()))
@@ -281,9 +287,11 @@ class MarketDataRepository:
         for read in self._checked_blocks(source, wanted):
             checked = read.checked
             for line, reason, symbol, ts in checked.rejected:
-                if (undated and ts is None) or (
-                    first_visit and ts is not None and start <= ts < end
-                ):
+                if why.is_undated(reason):
+                    due = undated
+                else:
+                    due = first_visit and ts is not None and start <= ts < end
+                if due:
                     rejected.append(
                         DataRejected(ts=0, reason=reason, file=name, row=line, symbol=symbol)
                     )
@@ -337,10 +345,11 @@ class MarketDataRepository:
         if isinstance(kind, str):
             return DataRejected(ts=0, reason=kind, file=name, row=0)
         kind, at = kind
-        source = _Source(index, path, None, len(fields), header_line, at, (), frozenset(), 0)  # type: ignore[arg-type]
+        source = _Source(index, path, None, len(fields), header_line, at, (), frozenset(), 0, {})  # type: ignore[arg-type]
         carry: Carry = {}
         index_rows: list[_Block] = []
         symbols: set[str] = set()
+        ranges: dict[str, tuple[int, int]] = {}
         for block in _chain(first, cut):
             before = dict(carry)
             lines = split_lines(block, header_line, len(fields), at["symbol"])
@@ -360,7 +369,8 @@ class MarketDataRepository:
             if block.number == 0:  # kept as if just loaded: a run usually starts in it
                 self._last_block[index] = _Read(entry, checked, bad_lines)
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
-        return self._source(source, kind, index_rows, symbols, damage.line)
+            _widen(ranges, checked.dated_ranges())
+        return self._source(source, kind, index_rows, symbols, damage.line, ranges)
 
     def _scan_parquet(self, index: int, path: Path) -> _Source | DataRejected:
         name = self._names[index]
@@ -370,10 +380,11 @@ class MarketDataRepository:
         if isinstance(kind, str):
             return DataRejected(ts=0, reason=kind, file=name, row=0)
         kind, at = kind
-        source = _Source(index, path, None, len(fields), 0, at, (), frozenset(), 0)  # type: ignore[arg-type]
+        source = _Source(index, path, None, len(fields), 0, at, (), frozenset(), 0, {})  # type: ignore[arg-type]
         carry: Carry = {}
         index_rows: list[_Block] = []
         symbols: set[str] = set()
+        ranges: dict[str, tuple[int, int]] = {}
         first_row, damaged_from = 1, 0
         for group in range(parquet.num_row_groups):
             rows = parquet.metadata.row_group(group).num_rows
@@ -387,11 +398,18 @@ class MarketDataRepository:
             checked = check(kind, table, line, self._wanted, self.label, carry)
             index_rows.append(_index_entry(group, 0, rows, first_row, checked, False, before))
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
+            _widen(ranges, checked.dated_ranges())
             first_row += rows
-        return self._source(source, kind, index_rows, symbols, damaged_from)
+        return self._source(source, kind, index_rows, symbols, damaged_from, ranges)
 
     def _source(
-        self, draft: _Source, kind: str, index: list[_Block], symbols: set[str], damaged: int
+        self,
+        draft: _Source,
+        kind: str,
+        index: list[_Block],
+        symbols: set[str],
+        damaged: int,
+        ranges: dict[str, tuple[int, int]],
     ) -> _Source:
         dated = [b for b in index if b.ts_min is not None]
         name = self._names[draft.index]
@@ -411,6 +429,7 @@ class MarketDataRepository:
             blocks=tuple(index),
             symbols=frozenset(symbols - {""}),
             damaged_from=damaged,
+            ranges=ranges,
         )
 
     def _checked_blocks(self, source: _Source, wanted: list[_Block]) -> Iterator[_Read]:
@@ -509,6 +528,12 @@ class MarketDataRepository:
         keep = np.ones(len(bars), dtype=bool)
         keep[duplicates] = False
         return bars.take(keep)
+
+
+def _widen(ranges: dict[str, tuple[int, int]], more: dict[str, tuple[int, int]]) -> None:
+    for symbol, (lo, hi) in more.items():
+        was = ranges.get(symbol, (lo, hi))
+        ranges[symbol] = (min(was[0], lo), max(was[1], hi))
 
 
 def _chain(first: object, rest: Iterator) -> Iterator:

@@ -43,6 +43,15 @@ class Checked:
     line: np.ndarray
     rejected: list[tuple[int, str, str, int | None]]  # (line, reason, symbol, ts if dated)
     dated: np.ndarray  # the time of every row whose time parsed, accepted or not
+    dated_symbol: np.ndarray  # and its symbol (indexes `names`)
+
+    def dated_ranges(self) -> dict[str, tuple[int, int]]:
+        """(first, last) time of the dated rows, by symbol."""
+        ranges = {}
+        for code in np.unique(self.dated_symbol).tolist():
+            ts = self.dated[self.dated_symbol == code] if len(self.names) > 1 else self.dated
+            ranges[self.names[code]] = (int(ts.min()), int(ts.max()))
+        return ranges
 
 
 class _Verdicts:
@@ -115,6 +124,7 @@ def check(
         line=line[ok],
         rejected=rejected,
         dated=ts[dated_rows],
+        dated_symbol=symbol[dated_rows],
     )
 
 
