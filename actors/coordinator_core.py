@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from ticktape.actors.effects import Commit, Effect, Finish, Measure, Tell, Write
-from ticktape.actors.session_plan import StreamCursor
+from ticktape.actors.session_plan import StreamCursor, session_break
 from ticktape.messages.codec import EMPTY_BATCH, EncodedBatch
 from ticktape.messages.columns import BarColumns, SessionInput
 from ticktape.messages.commands import (
@@ -71,10 +71,10 @@ class RunTotals(msgspec.Struct):
     lateness: dict[str, float] = {}  # paced runs: p50/p99/max seconds (pacing, never a fact)
 
 
-def trailing_bars(ts: int, session: Session, bars: BarColumns) -> TrailingBars:
-    """A history session's regular-hours bars as one event of columns."""
-    regular = bars.take((bars.ts_start >= session.open) & (bars.ts_start < session.close))
-    return TrailingBars(
+def trailing_bars(ts: int, session: Session, bars: BarColumns) -> list[Event]:
+    """A history session's regular-hours bars as one event of columns (and its break)."""
+    regular = bars.take(session.regular(bars.ts_start))
+    history = TrailingBars(
         ts=ts,
         session=session.label,
         session_open=session.open,
@@ -88,6 +88,7 @@ def trailing_bars(ts: int, session: Session, bars: BarColumns) -> TrailingBars:
         close=regular.close.astype("<f8").tobytes(),
         volume=regular.volume.astype("<f8").tobytes(),
     )
+    return [history, *session_break(ts, session)]
 
 
 class Phase(enum.Enum):
@@ -280,7 +281,7 @@ class CoordinatorCore:
 
     def _on_history(self, data: SessionInput) -> None:
         self._write_rejections(data.rejected, self._now())
-        self._write([trailing_bars(self._now(), data.session, data.bars)])
+        self._write(trailing_bars(self._now(), data.session, data.bars))
         self._tell(SESSION_DATA, AddHistory(data.session, data.bars))
 
     # -- effects -----------------------------------------------------------------------------

@@ -2,10 +2,15 @@
 
 A dense grid makes the upkeep questions cheap and vectorized: which minutes have no bar (gaps), how
 many bars of each kind a symbol has (quality), and what the N-minute bars are (derived bars).
+
+The grid spans the open to the close. A midday break keeps its minutes in the grid, never
+expected and never holding a bar: the minute index stays `(ts - open) / 1m` everywhere, and the
+break is one mask (`expected`) and the bucket layout (`buckets`).
 """
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
 from ticktape.messages.arrays import distinct, on_minute
@@ -21,12 +26,17 @@ class MinuteGrid:
 
     Minute m covers [open + m, open + m + 1) minutes. Prices and volume are NaN where a minute has
     no bar; `state` says whether a bar is missing, real, filled (backfill) or synthetic
-    (forward-fill).
+    (forward-fill). `expected` says which minutes are regular hours (all but a break's).
     """
 
     def __init__(self, session: Session, n_symbols: int) -> None:
         if session.close <= session.open or (session.close - session.open) % NS_PER_MINUTE:
             raise ValueError(f"session {session.label} is not a whole number of minutes")
+        if session.has_break and not (
+            session.open < session.break_start < session.break_end < session.close
+            and on_minute(np.array([session.break_start, session.break_end]) - session.open).all()
+        ):
+            raise ValueError(f"session {session.label}'s break is not whole minutes inside it")
         self.session = session
         self.n_symbols = n_symbols
         self.minutes = session.minutes
@@ -37,6 +47,41 @@ class MinuteGrid:
         self.close = np.full(shape, np.nan)
         self.volume = np.full(shape, np.nan)
         self.state = np.zeros(shape, dtype=np.int8)
+        starts = session.open + NS_PER_MINUTE * np.arange(self.minutes, dtype=np.int64)
+        self.expected = session.regular(starts)
+        self._expected_before = np.concatenate(([0], np.cumsum(self.expected, dtype=np.int64)))
+        self._buckets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def expected_until(self, minutes: int | np.ndarray) -> np.ndarray:
+        """Minutes expected to have a bar among the first `minutes` (the break's are not)."""
+        return self._expected_before[minutes]
+
+    def buckets(self, interval: int) -> tuple[np.ndarray, np.ndarray]:
+        """First minute and end minute of each `interval`-minute bucket: aligned to the open, and
+        again to the break's end, each clipped to the break or the close (so it may be short)."""
+        if interval not in self._buckets:
+            self._buckets[interval] = _buckets(self.session, interval)
+        return self._buckets[interval]
+
+    def bucket_of(self, interval: int, minute: np.ndarray) -> np.ndarray:
+        """The bucket each regular minute falls in."""
+        first, _ = self.buckets(interval)
+        return np.searchsorted(first, np.asarray(minute, dtype=np.int64), side="right") - 1
+
+    def buckets_ended(self, interval: int, minutes: int) -> int:
+        """How many buckets have ended once the first `minutes` minutes have."""
+        _, end = self.buckets(interval)
+        return int(np.searchsorted(end, minutes, side="right"))
+
+    def with_break(self, start: int, end: int) -> MinuteGrid:
+        """The same bars, in a grid of the session with this break (none may lie in it)."""
+        session = msgspec.structs.replace(self.session, break_start=start, break_end=end)
+        grid = MinuteGrid(session, self.n_symbols)
+        if (self.state[:, ~grid.expected] != MISSING).any():
+            raise ValueError(f"session {session.label} has bars in its break")
+        for name in ("open", "high", "low", "close", "volume", "state"):
+            setattr(grid, name, getattr(self, name))
+        return grid
 
     def minute_of(self, ts_start: np.ndarray) -> np.ndarray:
         """Minute index of each bar start (no range check)."""
@@ -55,11 +100,11 @@ class MinuteGrid:
         ts = np.asarray(bars.ts_start, dtype=np.int64)
         symbol = np.asarray(bars.symbol, dtype=np.int64)
         offset = ts - self.session.open
-        outside = (offset < 0) | (ts >= self.session.close) | ~on_minute(offset)
+        outside = ~self.session.regular(ts) | ~on_minute(offset)
         if outside.any():
             bad = int(ts[np.argmax(outside)])
             raise ValueError(
-                f"bar start {bad} is off the 1m grid of [open, close) "
+                f"bar start {bad} is off the 1m grid of the regular hours "
                 f"of session {self.session.label}"
             )
         if ((symbol < 0) | (symbol >= self.n_symbols)).any():
@@ -101,7 +146,7 @@ class MinuteGrid:
 
     def n_buckets(self, interval: int) -> int:
         """Number of `interval`-minute buckets in the session; the last one may be short."""
-        return -(-self.minutes // interval)
+        return len(self.buckets(interval)[0])
 
     def derived(
         self,
@@ -111,8 +156,9 @@ class MinuteGrid:
     ) -> DerivedBarColumns:
         """N-minute bars aligned to the session open, from every 1m bar present (any state).
 
-        Bucket k covers [open + k*N, open + (k+1)*N) minutes, clipped to the close. Buckets with no
-        bar are omitted. `symbols` and `buckets` restrict the result (both sides of the product).
+        Bucket k covers [open + k*N, open + (k+1)*N) minutes, clipped to the close; after a break
+        the buckets start again at its end (`buckets`). Buckets with no bar are omitted.
+        `symbols` and `buckets` restrict the result (both sides of the product).
         Rows are sorted by (ts_end, symbol).
         """
         if interval < 1:
@@ -132,11 +178,14 @@ class MinuteGrid:
         # Cells as (minute of the bucket, bucket, symbol), contiguous: each aggregate is then a
         # reduction over the first axis, which numpy vectorizes over the rest (a reduction over
         # a short last axis is ~10x slower), and rows come out in (bucket, symbol) order.
-        minute = np.arange(interval)[:, None] + bkt[None, :] * interval
-        inside = (minute < self.minutes)[:, :, None]
+        first_minute, end_minute = self.buckets(interval)
+        minute = np.arange(interval)[:, None] + first_minute[bkt][None, :]
+        inside = (minute < end_minute[bkt][None, :])[:, :, None]
         minute = np.minimum(minute, self.minutes - 1)
-        m0, m1 = int(bkt[0]) * interval, (int(bkt[-1]) + 1) * interval
-        if symbols is None and m1 <= self.minutes and len(bkt) * interval == m1 - m0:
+        m0 = int(first_minute[bkt[0]])
+        m1 = m0 + len(bkt) * interval
+        in_a_row = int(first_minute[bkt[-1]]) - m0 == (len(bkt) - 1) * interval  # no break within
+        if symbols is None and m1 <= self.minutes and in_a_row and bkt[-1] - bkt[0] < len(bkt):
 
             def cells(a: np.ndarray) -> np.ndarray:  # whole buckets in a row: one copy, no gather
                 return np.ascontiguousarray(
@@ -157,8 +206,7 @@ class MinuteGrid:
         row = np.flatnonzero(n_bars)  # (bucket, symbol) flat: ts_end grows with the bucket
         b = row // len(sym)
         k = bkt[b]
-        step = interval * NS_PER_MINUTE
-        ts_start = self.session.open + k * step
+        ts_start = self.session.open + first_minute[k] * NS_PER_MINUTE
 
         def aggregate(a: np.ndarray, fill: float, reduce: np.ufunc) -> np.ndarray:
             return reduce.reduce(np.where(present, cells(a), fill), axis=0).reshape(-1)[row]
@@ -166,7 +214,7 @@ class MinuteGrid:
         return DerivedBarColumns(
             symbol=sym[row - b * len(sym)].astype(np.int32),
             ts_start=ts_start.astype(np.int64),
-            ts_end=np.minimum(ts_start + step, self.session.close).astype(np.int64),
+            ts_end=(self.session.open + end_minute[k] * NS_PER_MINUTE).astype(np.int64),
             interval=np.full(len(k), interval, dtype=np.int64),
             open=cells(self.open).reshape(interval, -1)[first.reshape(-1)[row], row],
             high=aggregate(self.high, -np.inf, np.maximum),
@@ -176,3 +224,20 @@ class MinuteGrid:
             bars=n_bars.reshape(-1)[row].astype(np.int64),
             filled=n_filled.reshape(-1)[row].astype(np.int64),
         )
+
+
+def _buckets(session: Session, interval: int) -> tuple[np.ndarray, np.ndarray]:
+    if interval < 1:
+        raise ValueError(f"derived interval must be >= 1 minute, not {interval}")
+    segments = [(0, session.minutes)]
+    if session.has_break:
+        pause, resume = (
+            (t - session.open) // NS_PER_MINUTE for t in (session.break_start, session.break_end)
+        )
+        segments = [(0, pause), (resume, session.minutes)]
+    first = np.concatenate([np.arange(a, b, interval, dtype=np.int64) for a, b in segments])
+    end = np.concatenate(
+        [np.minimum(np.arange(a, b, interval, dtype=np.int64) + interval, b) for a, b in segments]
+    )
+    first.flags.writeable = end.flags.writeable = False
+    return first, end

@@ -30,6 +30,7 @@ from ticktape.messages.events import (
     Quote,
     RunFinished,
     RunStarted,
+    SessionBreak,
     SessionOpened,
     TimeAdvanced,
     Trade,
@@ -42,7 +43,7 @@ from ticktape.store.runset_log import open_log
 _PAUSE_WAIT = 1.0
 _BLOCKS_PER_BATCH = 8
 _MOST_WAITING = 2_000_000  # events fed to SessionData but not yet sorted into it
-_TURNS = (RunStarted, TrailingBars, SessionOpened)
+_TURNS = (RunStarted, TrailingBars, SessionOpened, SessionBreak)
 
 
 def _within(fields: dict[str, Any], start: int | None, end: int | None) -> dict[str, Any]:
@@ -160,6 +161,8 @@ class SessionDataRebuilder:
                     event.open, event.close,
                 )  # fmt: skip
                 self.core.begin(session)
+            case SessionBreak(session=label, start=start, end=end):
+                self.core.add_break(label, start, end)
 
     def _hand_over(self) -> None:
         core = self.core

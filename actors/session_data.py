@@ -51,8 +51,7 @@ class SessionDataCore:
 
     def add_history(self, session: Session, bars: BarColumns) -> None:
         grid = MinuteGrid(session, len(self.symbols))
-        regular = (bars.ts_start >= session.open) & (bars.ts_start < session.close)
-        grid.put(bars.take(regular))
+        grid.put(bars.take(session.regular(bars.ts_start)))
         self.history.append(grid)
 
     def begin(self, session: Session) -> None:
@@ -71,9 +70,7 @@ class SessionDataCore:
     ) -> None:
         grid = self.grid
         self.now = now
-        regular = bars.take(
-            (bars.ts_start >= grid.session.open) & (bars.ts_start < grid.session.close)
-        )
+        regular = bars.take(grid.session.regular(bars.ts_start))
         grid.put(regular)
         self.updated[:] = False
         self.updated[regular.symbol] = True
@@ -83,6 +80,16 @@ class SessionDataCore:
         if len(quotes):
             self._quotes.append(quotes)
             self.updated[quotes.symbol] = True
+
+    def add_break(self, label: str, start: int, end: int) -> None:
+        """A replay learns a session's break from the fact that follows its open (or history)."""
+        grids = [self.grid, *reversed(self.history)]
+        grid = next(g for g in grids if g is not None and g.session.label == label)
+        broken = grid.with_break(start, end)
+        if grid is self.grid:
+            self.grid = broken
+        else:
+            self.history[self.history.index(grid)] = broken
 
     def upkept(self, events: list[Any]) -> None:
         """Fills enter the grid marked as filled; quality follows Upkeep's figures."""

@@ -15,9 +15,9 @@ import numpy as np
 from ticktape.messages.arrays import distinct
 from ticktape.messages.codec import EncodedBatch, encode_columns
 from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
-from ticktape.messages.events import Bar, Quote, TimeAdvanced, Trade
+from ticktape.messages.events import Bar, Event, Quote, SessionBreak, TimeAdvanced, Trade
 from ticktape.messages.plan import SessionPlan
-from ticktape.messages.session import NS_PER_MINUTE
+from ticktape.messages.session import NS_PER_MINUTE, Session
 
 # Tie order inside a slice (DESIGN §2): the time advance first, then quotes, trades, bars.
 _TIME, _QUOTE, _TRADE, _BAR = 0, 1, 2, 3
@@ -27,9 +27,9 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
     """Filter to the session's hours, then lay out every release event in log order."""
     session, symbols = data.session, data.symbols
     bar_release = data.bars.ts_start + NS_PER_MINUTE
-    in_hours = (data.bars.ts_start >= session.open) & (data.bars.ts_start < session.close)
-    trade_in = (data.trades.ts >= session.open) & (data.trades.ts < session.close)
-    quote_in = (data.quotes.ts >= session.open) & (data.quotes.ts < session.close)
+    in_hours = session.regular(data.bars.ts_start)
+    trade_in = session.regular(data.trades.ts)
+    quote_in = session.regular(data.quotes.ts)
     if extended_hours:
         keep_bars = np.ones(len(data.bars), bool)
         trades, quotes = data.trades, data.quotes
@@ -44,7 +44,9 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
 
     item_times = np.concatenate([quotes.ts, trades.ts, bar_release])
     last_item = int(item_times.max()) if len(item_times) else session.open
+    # A boundary ends each regular minute: none inside a break, so time skips it like the night.
     marks = session.open + NS_PER_MINUTE * np.arange(1, session.minutes + 1, dtype=np.int64)
+    marks = marks[session.regular(marks - NS_PER_MINUTE)]
     # Stream exhaustion: once the data ends, time moves straight to the close.
     boundaries = np.concatenate(
         [marks[(marks <= last_item) & (marks < session.close)], [session.close]]
@@ -112,6 +114,15 @@ def plan_session(data: SessionInput, extended_hours: bool) -> SessionPlan:
         quotes=quotes,
         left_out=left_out,
     )
+
+
+def session_break(ts: int, session: Session) -> list[Event]:
+    """A session's break as a fact, for the sessions that have one."""
+    if not session.has_break:
+        return []
+    return [
+        SessionBreak(ts=ts, session=session.label, start=session.break_start, end=session.break_end)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ticktape.actors.effects import Effect, Tell
+from ticktape.actors.session_plan import session_break
 from ticktape.actors.shell import Shell
 from ticktape.actors.upkeep_core import UpkeepCore
 from ticktape.messages.codec import EncodedBatch
@@ -34,6 +35,7 @@ def session_opened(session: Session, start: int) -> list[Event]:
             close=session.close,
             early_close=session.early_close,
         ),
+        *session_break(start, session),
     ]
 
 

@@ -204,7 +204,7 @@ class UpkeepCore:
         pieces: list[DerivedBarColumns] = []
         for interval in self.derived_intervals:
             released = self._released[interval]
-            now_due = grid.n_buckets(interval) if due == grid.minutes else due // interval
+            now_due = grid.buckets_ended(interval, due)
             if now_due > released:
                 self._released[interval] = now_due
                 pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
@@ -214,8 +214,8 @@ class UpkeepCore:
         # Each symbol with a gap found at a boundary gets its quality as of that boundary.
         pair = distinct(gap_at * grid.n_symbols + gap_symbol)
         at, symbol = pair // grid.n_symbols, pair % grid.n_symbols
-        expected = np.minimum((boundaries[at] - grid.session.open) // NS_PER_MINUTE, grid.minutes)
-        parts.add_events(at, self._quality_events(boundaries[at], symbol, expected), changes=True)
+        minutes = np.minimum((boundaries[at] - grid.session.open) // NS_PER_MINUTE, grid.minutes)
+        parts.add_events(at, self._quality_events(boundaries[at], symbol, minutes), changes=True)
         return parts.findings(len(boundaries))
 
     def _quiet(self, bars: BarColumns, due: int) -> bool:
@@ -225,7 +225,7 @@ class UpkeepCore:
         start = self._checked
         if due <= start:
             return True
-        have = self.grid.state[:, start:due] != MISSING
+        have = (self.grid.state[:, start:due] != MISSING) | ~self.grid.expected[start:due]
         minute = self.grid.minute_of(bars.ts_start) - start
         inside = (minute >= 0) & (minute < due - start)
         have[np.asarray(bars.symbol)[inside], minute[inside]] = True
@@ -278,7 +278,8 @@ class UpkeepCore:
         start, self._checked = self._checked, max(self._checked, due)
         if due <= start:
             return _EMPTY, _EMPTY
-        minute, symbol = np.nonzero(self.grid.state[:, start:due].T == MISSING)
+        missing = self.grid.state[:, start:due].T == MISSING
+        minute, symbol = np.nonzero(missing & self.grid.expected[start:due, None])
         return symbol.astype(np.int64), minute.astype(np.int64) + start
 
     def _gap_records(self, now: np.ndarray, symbol: np.ndarray, minute: np.ndarray) -> EncodedBatch:
@@ -349,8 +350,7 @@ class UpkeepCore:
         on_grid = (
             (symbol_id >= 0)
             & (symbol_id < grid.n_symbols)
-            & (ts >= grid.session.open)
-            & (ts < grid.session.close)
+            & grid.session.regular(ts)
             & on_minute(ts - grid.session.open)
         )
         cell = self._cell(symbol_id, grid.minute_of(ts))
@@ -438,20 +438,18 @@ class UpkeepCore:
             n_buckets = grid.n_buckets(interval)
             released = self._released[interval]
 
-            bucket = fill_minute // interval
+            bucket = grid.bucket_of(interval, fill_minute)
             late = bucket < released
             if late.any():
                 changed = grid.derived(interval, symbols=fill_symbol[late], buckets=bucket[late])
-                changed_bucket = (changed.ts_start - grid.session.open) // (
-                    interval * NS_PER_MINUTE
-                )
+                changed_bucket = grid.bucket_of(interval, grid.minute_of(changed.ts_start))
                 wanted = np.isin(
                     changed.symbol.astype(np.int64) * n_buckets + changed_bucket,
                     fill_symbol[late] * n_buckets + bucket[late],
                 )
                 pieces.append(changed.take(wanted))
 
-            now_due = n_buckets if due == grid.minutes else due // interval
+            now_due = grid.buckets_ended(interval, due)
             if now_due > released:
                 pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
                 self._released[interval] = now_due
@@ -468,7 +466,7 @@ class UpkeepCore:
         revised = np.zeros(len(bars), dtype=bool)
         for interval in distinct(bars.interval).tolist():
             rows = np.flatnonzero(bars.interval == interval)
-            bucket = (bars.ts_start[rows] - self.grid.session.open) // (interval * NS_PER_MINUTE)
+            bucket = self.grid.bucket_of(interval, self.grid.minute_of(bars.ts_start[rows]))
             emitted = self._emitted[interval]
             revised[rows] = emitted[symbol[rows], bucket]
             emitted[symbol[rows], bucket] = True
@@ -490,15 +488,16 @@ class UpkeepCore:
         self,
         now: int | np.ndarray,
         symbols: np.ndarray,
-        expected: int | np.ndarray | None = None,
+        minutes: int | np.ndarray | None = None,
     ) -> list[QualityUpdated]:
-        """Each symbol's quality over its first `expected` minutes, as of `now` (one time and
-        count for all, or one per symbol)."""
+        """Each symbol's quality over its first `minutes` minutes, as of `now` (one time and
+        count for all, or one per symbol); a break's minutes are not expected."""
         if len(symbols) == 0:
             return []
         shape = np.shape(symbols)
-        expected = np.broadcast_to(self._checked if expected is None else expected, shape)
-        counts = self.grid.counts_at(symbols, expected)
+        minutes = np.broadcast_to(self._checked if minutes is None else minutes, shape)
+        counts = self.grid.counts_at(symbols, minutes)
+        expected = self.grid.expected_until(minutes)
         label = self.grid.session.label
         return [
             QualityUpdated(

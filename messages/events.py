@@ -176,6 +176,17 @@ class TrailingBars(Event, frozen=True, tag=True, array_like=True):
     volume: bytes
 
 
+class SessionBreak(Event, frozen=True, tag=True, array_like=True):
+    """A session's midday break: regular hours pause at `start` and resume at `end` (ns UTC).
+
+    Written right after the `SessionOpened` (or `TrailingBars`) of a session that has a break,
+    and only then, so a replay rebuilds the same regular hours from the log alone."""
+
+    session: str
+    start: int
+    end: int
+
+
 class ActorFailed(Event, frozen=True, tag=True, array_like=True):
     actor: str
     error: str
@@ -202,6 +213,7 @@ AnyEvent = (
     | ActorFailed
     | Stepped
     | TrailingBars
+    | SessionBreak
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in AnyEvent.__args__}

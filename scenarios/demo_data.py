@@ -150,14 +150,15 @@ def _session_minutes(session: Session, tz: str) -> tuple[np.ndarray, np.ndarray]
     """Minute starts (ns UTC) from pre-market open to post-market close, and which are regular.
 
     Extended hours are 04:00 to 20:00 local, clipped to the session's data window so that calendars
-    with overnight or 24-hour sessions simply get no extended minutes.
+    with overnight or 24-hour sessions simply get no extended minutes. A midday break is not
+    regular: its minutes get bars only with extended hours, like the pre-market's.
     """
     midnight = pd.Timestamp(session.label, tz=tz)
     pre = max((midnight + PRE_MARKET_OPEN).value, session.window_start)
     pre = min(-(-pre // NS_PER_MINUTE) * NS_PER_MINUTE, session.open)  # round up onto the grid
     post = max(min((midnight + POST_MARKET_CLOSE).value, session.window_end), session.close)
     start = np.arange(pre, post, NS_PER_MINUTE, dtype=np.int64)
-    return start, (start >= session.open) & (start < session.close)
+    return start, session.regular(start)
 
 
 def _tape(spec: DemoSpec) -> pd.DataFrame:

@@ -27,6 +27,7 @@ _LAST_YEARS = 1  # and the latest: this many years from today (exchange-calendar
 _SESSIONS_PER_YEAR = 200  # fewer than any exchange has, to size the years a trailing window needs
 _NS_PER_DAY = 86_400 * 10**9
 _HALF_DAY = 12 * 3600 * 10**9
+_TABLE_FORMAT = 2  # bump when _Table's columns change: cached tables of another format are rebuilt
 
 
 class CalendarError(TicktapeError, ValueError):
@@ -41,6 +42,8 @@ class _Table(msgspec.Struct, frozen=True):
     opens: np.ndarray  # int64 ns UTC
     closes: np.ndarray
     early: np.ndarray  # bool: an early close
+    break_starts: np.ndarray  # int64 ns UTC; 0 where the session has no break
+    break_ends: np.ndarray
 
 
 def cache_folder() -> Path:
@@ -50,36 +53,52 @@ def cache_folder() -> Path:
 
 @lru_cache(maxsize=32)
 def _table(name: str, first_year: int, last_year: int) -> _Table:
-    path = cache_folder() / f"{name}-{first_year}-{last_year}-xcals{version('exchange-calendars')}"
+    xcals = version("exchange-calendars")
+    stem = f"{name.replace('/', '_')}-{first_year}-{last_year}-xcals{xcals}-t{_TABLE_FORMAT}"
+    path = cache_folder() / f"{stem}.npz"
+    columns = [f for f in _Table.__struct_fields__ if f != "tz"]
     try:
-        with np.load(path.with_suffix(".npz")) as stored:
-            return _Table(
-                str(stored["tz"]), *(stored[k] for k in ("days", "opens", "closes", "early"))
-            )
+        with np.load(path) as stored:
+            return _Table(str(stored["tz"]), *(stored[k] for k in columns))
     except FileNotFoundError:
         pass
     table = _build(name, first_year, last_year)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as part:
         np.savez(part, **msgspec.structs.asdict(table))
-    os.replace(part.name, path.with_suffix(".npz"))  # readers never see a half-written table
+    os.replace(part.name, path)  # readers never see a half-written table
     return table
 
 
 def _build(name: str, first_year: int, last_year: int) -> _Table:
     import exchange_calendars as xcals
+    import pandas as pd
 
     try:
-        cal = xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
-    except xcals.errors.InvalidCalendarName:
+        factory = xcals.calendar_utils.global_calendar_dispatcher._calendar_factories[
+            xcals.resolve_alias(name)
+        ]
+    except (KeyError, xcals.errors.InvalidCalendarName):
         raise CalendarError(f"unknown calendar {name!r}") from None
-    labels = cal.sessions
+    # Some calendars know their holidays only so far (XSHG: to 2026): stop the table there.
+    bounds = factory.bound_min(), factory.bound_max()
+    start = max(pd.Timestamp(f"{first_year}-01-01"), bounds[0] or pd.Timestamp.min)
+    end = min(pd.Timestamp(f"{last_year}-12-31"), bounds[1] or pd.Timestamp.max)
+    cal = xcals.get_calendar(name, start=start, end=end)
+    labels, schedule = cal.sessions, cal.schedule
+
+    def instants(column: str) -> np.ndarray:  # NaT (no break) becomes 0
+        values = schedule[column].values.astype("datetime64[ns]")
+        return np.where(np.isnat(values), 0, values.astype(np.int64))
+
     return _Table(
         tz=str(cal.tz),
         days=labels.values.astype("datetime64[D]"),
-        opens=cal.schedule["open"].values.astype("datetime64[ns]").astype(np.int64),
-        closes=cal.schedule["close"].values.astype("datetime64[ns]").astype(np.int64),
+        opens=instants("open"),
+        closes=instants("close"),
         early=np.asarray(labels.isin(cal.early_closes), dtype=bool),
+        break_starts=instants("break_start"),
+        break_ends=instants("break_end"),
     )
 
 
@@ -128,6 +147,8 @@ class TradingCalendar:
                 early_close=bool(table.early[i]),
                 window_start=(int(prev_close[i]) + int(opens[i])) // 2,
                 window_end=(int(closes[i]) + int(next_open[i])) // 2,
+                break_start=int(table.break_starts[i]),
+                break_end=int(table.break_ends[i]),
             )
             for label, i in zip(labels, range(lo, hi), strict=True)
         ]
