@@ -340,6 +340,8 @@ class CoordinatorCore:
             return
         self.waiting_step = True
         if self._paced():
+            if (resume := self.cursor.break_skipped()) is not None:
+                self._tell(CLOCK, AdvanceTo(resume))  # pacing only: the break is skipped
             self._tell(CLOCK, WakeAt(self.cursor.next_time()))
         else:
             self._tell(COORDINATOR, NextStep())

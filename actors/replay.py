@@ -161,7 +161,7 @@ class SessionDataRebuilder:
                     event.open, event.close,
                 )  # fmt: skip
                 self.core.begin(session)
-            case SessionBreak(session=label, start=start, end=end):
+            case SessionBreak(session=label, break_start=start, break_end=end):
                 self.core.add_break(label, start, end)
 
     def _hand_over(self) -> None:

@@ -113,7 +113,14 @@ def _pace_from(config: RunConfig, calendar: TradingCalendar, first: Session) -> 
     if config.start_time is None:
         return 0
     local = dt.datetime.fromisoformat(f"{config.start_date}T{config.start_time}")
-    when = int(local.replace(tzinfo=ZoneInfo(calendar.tz)).timestamp()) * 1_000_000_000
+    zone = ZoneInfo(calendar.tz)
+    # An overnight session's evening falls on the day before its label (CMES opens at 17:00).
+    when, evening = (
+        int(day.replace(tzinfo=zone).timestamp()) * 1_000_000_000
+        for day in (local, local - dt.timedelta(days=1))
+    )
+    if when >= first.close and first.open <= evening:
+        when = evening
     if when >= first.close:
         raise ValueError(f"--start {config.start} is at or after the {first.label} session's close")
     return when

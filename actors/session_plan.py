@@ -121,7 +121,12 @@ def session_break(ts: int, session: Session) -> list[Event]:
     if not session.has_break:
         return []
     return [
-        SessionBreak(ts=ts, session=session.label, start=session.break_start, end=session.break_end)
+        SessionBreak(
+            ts=ts,
+            session=session.label,
+            break_start=session.break_start,
+            break_end=session.break_end,
+        )
     ]
 
 
@@ -194,6 +199,15 @@ class StreamCursor:
 
     def next_time(self) -> int:
         return int(self.plan.record_time[self._record])
+
+    def break_skipped(self) -> int | None:
+        """The break's end, when time has reached the break and nothing is due in it: a paced
+        run jumps to it, as it jumps the night, instead of waiting through it."""
+        session = self.plan.session
+        in_break = session.has_break and session.break_start <= self.now < session.break_end
+        if in_break and self.next_time() >= session.break_end:
+            return session.break_end
+        return None
 
     def boundary_after(self, count: int) -> int:
         """The time `count` boundaries ahead (or the session end): a data-driven step's target."""

@@ -177,14 +177,14 @@ class TrailingBars(Event, frozen=True, tag=True, array_like=True):
 
 
 class SessionBreak(Event, frozen=True, tag=True, array_like=True):
-    """A session's midday break: regular hours pause at `start` and resume at `end` (ns UTC).
+    """A session's midday break: regular hours pause at `break_start` and resume at `break_end`.
 
     Written right after the `SessionOpened` (or `TrailingBars`) of a session that has a break,
     and only then, so a replay rebuilds the same regular hours from the log alone."""
 
     session: str
-    start: int
-    end: int
+    break_start: int
+    break_end: int
 
 
 class ActorFailed(Event, frozen=True, tag=True, array_like=True):

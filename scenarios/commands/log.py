@@ -89,7 +89,7 @@ def sessions_table(summary: dict) -> Table:
     return table
 
 
-_TIME_FIELDS = {"ts", "ts_start", "open", "close"}
+_TIME_FIELDS = {"ts", "ts_start", "open", "close", "break_start", "break_end"}
 
 
 def _local(ns: object, tz: str) -> object:
