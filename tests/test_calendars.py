@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import exchange_calendars as xcals
@@ -240,20 +241,27 @@ def test_trailing_history_is_the_previous_session_with_its_break(complete: dict)
 # --- one missing minute ---------------------------------------------------------------------------
 
 
+def one_day(calendar: str, day: str, folder: Path, keep: Callable[[pd.Series], pd.Series]) -> Path:
+    """Complete regular-hours bars of AAA and BBB for one session, less BBB's rows not kept
+    (`keep` is given their UTC timestamps)."""
+    zone = CALENDARS[calendar][3]
+    spec = DemoSpec(symbols=SYMBOLS, start=day, end=day, calendar=calendar, tz=zone,
+                    gap_rate=0.0, extended_hours=False)  # fmt: skip
+    data = generate(folder, spec)
+    frame = pd.read_csv(data / "BBB.csv")
+    kept = keep(pd.to_datetime(frame["timestamp"], utc=True))
+    frame[kept].to_csv(data / "BBB.csv", index=False, lineterminator="\n")
+    return data
+
+
 @pytest.mark.parametrize("calendar", list(CALENDARS))
 def test_one_missing_minute_is_exactly_one_gap(calendar: str, tmp_path: Path) -> None:
-    _, first, _, zone = CALENDARS[calendar]
-    spec = DemoSpec(symbols=SYMBOLS, start=first, end=first, calendar=calendar, tz=zone,
-                    gap_rate=0.0, extended_hours=False)  # fmt: skip
-    data = generate(tmp_path / "data", spec)
+    first = CALENDARS[calendar][1]
     [(_, row)] = list(schedule(calendar, first, first).iterrows())
     minutes = regular_minutes(row)
-    # the first minute after the break; else one in the evening before the label, or at midnight
+    # the first minute after the break; else one in the evening before the label, or at 01:01
     missing = minutes[minutes >= row["break_end"]][0] if pd.notna(row["break_end"]) else minutes[61]
-    path = data / "BBB.csv"
-    frame = pd.read_csv(path)
-    stamps = pd.to_datetime(frame["timestamp"], utc=True)
-    frame[stamps != missing].to_csv(path, index=False, lineterminator="\n")
+    data = one_day(calendar, first, tmp_path / "data", lambda ts: ts != missing)
     config = run_config(calendar, data, tmp_path / "log", end=first)
     System(config).run(timeout=300)
     events = read(config.log)
@@ -298,60 +306,48 @@ def test_a_replay_answers_like_the_live_run_over_a_break(tmp_path: Path) -> None
     assert "12:30" not in hour_starts and {"11:30", "13:00"} <= hour_starts
 
 
-def test_a_paced_run_skips_the_break_like_the_night(tmp_path: Path) -> None:
-    """Data ends at 13:05 and the run starts at 11:55 at 600x: 5 + 5 paced minutes take one
-    second; pacing through the hour's break would take six more."""
-    spec = DemoSpec(symbols=("AAA",), start="2024-03-01", end="2024-03-01", calendar="XHKG",
-                    tz="Asia/Hong_Kong", gap_rate=0.0, extended_hours=False)  # fmt: skip
-    data = generate(tmp_path / "data", spec)
-    path = data / "AAA.csv"
-    frame = pd.read_csv(path)
-    local = pd.to_datetime(frame["timestamp"], utc=True).dt.tz_convert("Asia/Hong_Kong")
-    frame[local.dt.strftime("%H:%M") < "13:05"].to_csv(path, index=False, lineterminator="\n")
-
-    def config(name: str, **more: object) -> RunConfig:
-        settings = dict(data=str(data), symbols=("AAA",), start="2024-03-01", end="2024-03-01",
-                        calendar="XHKG", log=str(tmp_path / name), sync="none")  # fmt: skip
-        return RunConfig(**{**settings, **more})
-
+def paced_against_data_driven(config: Callable[..., RunConfig], **paced: object) -> float:
+    """Seconds the paced run took; its digest must be the data-driven run's."""
     data_driven = System(config("dd")).run(timeout=60)
     began = time.monotonic()
-    paced = System(config("paced", speed=600.0, start="2024-03-01T11:55")).run(timeout=60)
-    took = time.monotonic() - began
-    assert paced.digest == data_driven.digest
+    totals = System(config("paced", **paced)).run(timeout=60)
+    assert totals.digest == data_driven.digest
+    return time.monotonic() - began
+
+
+def test_a_paced_run_skips_the_break_like_the_night(tmp_path: Path) -> None:
+    """BBB's data ends at 13:05 and the run starts at 11:55 at 600x: 5 + 5 paced minutes take
+    one second; pacing through the hour's break would take six more."""
+    day = "2024-03-01"
+    ends = pd.Timestamp(f"{day}T13:05", tz="Asia/Hong_Kong")
+    data = one_day("XHKG", day, tmp_path / "data", lambda ts: ts < ends)
+
+    def config(name: str, **more: object) -> RunConfig:
+        settings = {"symbols": ("BBB",), "start": day, "end": day, **more}
+        return run_config("XHKG", data, tmp_path / name, **settings)
+
+    took = paced_against_data_driven(config, speed=600.0, start=f"{day}T11:55")
     assert 0.9 < took < 4.0, took
 
 
 def test_an_overnight_session_can_start_in_its_evening(tmp_path: Path) -> None:
     """CMES's 2024-03-05 session opens at 17:00 on the 4th (Chicago): 20:00 is inside it."""
-    spec = DemoSpec(symbols=("AAA",), start="2024-03-05", end="2024-03-05", calendar="CMES",
-                    tz="America/Chicago", gap_rate=0.0, extended_hours=False)  # fmt: skip
-    data = generate(tmp_path / "data", spec)
-    path = data / "AAA.csv"
-    frame = pd.read_csv(path)
-    stamps = pd.to_datetime(frame["timestamp"], utc=True)
-    frame[stamps < pd.Timestamp("2024-03-04T20:05", tz="America/Chicago")].to_csv(
-        path, index=False, lineterminator="\n"
-    )
+    day, zone = "2024-03-05", "America/Chicago"
+    ends = pd.Timestamp("2024-03-04T20:05", tz=zone)
+    data = one_day("CMES", day, tmp_path / "data", lambda ts: ts < ends)
 
     def config(name: str, **more: object) -> RunConfig:
-        settings = dict(data=str(data), symbols=("AAA",), start="2024-03-05", end="2024-03-05",
-                        calendar="CMES", log=str(tmp_path / name), sync="none")  # fmt: skip
-        return RunConfig(**{**settings, **more})
+        settings = {"symbols": ("BBB",), "start": day, "end": day, **more}
+        return run_config("CMES", data, tmp_path / name, **settings)
 
-    midday = config("paced", speed=600.0, start="2024-03-05T20:00")
-    assert prepare(midday).pace_from == pd.Timestamp("2024-03-04T20:00", tz="America/Chicago").value
-    assert prepare(config("x", start="2024-03-05T09:00")).pace_from == (
-        pd.Timestamp("2024-03-05T09:00", tz="America/Chicago").value
-    )
-    data_driven = System(config("dd")).run(timeout=60)
-    began = time.monotonic()
-    paced = System(midday).run(timeout=60)
-    took = time.monotonic() - began
-    assert paced.digest == data_driven.digest
+    def pace_from(start: str) -> int:
+        return prepare(config("x", start=f"{day}T{start}")).pace_from
+
+    assert pace_from("20:00") == pd.Timestamp("2024-03-04T20:00", tz=zone).value
+    assert pace_from("09:00") == pd.Timestamp("2024-03-05T09:00", tz=zone).value
+    assert pace_from("17:00") == pd.Timestamp("2024-03-04T17:00", tz=zone).value  # the open
+    took = paced_against_data_driven(config, speed=600.0, start=f"{day}T20:00")
     assert took < 4.0, took  # three hours of catch-up at 600x would take 18 s
-    opens = pd.Timestamp("2024-03-04T17:00", tz="America/Chicago").value  # 17:00 is the open
-    assert prepare(config("y", start="2024-03-05T17:00")).pace_from == opens
 
 
 def test_every_seed_gives_the_threaded_digest_over_breaks(tmp_path: Path) -> None:
