@@ -15,7 +15,7 @@ import numpy as np
 from loguru import logger
 
 from ticktape.actors.effects import Commit, Effect, Finish, Measure, Tell, Write
-from ticktape.actors.lateness import LatenessHistogram
+from ticktape.actors.lateness import LatenessHistogram, WallProgress
 from ticktape.messages.codec import EncodedBatch
 from ticktape.store import faults
 from ticktape.store.eventlog import EventLog
@@ -46,6 +46,7 @@ class Interpreter:
         self.publish = publish
         self.finished = finished
         self.lateness = LatenessHistogram()
+        self.progress = None if wall is None else WallProgress(wall)
         self._point = ""
         self._carried = 0
         self._unwritten: list[Write] = []
@@ -76,8 +77,10 @@ class Interpreter:
             case Measure(due=due, line=line):  # a paced step is out: its lateness, then a commit
                 self._measure(due, line)
                 self._own_log().commit_due()
+                self._note_progress(often=False)
             case Commit():
                 self._own_log().flush()
+                self._note_progress()
             case Finish(totals=totals):
                 self._finish(totals)
             case _:
@@ -113,13 +116,22 @@ class Interpreter:
         due_wall = anchor_wall + (due - anchor_sim) / (speed * 1e9)
         self.lateness.add(self.wall() - due_wall)
 
+    def _note_progress(self, *, often: bool = True) -> None:
+        if self.progress is not None:
+            self.progress.note(self._own_log().next_seq - 1, often=often)
+
     def _finish(self, totals: Any) -> None:
         log = self._own_log()
         totals.events = log.next_seq - 1
         totals.digest = log.digest
         totals.lateness = self.lateness.summary()
-        if totals.lateness:  # pacing figures: the manifest and loguru, never the chain
-            log.write_manifest({**log.manifest(), "lateness": totals.lateness})
+        # Pacing and wall-clock figures: the manifest and loguru, never the chain.
+        manifest = log.manifest()
+        if self.progress is not None:
+            manifest["wall"] = self.progress.summary()
+        if totals.lateness:
+            manifest["lateness"] = totals.lateness
             logger.info("lateness (s): {}", totals.lateness)
+        log.write_manifest(manifest)
         if self.finished is not None:
             self.finished(totals)

@@ -11,7 +11,7 @@ Reading back in bulk: `decode_many` turns a batch into Structs with one msgspec 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -452,12 +452,15 @@ def _columns_of_events(kind: type[Event], events: list[Event]) -> dict[str, np.n
     return out
 
 
-def decode_columns(batch: EncodedBatch, first_seq: int | None = None) -> dict[str, dict[str, Any]]:
+def decode_columns(
+    batch: EncodedBatch, first_seq: int | None = None, only: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Kind name -> field name -> numpy column, for every record of the batch.
 
     Bars, trades, quotes and time advances in the canonical form are read with numpy; other kinds
     (and any record not in that form) through msgspec. With `first_seq`, each kind also gets a
-    `seq` column (the batch's records being consecutive from it).
+    `seq` column (the batch's records being consecutive from it). With `only`, the other kinds
+    are not decoded: they get their `seq` column alone (nothing without `first_seq`).
     """
     if not len(batch):
         return {}
@@ -473,6 +476,10 @@ def decode_columns(batch: EncodedBatch, first_seq: int | None = None) -> dict[st
         rows = np.flatnonzero(kinds == code) if len(present) > 1 else np.arange(len(kinds))
         name = _KIND_NAMES[code]
         kind = EVENT_TYPES[name]
+        if only is not None and name not in only:
+            if first_seq is not None:
+                out[name] = {"seq": first_seq + rows.astype(np.int64)}
+            continue
         columns = None
         if name in FIXED_KINDS and not np.isin(rows, unmatched).any():
             columns = _read_fixed(padded, batch.offsets[rows] + len(_HEADERS[name]), kind)
