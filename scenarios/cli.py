@@ -24,6 +24,7 @@ _MODULES = {
     "log": "log",
     "bench": "bench",
     "sweep": "sweep",
+    "report": "report",
 }
 
 

@@ -35,12 +35,14 @@ def test_bench_measures_whole_processes_and_the_log(
     assert len(list(tmp_path.glob("2x*/*.csv"))) == 2  # generated once into the cache
 
 
-def test_the_peers_and_ray_stay_off_the_import_path_of_run_and_log() -> None:
+def test_the_optional_extras_stay_off_the_import_path_of_run_and_log() -> None:
     code = (
         "import sys, ticktape.scenarios.cli, ticktape.scenarios.commands.run;"
         "import ticktape.scenarios.commands.log, ticktape.actors.system, ticktape.actors.replay;"
-        "sys.exit(any(m in sys.modules for m in ('nautilus_trader', 'ticktape.scenarios.peers',"
-        " 'ray', 'ticktape.scenarios.shards', 'ticktape.scenarios.sweep')))"
+        "extras = ('nautilus_trader', 'ticktape.scenarios.peers', 'ray',"
+        " 'ticktape.scenarios.shards', 'ticktape.scenarios.sweep', 'plotly',"
+        " 'ticktape.scenarios.report');"
+        "sys.exit(any(name in sys.modules for name in extras))"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
