@@ -24,10 +24,13 @@ import pytest
 
 from tests.helpers import REAL_SYMBOLS, bar_files_only, config, read, run
 from tests.test_eventlog import tamper
+from ticktape.messages.config import RunConfig
 from ticktape.messages.events import DataRejected, GapDetected, GapFilled
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.scenarios.shards import run_sharded
 from ticktape.store.eventlog import EventLog
+from ticktape.store.runset_log import open_log
 
 ET = zoneinfo.ZoneInfo("America/New_York")
 SPEC = DemoSpec(
@@ -211,6 +214,26 @@ def test_a_changed_log_is_reported_broken_and_exits_1(
     assert not verdict.ok
     html = out.read_text(encoding="utf-8")
     assert f"verify: broken at seq {verdict.first_bad_seq}" in html and verdict.reason in html
+
+
+def test_a_run_set_reports_as_the_run_it_shards(
+    generated: tuple[Path, Path, str], tmp_path: Path, local_ray: Any
+) -> None:
+    log, _, _ = generated
+    with EventLog.open(log) as opened:
+        settings = opened.manifest()["config"]
+    run_set = tmp_path / "set"
+    run_sharded(RunConfig(**{**settings, "log": str(run_set), "speed": 0.0}), 2)
+    out = tmp_path / "set.html"
+    assert main(["report", str(run_set), "--out", str(out)]) == 0
+    page = Page(out)
+    with open_log(run_set) as opened:
+        digest = opened.committed()[1]
+    assert digest in page.html and "verify: intact" in page.html
+    assert "Run set: 2 shards" in page.html
+    for session in ("2024-11-27", "2024-11-29"):
+        assert f"<td>{session}</td>" in page.html
+    assert page.gap_markers() == _log_gap_runs(read(log), SPEC.symbols)  # as the unsharded run
 
 
 def test_a_missing_log_is_one_line_and_exit_2(

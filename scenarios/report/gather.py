@@ -24,6 +24,7 @@ import numpy as np
 from ticktape.messages.codec import decode_columns
 from ticktape.messages.session import NS_PER_MINUTE
 from ticktape.store.eventlog import EventLog, LogDamaged, VerifyResult
+from ticktape.store.runset_log import RunSetLog, open_log
 
 PRICE_POINTS = 120_000  # buckets of price over all symbols together (the page's largest part)
 DERIVED_BARS = 12_000  # derived bars kept per interval, over all symbols, latest sessions first
@@ -159,7 +160,7 @@ class RunSummary:
 class _Gatherer:
     """One pass over the log's batches, in order; each kind's columns go to one method."""
 
-    def __init__(self, log: EventLog, tz: str) -> None:
+    def __init__(self, log: EventLog | RunSetLog, tz: str) -> None:
         self.log = log
         self.zone = zoneinfo.ZoneInfo(tz)
         self.settings: dict[str, Any] = {}
@@ -463,17 +464,18 @@ def _concat(parts: list[tuple[np.ndarray, ...]], dtypes: tuple[Any, ...]) -> lis
 
 
 def _verify(path: str) -> VerifyResult:
-    with EventLog.open(path) as log:
+    with open_log(path) as log:
         return log.verify()
 
 
 def gather(path: str | Path, tz: str) -> RunSummary:
-    """Everything the report draws, from the log at `path` alone (its committed events).
+    """Everything the report draws, from the log or run set at `path` alone (its committed
+    events; a run set reads as the one log of its run).
 
     The chain is verified in a second process while this one reads (each costs about as much as
     the other); a log that breaks off is gathered up to where it can be read."""
     context = multiprocessing.get_context("spawn")
-    with EventLog.open(path) as log, ProcessPoolExecutor(1, mp_context=context) as pool:
+    with open_log(path) as log, ProcessPoolExecutor(1, mp_context=context) as pool:
         seq, digest = log.committed()
         verified = pool.submit(_verify, str(path))
         gatherer = _Gatherer(log, tz)

@@ -70,6 +70,8 @@ def _verdict(summary: RunSummary) -> str:
             '<span class="badge ok">verify: intact</span> the hash chain checks out over all '
             f"{v.events:,} events"
         )
+    if not v.first_bad_seq:  # a run set names its shards in the reason
+        return f'<span class="badge bad">verify: failed</span> {_e(v.reason)}'
     return (
         f'<span class="badge bad">verify: broken at seq {v.first_bad_seq}</span> {_e(v.reason)}. '
         f"The first {v.events:,} events check out; nothing from seq {v.first_bad_seq} on can be "
@@ -133,7 +135,9 @@ def _facts(summary: RunSummary) -> str:
         "backfill folder": _e(config.get("backfill") or "-"),
         "inputs": _e(f"{len(manifest.get('inputs', {}))} files (sha256 in the manifest)"),
         "started": _e(manifest.get("wall", {}).get("started") or manifest.get("created", "")),
-        "host, code": _e(f"{manifest.get('host', '')}, ticktape {manifest.get('code_version')}"),
+        "host, code": _e(
+            f"{manifest.get('host', '-')}, ticktape {manifest.get('code_version', '-')}"
+        ),
         "resumed": _e(len(manifest.get("resumes", [])) or "no"),
         "rows outside regular hours": _e(f"{sum(summary.sessions.left_out):,}"),
         "events by kind": _e(", ".join(f"{k} {n:,}" for k, n in summary.kinds.items())),
@@ -173,6 +177,26 @@ def _controls(summary: RunSummary) -> str:
     return "<h3>Controls and failures</h3>" + _table(["event", "simulated time", "detail"], rows)
 
 
+def _shards(summary: RunSummary) -> str:
+    """A run set's shards, as its manifest records them."""
+    shards = summary.manifest.get("shards")
+    if not shards:
+        return ""
+    rows = [
+        [
+            f"{s['index']}",
+            _e(f"{s['sessions'][0]} to {s['sessions'][-1]}" if s["sessions"] else ""),
+            _e(s["state"]),
+            f"{s['events']:,}",
+            f"<code>{_e(s['digest'][:16])}…</code>" if s["digest"] else "",
+            _e(s.get("error", "")),
+        ]
+        for s in shards
+    ]
+    head = ["shard", "sessions", "state", "events", "digest", "error"]
+    return f"<h3>Run set: {len(shards)} shards</h3>" + _table(head, rows)
+
+
 def _run(summary: RunSummary) -> str:
     chips = " ".join(f"<span class='chip'>{_e(x)}</span>" for x in summary.symbols)
     return f"""<section id="run">
@@ -183,6 +207,7 @@ def _run(summary: RunSummary) -> str:
     <div><h3>Symbols</h3><p class="chips">{chips}</p>
       <h3>Sessions</h3><div class="scroll">{_sessions(summary)}</div></div>
   </div>
+  {_shards(summary)}
   {_controls(summary)}
 </section>"""
 
