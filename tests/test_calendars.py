@@ -412,3 +412,18 @@ def test_the_grid_refuses_a_bar_in_the_break() -> None:
     grid.put(bar(session.break_end))  # 13:00 the afternoon's first
     with pytest.raises(ValueError, match="regular hours"):
         grid.put(bar(session.break_start))
+
+
+def test_a_24_7_session_can_start_at_midday(tmp_path: Path) -> None:
+    """12 hours of catch-up, then five paced minutes: catching up at 600x would take 72 s."""
+    day = "2024-03-09"
+    ends = pd.Timestamp(f"{day}T12:05", tz="UTC")
+    data = one_day("24/7", day, tmp_path / "data", lambda ts: ts < ends)
+
+    def config(name: str, **more: object) -> RunConfig:
+        settings = {"symbols": ("BBB",), "start": day, "end": day, **more}
+        return run_config("24/7", data, tmp_path / name, **settings)
+
+    assert prepare(config("x", start=f"{day}T12:00")).pace_from == ends.value - 5 * MINUTE.value
+    took = paced_against_data_driven(config, speed=600.0, start=f"{day}T12:00")
+    assert 0.4 < took < 4.0, took
