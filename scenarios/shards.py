@@ -33,6 +33,7 @@ from ticktape.store.eventlog import EventLog, LogError
 from ticktape.store.runset import (
     RunSetManifest,
     Shard,
+    read_manifest,
     seal,
     session_digests,
     write_manifest,
@@ -122,7 +123,7 @@ def run_sharded(
     """Run `config` as `shards` date shards on Ray into the run set at `config.log`.
 
     Raises ShardFailed naming the first shard that failed after its retries; the run set is then
-    left incomplete (and `verify` fails on it)."""
+    left incomplete (`verify` fails on it, `resume_sharded` finishes it)."""
     import_ray()  # before anything is written: without Ray, one line
     folder = Path(config.log)
     if folder.exists() and any(folder.iterdir()):
@@ -134,6 +135,37 @@ def run_sharded(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the run set folder {folder}: {e.strerror}") from None
+    return _run(folder, manifest, address, retries, runtime_env, progress)
+
+
+def resume_sharded(
+    folder: str | Path,
+    *,
+    address: str | None = None,
+    retries: int = RETRIES,
+    progress: Callable[[RunSetManifest], None] | None = None,
+) -> RunSetManifest:
+    """Run the shards of an incomplete run set that are not done, each resuming its log."""
+    import_ray()
+    manifest = read_manifest(folder)
+    if manifest.complete:
+        raise ConfigError(f"run set {folder} is complete: nothing to resume")
+    for shard in manifest.shards:
+        if shard.state != "done":
+            shard.state, shard.error = "pending", ""
+    return _run(Path(folder), manifest, address, retries, None, progress)
+
+
+def _run(
+    folder: Path,
+    manifest: RunSetManifest,
+    address: str | None,
+    retries: int,
+    runtime_env: dict[str, Any] | None,
+    progress: Callable[[RunSetManifest], None] | None,
+) -> RunSetManifest:
+    """One task per shard not done yet; the manifest rewritten as each one settles."""
+    config = msgspec.convert({**manifest.config, "log": str(folder)}, RunConfig)
     write_manifest(folder, seal(manifest))
     with ray_cluster(address) as ray:
         task = ray.remote(run_shard).options(
@@ -142,7 +174,9 @@ def run_sharded(
             retry_exceptions=[ActorFailure, LogError, OSError],
             runtime_env=runtime_env,
         )
-        running = {task.remote(shard_config(config, s)): s for s in manifest.shards}
+        running = {
+            task.remote(shard_config(config, s)): s for s in manifest.shards if s.state != "done"
+        }
         while running:
             done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in done:

@@ -194,6 +194,11 @@ def test_a_shard_that_keeps_failing_is_named_and_the_set_is_incomplete(
     assert "shard 0 (2024-11-22 to 2024-11-26) is failed, the set incomplete" in (
         capsys.readouterr().err
     )
+    assert main(["resume", str(log)]) == 0  # the fault gone: only shard 0 runs, and resumes
+    finished = read_manifest(log)
+    assert finished.complete and finished.digest == read_manifest(runs[2]).digest
+    assert [s.digest for s in finished.shards] == [s.digest for s in read_manifest(runs[2]).shards]
+    assert main(["log", "verify", str(log)]) == 0
 
 
 def test_run_with_shards_on_the_command_line_prints_the_sets_digest(

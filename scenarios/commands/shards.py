@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.progress import TextColumn, TimeElapsedColumn
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from ticktape.messages.config import RunConfig
 from ticktape.scenarios.commands.common import UsageError, console, stderr_progress
-from ticktape.scenarios.shards import ShardFailed, run_sharded
+from ticktape.scenarios.shards import ShardFailed, resume_sharded, run_sharded
 from ticktape.store.eventlog import EventLog, LogError
 from ticktape.store.runset import RunSetManifest, Shard
 
@@ -18,7 +19,22 @@ from ticktape.store.runset import RunSetManifest, Shard
 def run_shards(config: RunConfig, shards: int | None, address: str | None) -> int:
     if shards is None:
         raise UsageError("--ray needs --shards N")
-    folder = Path(config.log)
+    return _with_progress(
+        Path(config.log),
+        lambda show: run_sharded(config, shards, address=address, progress=show),
+    )
+
+
+def resume_shards(folder: str, address: str | None) -> int:
+    """`ticktape resume SET`: the shards of an incomplete run set that are not done."""
+    return _with_progress(
+        Path(folder), lambda show: resume_sharded(folder, address=address, progress=show)
+    )
+
+
+def _with_progress(
+    folder: Path, go: Callable[[Callable[[RunSetManifest], None]], RunSetManifest]
+) -> int:
     with stderr_progress(TextColumn("{task.description}"), TimeElapsedColumn()) as progress:
         rows: dict[int, object] = {}
 
@@ -29,7 +45,7 @@ def run_shards(config: RunConfig, shards: int | None, address: str | None) -> in
                 progress.update(rows[shard.index], description=_status(folder, shard))
 
         try:
-            manifest = run_sharded(config, shards, address=address, progress=show)
+            manifest = go(show)
         except ShardFailed as e:
             print(f"ticktape: {e}; the run set {folder} is incomplete", file=sys.stderr)
             return 1
