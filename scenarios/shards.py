@@ -11,7 +11,6 @@ prefix (`resume` checks that prefix record by record, so nothing is appended twi
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import time
@@ -106,8 +105,7 @@ def run_shard(config: RunConfig) -> dict[str, Any]:
             "session_digests": session_digests(log),
             "attempts": 1 + len(log.manifest().get("resumes", [])),
             "host": platform.node(),
-            "pid": os.getpid(),
-            "seconds": time.perf_counter() - began,
+            "seconds": round(time.perf_counter() - began, 3),
         }
 
 
@@ -200,3 +198,4 @@ def _settle(ray: Any, ref: Any, shard: Shard, retries: int) -> None:
     shard.state = "done"
     shard.events, shard.digest = result["events"], result["digest"]
     shard.session_digests, shard.attempts = result["session_digests"], result["attempts"]
+    shard.host, shard.seconds = result["host"], result["seconds"]

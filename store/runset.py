@@ -42,6 +42,8 @@ class Shard(msgspec.Struct, kw_only=True):
     link: str = ""  # this shard's link in the manifest's chain
     attempts: int = 0
     error: str = ""
+    host: str = ""  # where it ran last
+    seconds: float = 0.0  # its task's wall time in the worker (run, resume and digests)
 
     @property
     def dates(self) -> str:
