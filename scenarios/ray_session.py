@@ -6,6 +6,7 @@ or a sweep asks for it; a plain run never pays for it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +31,12 @@ def ray_cluster(address: str | None = None) -> Iterator[Any]:
         yield ray
         return
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,  # a task's failure comes back as its exception, in one line
+            logging_level=logging.ERROR,
+        )
     except ConnectionError as e:
         raise ConfigError(f"cannot reach a Ray cluster at {address}: {e}") from None
     try:
