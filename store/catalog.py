@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from ticktape.store.repository import (
     InputFile,
     MarketDataRepository,
 )
+from ticktape.store.writer_lock import Busy, WriterLock
 
 MANIFEST = "catalog.json"
 FORMAT = "ticktape-catalog"
@@ -196,6 +198,32 @@ def ingest(
     called once per session written.
     """
     folder = Path(catalog)
+    for source in sources:
+        if is_catalog(source) or folder.resolve().is_relative_to(Path(source).resolve()):
+            raise DataConfigError(f"{source} is a catalog or holds {folder}; it is not ingested")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = WriterLock.take(folder, "catalog")
+    except Busy as e:
+        raise DataConfigError(str(e)) from None
+    try:
+        return _ingest(sources, folder, calendar, label, progress)
+    except BaseException:
+        if created and not is_catalog(folder):  # leave no half-made catalog behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
+
+
+def _ingest(
+    sources: Sequence[str | Path],
+    folder: Path,
+    calendar: str,
+    label: str,
+    progress: Callable[[int, int], None] | None,
+) -> IngestSummary:
     manifest = Manifest.read(folder) if is_catalog(folder) else Manifest(calendar, label)
     if (manifest.calendar, manifest.label) != (calendar, label):
         raise DataConfigError(
@@ -205,8 +233,6 @@ def ingest(
     summary = IngestSummary()
     trading = TradingCalendar(calendar)
     for source in sources:
-        if is_catalog(source) or folder.resolve().is_relative_to(Path(source).resolve()):
-            raise DataConfigError(f"{source} is a catalog or holds {folder}; it is not ingested")
         repository = MarketDataRepository(source, None, label=label)
         new = _new_files(repository, manifest)
         summary.sources += len(repository.files) + len(repository.file_rejections)

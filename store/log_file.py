@@ -25,6 +25,7 @@ from ticktape.messages.errors import TicktapeError
 from ticktape.store import legacy_log
 from ticktape.store.chain import GENESIS
 from ticktape.store.lmdb_check import check_data_file
+from ticktape.store.writer_lock import Busy, WriterLock
 
 SYNC_POLICIES = ("full", "data", "none")
 LAYOUT_FORMAT = "ticktape-blocks/1"
@@ -44,10 +45,14 @@ class LogDamaged(LogError):
 class LogFile:
     """An open LMDB environment of a log, with its three databases and its layout."""
 
-    def __init__(self, path: Path, env: lmdb.Environment, *, writable: bool) -> None:
+    def __init__(
+        self, path: Path, env: lmdb.Environment, *, lock: WriterLock | None = None
+    ) -> None:
         self.path = path
         self.env = env
-        self.writable = writable
+        self.lock = lock
+        self.writable = lock is not None
+        writable = self.writable
         self.events = env.open_db(b"events", create=writable)
         self.chain = env.open_db(b"chain", create=writable)
         self.meta = env.open_db(b"meta", create=writable)
@@ -61,19 +66,30 @@ class LogFile:
         """A new, empty log; refuses to write over an existing one."""
         if sync not in SYNC_POLICIES:
             raise LogError(f"unknown sync policy {sync!r}: use one of {', '.join(SYNC_POLICIES)}")
+        exists = f"log {path} already exists; choose another --log path or remove it"
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise LogError(f"log {path} already exists; choose another --log path or remove it")
+            raise LogError(exists)
+        lock = None
         try:
             path.mkdir(parents=True, exist_ok=True)
+            lock = _take_lock(path)
+            if (path / "data.mdb").exists():  # another writer created it meanwhile
+                raise LogError(exists)
             env = _open_env(path, sync=sync, map_size=map_size)
             with env.begin(write=True) as txn:
                 meta = env.open_db(b"meta", txn=txn)
                 layout = {"format": LAYOUT_FORMAT, "block_events": block_events}
                 txn.put(b"layout", msgspec.json.encode(layout), db=meta)
+            return cls(path, env, lock=lock)
         except (OSError, lmdb.Error) as e:
+            if lock is not None:
+                lock.release()
             reason = getattr(e, "strerror", None) or e
             raise LogError(f"cannot create log {path}: {reason}") from None
-        return cls(path, env, writable=True)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
 
     @classmethod
     def open(cls, path: Path, *, writable: bool, sync: str = "full") -> LogFile:
@@ -86,21 +102,33 @@ class LogFile:
         problem = check_data_file(path / "data.mdb")
         if problem:
             raise LogDamaged(f"log {path} is damaged: {problem}")
-        for _ in range(_OPEN_ATTEMPTS):
-            try:
-                if writable:
-                    env = _open_env(path, sync=sync, map_size=0, create=False)
-                else:
-                    env = lmdb.open(str(path), max_dbs=3, readonly=True, create=False, lock=True)
-                return cls(path, env, writable=writable)
-            except lmdb.MapResizedError:  # a live writer grew the map while we opened: again
-                env.close()
-            except lmdb.Error as e:
-                raise LogError(f"cannot open event log {path}: {e}") from None
-        raise LogError(f"cannot open event log {path}: it kept growing while it was opened")
+        lock = _take_lock(path) if writable else None
+        try:
+            for _ in range(_OPEN_ATTEMPTS):
+                try:
+                    if writable:
+                        env = _open_env(path, sync=sync, map_size=0, create=False)
+                    else:
+                        env = lmdb.open(
+                            str(path), max_dbs=3, readonly=True, create=False, lock=True
+                        )
+                    return cls(path, env, lock=lock)
+                except lmdb.MapResizedError:  # a live writer grew the map while we opened
+                    env.close()
+                except lmdb.Error as e:
+                    raise LogError(f"cannot open event log {path}: {e}") from None
+            raise LogError(f"cannot open event log {path}: it kept growing while it was opened")
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
 
     def close(self) -> None:
-        self.env.close()
+        try:
+            self.env.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     def _read_layout(self) -> int:
         """Events per block; 0 for a log of the first (per-record) layout."""
@@ -152,6 +180,13 @@ class LogFile:
 
     def put_meta(self, key: bytes, value: bytes) -> None:
         self.write(lambda txn: txn.put(key, value, db=self.meta))
+
+
+def _take_lock(path: Path) -> WriterLock:
+    try:
+        return WriterLock.take(path, "log")
+    except Busy as e:
+        raise LogError(str(e)) from None
 
 
 def _open_env(path: Path, *, sync: str, map_size: int, create: bool = True) -> lmdb.Environment:
