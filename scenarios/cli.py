@@ -61,7 +61,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from ticktape.actors.errors import ActorFailure, ConfigError
     from ticktape.scenarios.commands.common import UsageError
-    from ticktape.store.eventlog import LogError
+    from ticktape.store.eventlog import LogDamaged, LogError
 
     sink = None
     try:
@@ -71,6 +71,9 @@ def _main(argv: Sequence[str] | None) -> int:
         level = "INFO" if args.verbose else "WARNING"
         sink = logger.add(sys.stderr, level=level, format="{level}: {message}", catch=False)
         return args.handler(args)
+    except LogDamaged as e:  # one line naming the damage and the last seq to trust
+        print(f"ticktape: {e}", file=sys.stderr)
+        return 1
     except (UsageError, ConfigError, LogError) as e:
         print(f"ticktape: error: {e}", file=sys.stderr)
         return 2

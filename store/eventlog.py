@@ -21,7 +21,7 @@ from ticktape.store import faults
 from ticktape.store.chain import BLOCK_EVENTS, Block, ChainHasher, seq_key
 from ticktape.store.log_file import INITIAL_MAP, SYNC_POLICIES, LogDamaged, LogError, LogFile
 from ticktape.store.log_reader import LogReader
-from ticktape.store.log_verifier import VerifyResult, verify
+from ticktape.store.log_verifier import VerifyResult, check_head, verify
 from ticktape.store.log_writer import LogWriter
 
 __all__ = [
@@ -72,8 +72,9 @@ class EventLog(LogReader):
         sync: str = "full",
         commit_interval: float = 0.25,
     ) -> EventLog:
-        """An existing log: read-only by default (safe beside a running writer)."""
-        file = LogFile.open(Path(path), writable=writable, sync=sync)
+        """An existing log: read-only by default (safe beside a running writer). A log whose
+        head, layout and chain disagree is refused (LogDamaged)."""
+        file = _checked(LogFile.open(Path(path), writable=writable, sync=sync))
         if not writable:
             return cls(file)
         return cls._writing(file, group_size=group_size, commit_interval=commit_interval)
@@ -83,7 +84,7 @@ class EventLog(LogReader):
         cls, path: str | Path, *, sync: str = "full", group_size: int = 65536
     ) -> EventLog:
         """A writable log that starts again from seq 1 over its stored prefix (see LogWriter)."""
-        file = LogFile.open(Path(path), writable=True, sync=sync)
+        file = _checked(LogFile.open(Path(path), writable=True, sync=sync))
         return cls._writing(file, group_size=group_size, resume=True)
 
     @classmethod
@@ -168,3 +169,16 @@ class EventLog(LogReader):
 
     def note_resume(self, info: dict[str, Any]) -> None:
         self.writer.note_resume(info)
+
+
+def _checked(file: LogFile) -> LogFile:
+    """`file`, when its head agrees with its chain; else LogDamaged naming the problem and the
+    last seq the chain still proves."""
+    problem = check_head(file)
+    if problem is None:
+        return file
+    try:
+        trusted = verify(file).events
+    finally:
+        file.close()
+    raise file.damaged(problem, trusted)

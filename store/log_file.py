@@ -23,7 +23,7 @@ import msgspec
 
 from ticktape.messages.errors import TicktapeError
 from ticktape.store import legacy_log
-from ticktape.store.chain import GENESIS
+from ticktape.store.chain import GENESIS, Block, seq_key
 from ticktape.store.lmdb_check import check_data_file
 from ticktape.store.writer_lock import Busy, WriterLock
 
@@ -40,6 +40,10 @@ class LogError(TicktapeError):
 class LogDamaged(LogError):
     """A log whose file or records are damaged; the message is one line naming the last
     sequence number that can be trusted, or the first that cannot."""
+
+
+class HeadDamaged(LogDamaged):
+    """The head in `meta` does not decode (the verifier names what the chain still proves)."""
 
 
 class LogFile:
@@ -135,13 +139,36 @@ class LogFile:
         with self.begin_read() as txn:
             raw = txn.get(b"layout", db=self.meta)
         if raw is None:  # the first layout: one record per key
+            if self._first_value_is_a_block():
+                raise self.damaged("the layout is missing (the stored events are blocks)", 0)
             if self.writable:
                 raise LogError(f"log {self.path} has the per-record layout: it can be read only")
             return 0
-        layout = msgspec.json.decode(raw)
-        if layout.get("format") != LAYOUT_FORMAT:
-            raise LogError(f"log {self.path} has an unknown layout {layout.get('format')!r}")
-        return int(layout["block_events"])
+        try:
+            layout = msgspec.json.decode(raw, type=dict[str, Any])
+            if layout.get("format") != LAYOUT_FORMAT:
+                raise LogError(f"log {self.path} has an unknown layout {layout.get('format')!r}")
+            block_events = layout["block_events"]
+            if not isinstance(block_events, int) or block_events < 1:
+                raise ValueError
+        except (msgspec.DecodeError, KeyError, ValueError):
+            raise self.damaged("the layout does not decode", 0) from None
+        return block_events
+
+    def _first_value_is_a_block(self) -> bool:
+        """A record of the first layout never parses as a block: its first four bytes (a
+        msgpack array header) would count more records than the value holds."""
+        with self.begin_read() as txn:
+            value = txn.get(seq_key(1), db=self.events)
+        try:
+            return value is not None and len(Block.parse(1, value)) > 0
+        except ValueError:
+            return False
+
+    def damaged(self, problem: str, trusted: int) -> LogDamaged:
+        return LogDamaged(
+            f"log {self.path} is damaged: {problem}; events up to seq {trusted} can be trusted"
+        )
 
     def block_start(self, seq: int) -> int:
         return (seq - 1) // self.block_events * self.block_events + 1
@@ -154,18 +181,20 @@ class LogFile:
             return self.env.begin(buffers=buffers)
 
     def head(self) -> tuple[int, bytes]:
-        """(last committed seq, its link), as on disk now."""
+        """(last committed seq, its link), as on disk now; (0, genesis) when there is none
+        (store/log_verifier.py names a head missing beside stored events)."""
         with self.begin_read() as txn:
-            raw = txn.get(b"head", db=self.meta)
-        if raw is None:
-            return 0, GENESIS
-        seq, link = msgspec.msgpack.decode(raw)
-        return seq, link
+            return decode_head(txn.get(b"head", db=self.meta))
 
     def manifest(self) -> dict[str, Any]:
         with self.begin_read() as txn:
             raw = txn.get(b"manifest", db=self.meta)
-        return msgspec.json.decode(raw) if raw else {}
+        if raw is None:
+            return {}
+        try:
+            return msgspec.json.decode(raw, type=dict[str, Any])
+        except msgspec.DecodeError:
+            raise LogDamaged(f"log {self.path} is damaged: its manifest does not decode") from None
 
     def write(self, work: Callable[[lmdb.Transaction], None]) -> None:
         """Run `work` in one write transaction, growing the map when it is full."""
@@ -180,6 +209,19 @@ class LogFile:
 
     def put_meta(self, key: bytes, value: bytes) -> None:
         self.write(lambda txn: txn.put(key, value, db=self.meta))
+
+
+def decode_head(raw: bytes | None) -> tuple[int, bytes]:
+    """The head's (seq, link); HeadDamaged when it does not decode."""
+    if raw is None:
+        return 0, GENESIS
+    try:
+        seq, link = msgspec.msgpack.decode(raw, type=tuple[int, bytes])
+    except msgspec.DecodeError:
+        raise HeadDamaged("the head does not decode") from None
+    if seq < 0 or len(link) != len(GENESIS):
+        raise HeadDamaged("the head does not decode")
+    return seq, link
 
 
 def _take_lock(path: Path) -> WriterLock:

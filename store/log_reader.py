@@ -7,6 +7,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+import lmdb
 import msgspec
 import numpy as np
 
@@ -46,7 +47,13 @@ class LogReader:
 
     def blocks(self, start: int, stop: int | None) -> Iterator[Block]:
         """Stored blocks overlapping [start, stop), a few per short read transaction. A block
-        whose layout is broken raises LogDamaged naming its first seq."""
+        whose layout is broken, or that LMDB cannot read, raises LogDamaged naming its seq."""
+        try:
+            yield from self._blocks(start, stop)
+        except lmdb.Error as e:
+            raise LogDamaged(f"log {self.path}: stored events cannot be read ({e})") from None
+
+    def _blocks(self, start: int, stop: int | None) -> Iterator[Block]:
         file = self.file
         if file.legacy:
             for first, records in legacy_log.runs(file.begin_read, file.events, start, stop):
@@ -68,11 +75,14 @@ class LogReader:
                 return
             for k, value in chunk:
                 if k != key:
-                    raise LogDamaged(f"log {self.path}: events from seq {key} are missing")
+                    raise file.damaged(f"events from seq {key} are missing", key - 1)
                 try:
                     block = Block.parse(k, value)
                 except ValueError as e:
-                    raise LogDamaged(f"log {self.path}: block at seq {k} is damaged: {e}") from None
+                    raise file.damaged(f"block at seq {k} is damaged ({e})", k - 1) from None
+                if len(block) > file.block_events:
+                    problem = f"block {k} holds {len(block)} events; the layout says"
+                    raise file.damaged(f"{problem} {file.block_events}", k - 1)
                 yield block
                 if len(block) < file.block_events:
                     return  # the partial last block
@@ -119,8 +129,8 @@ class LogReader:
                 seq, error = first_undecodable(first, batch)
                 good = batch.take(np.arange(seq - first))
                 yield first, good, [decode(r) for r in good.records()]
-                message = f"log {self.path}: record at seq {seq} does not decode ({error})"
-                raise LogDamaged(message) from None
+                problem = f"record at seq {seq} does not decode ({error})"
+                raise self.file.damaged(problem, seq - 1) from None
 
     def events(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, Event]]:
         """(seq, event) for committed events in [start, stop); see `decoded`."""

@@ -159,15 +159,18 @@ def _verify(args: argparse.Namespace) -> int:
         return _verify_set(args)
     with EventLog.open(args.path) as log:
         result = log.verify()
-        data = args.data or log.manifest().get("config", {}).get("data", "")
-        changed = changed_inputs(log, data) if args.rerun and result.ok else []
+        data, changed = args.data or "", []
+        if result.ok and args.rerun:
+            data = data or log.manifest().get("config", {}).get("data", "")
+            changed = changed_inputs(log, data)
     if result.ok and not args.rerun:
         print(f"ok: {result.events} events, digest {result.digest}")
         return 0
     if result.ok:
         return _rerun(args, data, changed)
+    where = "" if result.first_bad_seq is None else f" at seq {result.first_bad_seq}"
     print(
-        f"ticktape: verify failed at seq {result.first_bad_seq}: {result.reason} "
+        f"ticktape: verify failed{where}: {result.reason} "
         f"(events up to seq {result.events} verify)",
         file=sys.stderr,
     )
