@@ -17,8 +17,11 @@ import pytest
 from tests.conftest import ROOT
 from tests.helpers import read
 from ticktape.actors import clock as clock_module
+from ticktape.actors import prefetch as prefetch_module
+from ticktape.actors.prefetch import prefetch_receive
 from ticktape.actors.session_data import SessionDataCore
 from ticktape.actors.system import ActorFailure, ConfigError, System
+from ticktape.messages.commands import LoadSession
 from ticktape.messages.config import RunConfig
 from ticktape.messages.events import Bar, Paused, Resumed, Stepped, Stopped, TimeAdvanced
 from ticktape.scenarios.demo_data import DemoSpec, generate
@@ -114,6 +117,27 @@ def test_leaving_events_early_stops_the_run_within_a_second(demo: Path, tmp_path
     assert set(threading.enumerate()) <= before  # no thread outlives close()
     assert isinstance(read(tmp_path / "log")[-1], Stopped)
     assert time.monotonic() - began < 10
+
+
+def test_a_stop_while_the_next_session_loads_is_graceful(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefetch answers after the coordinator has stopped: moot, not `ActorFailed` (issue 15)."""
+    loading = threading.Event()
+
+    def slow_load(repository: object, extended_hours: bool, message: LoadSession) -> list:
+        if message.session.label != "2024-11-25":
+            loading.set()
+            time.sleep(0.5)
+        return prefetch_receive(repository, extended_hours, message)
+
+    monkeypatch.setattr(prefetch_module, "prefetch_receive", slow_load)
+    with System(_config(demo, tmp_path / "log")) as system:
+        system.start()
+        assert loading.wait(10)
+        assert system.stop().state == "stopped"
+    kinds = [type(e).__name__ for e in read(tmp_path / "log")]
+    assert kinds[-1] == "Stopped" and "ActorFailed" not in kinds
 
 
 def test_a_base_exception_in_an_actor_fail_stops_and_names_it(

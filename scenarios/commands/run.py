@@ -116,19 +116,20 @@ def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
 
         reporter = threading.Thread(target=report, daemon=True)
         try:
-            with graceful(system.request_stop):
-                system.start()
-                reporter.start()
-                with KeyReader(system, lambda text: note.__setitem__(0, text)):
-                    totals = system.wait()
+            with graceful(system.request_stop):  # a signal during close() waits for it too
+                try:
+                    system.start()
+                    reporter.start()
+                    with KeyReader(system, lambda text: note.__setitem__(0, text)):
+                        totals = system.wait()
+                finally:
+                    done.set()
+                    if reporter.is_alive():
+                        reporter.join(1.0)
+                    system.close()
         except Interrupted as stopped:
             stopped.totals = system.supervisor.result
             raise
-        finally:
-            done.set()
-            if reporter.is_alive():
-                reporter.join(1.0)
-            system.close()
     return totals, time.perf_counter() - began
 
 
