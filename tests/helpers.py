@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ticktape.actors.system import System
 from ticktape.messages.config import RunConfig
 from ticktape.messages.events import Event
+from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.eventlog import EventLog
 
 ET = "America/New_York"
@@ -62,3 +65,45 @@ def file_bars(paths: list[Path]) -> pd.DataFrame:
     minutes = local.dt.hour * 60 + local.dt.minute
     frame["regular"] = (minutes >= 9 * 60 + 30) & (minutes < 16 * 60)
     return frame
+
+
+SPANS = {  # sessions of the real October 2013 week, and their like in the generated data
+    "real": {"day": ("2013-10-07",) * 2, "days": ("2013-10-04", "2013-10-08"),
+             "week": ("2013-10-04", "2013-10-11")},
+    "generated": {"day": ("2024-11-26",) * 2, "days": ("2024-11-22", "2024-11-26"),
+                  "week": ("2024-11-22", "2024-11-29")},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Market:
+    """A bar data set the end-to-end tests run on: generated (so they run on a fresh clone), or
+    the real week on top. `main` is the symbol that single-symbol tests follow."""
+
+    kind: str  # "generated" or "real"
+    data: Path
+    symbols: tuple[str, ...]
+    main: str
+
+    def config(self, log: Path, span: str = "day", **overrides: object) -> RunConfig:
+        start, end = SPANS[self.kind][span]
+        return config(self.data, log, **{"symbols": self.symbols, "start": start, "end": end,
+                                         **overrides})  # fmt: skip
+
+    def regular_bars(self, span: str = "day", symbols: tuple[str, ...] | None = None) -> int:
+        """Regular-hours bars in the files over `span`, counted by pandas (the reference)."""
+        start, end = SPANS[self.kind][span]
+        frame = file_bars([self.data / f"{s}.csv" for s in symbols or self.symbols])
+        return int(((frame.day >= start) & (frame.day <= end) & frame.regular).sum())
+
+
+def market(kind: str, folder: Path) -> Market:
+    """The generated market (always there), or the real one (a skip when ../shared is absent)."""
+    if kind == "real":
+        from tests.conftest import REALDATA
+
+        if not (REALDATA / "SPY.csv").exists():
+            pytest.skip("../shared/realdata is not present")
+        return Market(kind, bar_files_only(REALDATA, folder), REAL_SYMBOLS, "SPY")
+    spec = DemoSpec(symbols=("ACME", "BOLT", "CRUX", "DUNE"), start="2024-11-21", end="2024-11-29")
+    return Market(kind, generate(folder, spec), spec.symbols, "ACME")

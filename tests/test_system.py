@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import numpy as np
 import pykka
 import pytest
 
-from tests.helpers import REAL_SYMBOLS, bar_files_only, config, file_bars, of_kind, read, run
+from tests.helpers import REAL_SYMBOLS, Market, config, file_bars, of_kind, read, run
+from tests.helpers import market as open_market
 from ticktape.actors.clock import ClockCore
 from ticktape.actors.session_data import SessionDataCore
 from ticktape.actors.session_plan import StreamCursor
@@ -28,6 +30,12 @@ from ticktape.messages.events import (
 )
 from ticktape.store.eventlog import EventLog
 from ticktape.store.repository import MarketDataRepository
+
+
+@pytest.fixture(scope="module", params=["generated", "real"])
+def market(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Market:
+    """Each test below runs on generated data, and again on the real week when it is there."""
+    return open_market(request.param, tmp_path_factory.mktemp(request.param))
 
 
 def test_real_session_releases_exactly_the_regular_hours_bars(
@@ -85,11 +93,9 @@ def test_slice_order_is_time_then_kind_then_symbol(realdata: Path, tmp_path: Pat
 
 
 def test_same_digest_with_random_delays_in_every_actor(
-    realdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    market: Market, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = bar_files_only(realdata, tmp_path / "data")
-    settings = {"start": "2013-10-04", "end": "2013-10-08", "step_minutes": 7}
-    plain = run(config(data, tmp_path / "plain", **settings))
+    plain = run(market.config(tmp_path / "plain", "days", step_minutes=7))
 
     original = Shell.on_receive
     jitter = random.Random(11)
@@ -102,15 +108,17 @@ def test_same_digest_with_random_delays_in_every_actor(
         return original(self, message)
 
     monkeypatch.setattr(Shell, "on_receive", delayed)
-    assert run(config(data, tmp_path / "delayed", **settings)) == plain
-    assert run(config(data, tmp_path / "bigsteps", **{**settings, "step_minutes": 390})) == plain
+    assert run(market.config(tmp_path / "delayed", "days", step_minutes=7)) == plain
+    assert run(market.config(tmp_path / "bigsteps", "days", step_minutes=390)) == plain
 
 
-def test_digest_ignores_paths_speed_and_sync_but_not_facts(realdata: Path, tmp_path: Path) -> None:
-    a = run(config(bar_files_only(realdata, tmp_path / "a"), tmp_path / "la"))
-    b = run(config(bar_files_only(realdata, tmp_path / "b"), tmp_path / "x" / "lb", sync="full"))
+def test_digest_ignores_paths_speed_and_sync_but_not_facts(market: Market, tmp_path: Path) -> None:
+    copy = Market(market.kind, tmp_path / "copy", market.symbols, market.main)
+    shutil.copytree(market.data, copy.data)
+    a = run(market.config(tmp_path / "la"))
+    b = run(copy.config(tmp_path / "x" / "lb", sync="full"))
     assert a == b
-    c = run(config(tmp_path / "a", tmp_path / "lc", derived=(5,)))
+    c = run(market.config(tmp_path / "lc", derived=(5,)))
     assert c != a
 
 
@@ -129,12 +137,12 @@ FAILURES = {
 
 @pytest.mark.parametrize("actor", sorted(FAILURES))
 def test_actor_failure_stops_the_system_and_is_logged(
-    actor: str, realdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    actor: str, market: Market, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target, attribute = FAILURES[actor]
     monkeypatch.setattr(target, attribute, _boom)
     log = tmp_path / "log"
-    system = System(config(bar_files_only(realdata, tmp_path / "data"), log))
+    system = System(market.config(log))
     with pytest.raises(
         ActorFailure, match=f"^{actor} failed: RuntimeError: injected failure"
     ) as caught:
@@ -204,18 +212,17 @@ def test_bad_rows_are_rejected_one_by_one_and_good_rows_stream(tmp_path: Path) -
     ],
 )
 def test_bad_config_is_one_sentence_before_any_actor_starts(
-    realdata: Path, tmp_path: Path, change: dict, message: str
+    market: Market, tmp_path: Path, change: dict, message: str
 ) -> None:
-    settings = {"data": realdata, **change}
+    settings = {"data": market.data, **change}
     with pytest.raises(ConfigError, match=message) as caught:
         System(config(settings.pop("data"), tmp_path / "log", **settings))
     assert "\n" not in str(caught.value)
     assert pykka.ActorRegistry.get_all() == []
 
 
-def test_events_stream_to_a_slow_consumer_with_backpressure(realdata: Path, tmp_path: Path) -> None:
-    data = bar_files_only(realdata, tmp_path / "data")
-    cfg = config(data, tmp_path / "log", output_queue=2, step_minutes=5)
+def test_events_stream_to_a_slow_consumer_with_backpressure(market: Market, tmp_path: Path) -> None:
+    cfg = market.config(tmp_path / "log", output_queue=2, step_minutes=5)
     with System(cfg) as system:
         system.start()
         seen = []
@@ -225,17 +232,17 @@ def test_events_stream_to_a_slow_consumer_with_backpressure(realdata: Path, tmp_
                 assert system.output.qsize() <= 2
                 time.sleep(0.01)
         totals = system.wait(timeout=60)
-        assert system.query("session_metrics", "SPY")["real"] == 390
+        real = market.regular_bars(symbols=(market.main,))
+        assert system.query("session_metrics", market.main)["real"] == real
     assert seen == read(tmp_path / "log")
     assert totals.events == len(seen)
     assert isinstance(seen[-1], RunFinished)
 
 
 def test_pause_and_resume_are_logged_and_nothing_is_released_while_paused(
-    realdata: Path, tmp_path: Path
+    market: Market, tmp_path: Path
 ) -> None:
-    data = bar_files_only(realdata, tmp_path / "data")
-    cfg = config(data, tmp_path / "log", output_queue=1, step_minutes=1)
+    cfg = market.config(tmp_path / "log", output_queue=1, step_minutes=1)
     with System(cfg) as system:
         system.start()
         stream = system.events()
@@ -252,14 +259,13 @@ def test_pause_and_resume_are_logged_and_nothing_is_released_while_paused(
     kinds = [type(e).__name__ for e in events]
     assert kinds.count("Paused") == 1 and kinds.count("Resumed") == 1
     assert kinds.index("Paused") < kinds.index("Resumed")
-    assert sum(isinstance(e, Bar) for e in events) == 1559
+    assert sum(isinstance(e, Bar) for e in events) == market.regular_bars()
     times = [e.ts for e in events[1:]]
     assert times == sorted(times)  # a control input never runs time backwards
 
 
-def test_stop_is_graceful(realdata: Path, tmp_path: Path) -> None:
-    data = bar_files_only(realdata, tmp_path / "data")
-    cfg = config(data, tmp_path / "log", output_queue=1, start="2013-10-04", end="2013-10-11")
+def test_stop_is_graceful(market: Market, tmp_path: Path) -> None:
+    cfg = market.config(tmp_path / "log", "week", output_queue=1)
     system = System(cfg)
     system.start()
     stream = system.events()
@@ -298,20 +304,18 @@ def test_clock_driven_mode_paces_releases_and_logs_the_same_facts(tmp_path: Path
     assert elapsed >= 10 * 60 / 1200 * 0.9  # ten simulated minutes at 1200x take ~0.5 s
 
 
-def test_a_bad_query_is_the_callers_error_not_a_failure(realdata: Path, tmp_path: Path) -> None:
-    data = bar_files_only(realdata, tmp_path / "data", ("SPY",))
-    with System(config(data, tmp_path / "log", symbols=("SPY",))) as system:
+def test_a_bad_query_is_the_callers_error_not_a_failure(market: Market, tmp_path: Path) -> None:
+    with System(market.config(tmp_path / "log", symbols=(market.main,))) as system:
         system.start()
         system.wait(timeout=60)
         with pytest.raises(KeyError, match="MSFT is not in this run"):
             system.query("last_bars", "MSFT", 3)
-        assert len(system.query("last_bars", "SPY", 3)) == 3
+        assert len(system.query("last_bars", market.main, 3)) == 3
     assert system.supervisor.failure is None
 
 
-def test_stop_does_not_wait_for_a_consumer_that_went_away(realdata: Path, tmp_path: Path) -> None:
-    data = bar_files_only(realdata, tmp_path / "data")
-    system = System(config(data, tmp_path / "log", output_queue=1, **{"end": "2013-10-11"}))
+def test_stop_does_not_wait_for_a_consumer_that_went_away(market: Market, tmp_path: Path) -> None:
+    system = System(market.config(tmp_path / "log", "week", output_queue=1))
     system.start()
     next(system.events())  # read one event, then stop reading
     time.sleep(0.2)
@@ -343,16 +347,16 @@ def test_pause_and_resume_at_speed_hold_time_without_a_burst(tmp_path: Path) -> 
 
 
 def test_queries_as_of_the_consumers_event_see_no_future_bar(
-    realdata: Path, tmp_path: Path
+    market: Market, tmp_path: Path
 ) -> None:
-    data = bar_files_only(realdata, tmp_path / "data", ("SPY",))
-    cfg = config(data, tmp_path / "log", symbols=("SPY",), output_queue=4, step_minutes=30)
+    symbol = market.main
+    cfg = market.config(tmp_path / "log", symbols=(symbol,), output_queue=4, step_minutes=30)
     checked = 0
     with System(cfg) as system:
         system.start()
         for event in system.events():
             if isinstance(event, Bar) and event.ts_start % (37 * 60_000_000_000) == 0:
-                last = system.query("last_bars", "SPY", 1, as_of=event.ts)
+                last = system.query("last_bars", symbol, 1, as_of=event.ts)
                 assert last.ts_start.tolist() == [event.ts_start]
                 checked += 1
         system.wait(timeout=60)
