@@ -11,19 +11,12 @@ Run it with `ticktape run scenarios/scripts/clock_60x.py` (or `python` on this f
 
 from __future__ import annotations
 
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
-
-import msgspec
-
-from ticktape.actors.system import System
-from ticktape.messages.config import RunConfig
-from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape import System
+from ticktape.scenarios.demo_data import DemoSpec
+from ticktape.scenarios.scripting import scenario
 
 DAY = "2024-11-29"  # closes at 13:00
 SPEED = 60.0
@@ -42,16 +35,9 @@ def bare_timer_p99(stop: threading.Event, result: list[float]) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="ticktape-60x-") as tmp:
-        spec = DemoSpec(start=DAY, end=DAY, extended_hours=False)
-        data = generate(Path(tmp) / "data", spec)
-        base = RunConfig(
-            data=str(data), symbols=spec.symbols, start=DAY, end=DAY, log="", sync="none"
-        )
-        data_driven = System(msgspec.structs.replace(base, log=f"{tmp}/dd.lmdb")).run(60).digest
-        config = msgspec.structs.replace(
-            base, log=f"{tmp}/paced.lmdb", start=f"{DAY}T12:00", speed=SPEED
-        )
+    with scenario("60x", DemoSpec(start=DAY, end=DAY, extended_hours=False)) as setup:
+        data_driven = System(setup.config("dd")).run(60).digest
+        config = setup.config("paced", start=f"{DAY}T12:00", speed=SPEED)
         stop, baseline = threading.Event(), []
         timer = threading.Thread(target=bare_timer_p99, args=(stop, baseline))
         timer.start()

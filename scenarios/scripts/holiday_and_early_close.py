@@ -11,26 +11,19 @@ Run it with `ticktape run scenarios/scripts/holiday_and_early_close.py` (or `pyt
 
 from __future__ import annotations
 
-import sys
-import tempfile
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
-
 import pandas as pd
 
-from ticktape.actors.system import System
-from ticktape.messages.config import RunConfig
-from ticktape.messages.events import (
+from ticktape import (
     Bar,
     DerivedBar,
     RunFinished,
     SessionClosed,
     SessionOpened,
+    System,
     TimeAdvanced,
 )
-from ticktape.scenarios.demo_data import DEMO, generate
-from ticktape.store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DEMO
+from ticktape.scenarios.scripting import scenario
 
 ET = "America/New_York"
 NS_PER_MINUTE = 60_000_000_000
@@ -49,24 +42,10 @@ def et(day: str, clock: str) -> int:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="ticktape-holiday-") as tmp:
-        data = generate(Path(tmp) / "data", DEMO)  # Thanksgiving week, with extended hours
-        log = Path(tmp) / "run.lmdb"
-        config = RunConfig(
-            data=str(data),
-            symbols=DEMO.symbols,
-            start=START,
-            end=END,
-            log=str(log),
-            derived=DERIVED,
-            sync="none",
-        )
-        totals = System(config).run(timeout=60)
-        with EventLog.open(log) as opened:
-            verified = opened.verify()
-            events = [event for _, event in opened.events()]
-        files = pd.concat([pd.read_csv(p) for p in sorted(data.glob("*.csv"))])
-    assert verified.ok and verified.digest == totals.digest, verified
+    with scenario("holiday", DEMO) as setup:  # Thanksgiving week, with extended hours
+        totals = System(setup.config(start=START, end=END, derived=DERIVED)).run(timeout=60)
+        events = setup.events(digest=totals.digest)
+        files = pd.concat([pd.read_csv(p) for p in sorted(setup.data.glob("*.csv"))])
 
     opened_ = [e for e in events if isinstance(e, SessionOpened)]
     closed = [e for e in events if isinstance(e, SessionClosed)]

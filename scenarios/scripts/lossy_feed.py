@@ -12,18 +12,12 @@ Run it with `ticktape run scenarios/scripts/lossy_feed.py` (or `python` on this 
 from __future__ import annotations
 
 import shutil
-import sys
-import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
 
 import numpy as np
 import pandas as pd
 
-from ticktape.actors.system import System
-from ticktape.messages.config import RunConfig
-from ticktape.messages.events import (
+from ticktape import (
     Bar,
     DerivedBar,
     DerivedBarRevised,
@@ -31,9 +25,10 @@ from ticktape.messages.events import (
     GapFilled,
     QualityUpdated,
     SessionClosed,
+    System,
 )
-from ticktape.scenarios.demo_data import DemoSpec, generate
-from ticktape.store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DemoSpec
+from ticktape.scenarios.scripting import scenario
 
 ET = "America/New_York"
 LOSSY = "BOLT"
@@ -67,24 +62,12 @@ def drop_rows(full: Path, lossy: Path) -> dict[tuple[str, int], tuple]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="ticktape-lossy-") as tmp:
-        full = generate(Path(tmp) / "full", SPEC)
-        dropped = drop_rows(full, Path(tmp) / "lossy")
-        log = Path(tmp) / "run.lmdb"
-        config = RunConfig(
-            data=str(Path(tmp) / "lossy"),
-            symbols=SPEC.symbols,
-            start=SPEC.start,
-            end=SPEC.end,
-            log=str(log),
-            backfill=str(full),
-            sync="none",
-        )
+    with scenario("lossy", SPEC) as setup:
+        lossy = setup.folder / "lossy"
+        dropped = drop_rows(setup.data, lossy)  # the full data set is the backfill
+        config = setup.config(data=str(lossy), backfill=str(setup.data))
         totals = System(config).run(timeout=60)
-        with EventLog.open(log) as opened:
-            verified = opened.verify()
-            events = list(opened.events())
-    assert verified.ok and verified.digest == totals.digest, verified
+        events = list(enumerate(setup.events(digest=totals.digest), 1))
     assert len(dropped) >= 10, "too few rows dropped to mean anything"
 
     detected = {(e.symbol, e.ts_start): seq for seq, e in events if isinstance(e, GapDetected)}

@@ -10,19 +10,11 @@ Run it with `ticktape run scenarios/scripts/midday_start.py` (or `python` on thi
 
 from __future__ import annotations
 
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
-
-import msgspec
-
-from ticktape.actors.system import System
-from ticktape.messages.config import RunConfig
-from ticktape.messages.events import SessionOpened, TimeAdvanced
-from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape import SessionOpened, System, TimeAdvanced
+from ticktape.scenarios.demo_data import DemoSpec
+from ticktape.scenarios.scripting import scenario
 
 DAY = "2024-11-26"
 SPEED = 7200.0  # the afternoon, 12:00 to 16:00, takes 2 s of wall time
@@ -31,17 +23,10 @@ MORNING_PACED_S = 2.5 * 3600 / SPEED  # what the morning would take if it were p
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="ticktape-midday-") as tmp:
-        spec = DemoSpec(start=DAY, end=DAY, extended_hours=False, trades_per_minute=2)
-        data = generate(Path(tmp) / "data", spec)
-        base = RunConfig(
-            data=str(data), symbols=spec.symbols, start=DAY, end=DAY, log="", sync="none"
-        )
-        full_day = System(msgspec.structs.replace(base, log=f"{tmp}/full.lmdb")).run(60).digest
-
-        config = msgspec.structs.replace(
-            base, log=f"{tmp}/midday.lmdb", start=f"{DAY}T12:00", speed=SPEED, output_queue=64
-        )
+    spec = DemoSpec(start=DAY, end=DAY, extended_hours=False, trades_per_minute=2)
+    with scenario("midday", spec) as setup:
+        full_day = System(setup.config("full")).run(60).digest
+        config = setup.config("midday", start=f"{DAY}T12:00", speed=SPEED, output_queue=64)
         with System(config) as system:
             system.start()
             noon = opened = reached_noon = None

@@ -10,17 +10,11 @@ Run it with `ticktape run scenarios/scripts/normal_day.py` (or `python` on this 
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
 
 import pandas as pd
 
-from ticktape.actors.system import System
-from ticktape.messages.config import RunConfig
-from ticktape.messages.events import (
+from ticktape import (
     Bar,
     GapDetected,
     QualityUpdated,
@@ -29,10 +23,11 @@ from ticktape.messages.events import (
     RunStarted,
     SessionClosed,
     SessionOpened,
+    System,
     Trade,
 )
-from ticktape.scenarios.demo_data import DemoSpec, generate
-from ticktape.store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DemoSpec
+from ticktape.scenarios.scripting import scenario
 
 ET = "America/New_York"
 DAY = "2024-11-26"
@@ -57,23 +52,15 @@ def read_rows(data: Path) -> pd.DataFrame:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="ticktape-normal-day-") as tmp:
-        data = generate(Path(tmp) / "data", SPEC)
-        log = Path(tmp) / "run.lmdb"
-        config = RunConfig(
-            data=str(data), symbols=SPEC.symbols, start=DAY, end=DAY, log=str(log), sync="none"
-        )
-        with System(config) as system:
+    with scenario("normal-day", SPEC) as setup:
+        with System(setup.config()) as system:
             system.start()
             totals = system.wait(timeout=60)
             metrics = {s: system.query("session_metrics", s) for s in SPEC.symbols}
-        with EventLog.open(log) as opened:
-            verified = opened.verify()
-            events = [event for _, event in opened.events()]
-        rows = read_rows(data)
+        events = setup.events(digest=totals.digest)
+        rows = read_rows(setup.data)
 
     open_, close = et("09:30"), et("16:00")
-    assert verified.ok and verified.digest == totals.digest, verified
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
 
     opened_ = [e for e in events if isinstance(e, SessionOpened)]

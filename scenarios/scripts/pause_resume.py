@@ -10,27 +10,12 @@ Run it with `ticktape run scenarios/scripts/pause_resume.py` (or `python` on thi
 
 from __future__ import annotations
 
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
-
-from ticktape.actors.system import System
-from ticktape.messages.config import RunConfig
-from ticktape.messages.events import (
-    Bar,
-    Event,
-    Paused,
-    Resumed,
-    RunFinished,
-    SessionClosed,
-    SessionOpened,
-)
-from ticktape.scenarios.demo_data import DemoSpec, expected_bars, generate
-from ticktape.store.eventlog import EventLog
+from ticktape import Bar, Event, Paused, Resumed, RunFinished, SessionClosed, SessionOpened, System
+from ticktape.scenarios.demo_data import DemoSpec, expected_bars
+from ticktape.scenarios.scripting import scenario
 
 DAY = "2024-11-26"
 SPEC = DemoSpec(start=DAY, end=DAY, extended_hours=False)
@@ -41,19 +26,9 @@ TIMEOUT = 30.0
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="ticktape-pause-") as tmp:
-        data = generate(Path(tmp) / "data", SPEC)
-        log = Path(tmp) / "run.lmdb"
-        config = RunConfig(
-            data=str(data),
-            symbols=SPEC.symbols,
-            start=DAY,
-            end=DAY,
-            log=str(log),
-            sync="none",
-            output_queue=2,  # small and bounded: the run cannot get far ahead of the consumer
-            step_minutes=1,
-        )
+    with scenario("pause", SPEC) as setup:
+        # a small, bounded queue: the run cannot get far ahead of the consumer
+        config = setup.config(output_queue=2, step_minutes=1)
         seen: list[Event] = []
         paused_seen = threading.Event()
 
@@ -86,11 +61,8 @@ def main() -> None:
             consumer.join(TIMEOUT)
             assert not consumer.is_alive(), "the run did not finish after resume"
             totals = system.wait(timeout=TIMEOUT)
-        with EventLog.open(log) as opened:
-            verified = opened.verify()
-            logged_events = [event for _, event in opened.events()]
+        logged_events = setup.events(digest=totals.digest)
 
-    assert verified.ok and verified.digest == totals.digest, verified
     assert seen == logged_events, "the consumer saw something other than the log"
     kinds = [type(e).__name__ for e in seen]
     assert kinds.count("Paused") == 1 and kinds.count("Resumed") == 1, kinds

@@ -13,26 +13,21 @@ Run it with `ticktape run scenarios/scripts/stream_exhaustion.py` (or `python` o
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # runnable without an install
 
 import pandas as pd
 
-from ticktape.actors.system import System
-from ticktape.messages.config import RunConfig
-from ticktape.messages.events import (
+from ticktape import (
     Bar,
     GapDetected,
     QualityUpdated,
     SessionClosed,
     SessionOpened,
+    System,
     TimeAdvanced,
 )
-from ticktape.scenarios.demo_data import DemoSpec, generate
-from ticktape.store.eventlog import EventLog
+from ticktape.scenarios.demo_data import DemoSpec
+from ticktape.scenarios.scripting import Scenario, scenario
 
 ET = "America/New_York"
 DAY = "2024-11-26"
@@ -51,25 +46,18 @@ def cut_at(path: Path, end: int) -> None:
     frame[ns.astype("int64") < end].to_csv(path, index=False, lineterminator="\n")
 
 
-def run(data: Path, log: Path, symbols: tuple[str, ...]) -> list:
-    config = RunConfig(
-        data=str(data), symbols=symbols, start=DAY, end=DAY, log=str(log), sync="none"
-    )
-    digest = System(config).run(timeout=60).digest
-    with EventLog.open(log) as opened:
-        verified = opened.verify()
-        assert verified.ok and verified.digest == digest, verified
-        return [event for _, event in opened.events()]
+def run(setup: Scenario, name: str, symbols: tuple[str, ...]) -> list:
+    digest = System(setup.config(name, symbols=symbols)).run(timeout=60).digest
+    return setup.events(name, digest)
 
 
 def main() -> None:
     open_, two_pm, close = et("09:30"), et("14:00"), et("16:00")
-    with tempfile.TemporaryDirectory(prefix="ticktape-exhaustion-") as tmp:
-        spec = DemoSpec(symbols=(SHORT, FULL), start=DAY, end=DAY, gap_rate=0.0)
-        data = generate(Path(tmp) / "data", spec)
-        cut_at(data / f"{SHORT}.csv", two_pm)
-        alone = run(data, Path(tmp) / "alone.lmdb", (SHORT,))
-        both = run(data, Path(tmp) / "both.lmdb", (SHORT, FULL))
+    spec = DemoSpec(symbols=(SHORT, FULL), start=DAY, end=DAY, gap_rate=0.0)
+    with scenario("exhaustion", spec) as setup:
+        cut_at(setup.data / f"{SHORT}.csv", two_pm)
+        alone = run(setup, "alone", (SHORT,))
+        both = run(setup, "both", (SHORT, FULL))
 
     # Alone: the stream is exhausted at 14:00, so time jumps to the close, then the session closes.
     bars = [e for e in alone if isinstance(e, Bar)]
