@@ -25,6 +25,7 @@ _MODULES = {
     "bench": "bench",
     "sweep": "sweep",
     "report": "report",
+    "serve": "serve",
 }
 
 
