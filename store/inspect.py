@@ -1,4 +1,4 @@
-"""Reading a finished (or running) log for people: stats, filtered listings, exports, diff.
+"""Reading a finished (or running) log for people: stats, filtered listings, JSONL export, diff.
 
 Every reader here works on a snapshot: it reads the committed head first and stops there, so a
 writer committing beside it changes nothing it reports. A record that does not decode ends the
@@ -11,17 +11,13 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ticktape.messages.codec import decode_columns, to_arrow, to_dict
+from ticktape.messages.codec import to_dict
 from ticktape.messages.events import (
-    EVENT_TYPES,
     Bar,
     Event,
     GapDetected,
@@ -143,77 +139,6 @@ def export_jsonl(events: Iterator[tuple[int, Event]], out: IO[bytes]) -> int:
         out.write(b"\n")
         count += 1
     return count
-
-
-def _arrow_type(hint: Any) -> pa.DataType:
-    if hint is bool:
-        return pa.bool_()
-    if hint is int:
-        return pa.int64()
-    if hint is float:
-        return pa.float64()
-    if hint is str:
-        return pa.string()
-    return pa.list_(pa.int64() if int in getattr(hint, "__args__", ()) else pa.string())
-
-
-def union_schema() -> tuple[pa.Schema, dict[tuple[str, str], str]]:
-    """One schema for every kind: seq, kind, then every field name once, in catalog order.
-
-    A field whose type differs between kinds (SessionOpened's `open`/`close` are ns times, a bar's
-    are prices) keeps its name for the type most kinds use; the others get `<field>_<Kind>`.
-    Returns the schema and the renames as (kind, field) -> column."""
-    types: dict[str, Counter[pa.DataType]] = {}
-    hints = {
-        kind: {f.name: _arrow_type(f.type) for f in msgspec.structs.fields(t)}
-        for kind, t in EVENT_TYPES.items()
-    }
-    for fields in hints.values():
-        for name, arrow in fields.items():
-            types.setdefault(name, Counter())[arrow] += 1
-    columns = {"seq": pa.int64(), "kind": pa.string()}
-    renames = {}
-    for kind, fields in hints.items():
-        for name, arrow in fields.items():
-            column = name
-            if arrow != types[name].most_common(1)[0][0]:
-                column = renames[(kind, name)] = f"{name}_{kind}"
-            columns.setdefault(column, arrow)
-    return pa.schema(list(columns.items())), renames
-
-
-def export_parquet(log: EventLog, selection: Selection, out: Path) -> int:
-    """One Parquet table of the selected events: seq, kind and the union of every kind's fields,
-    null where a kind has no such field. Written batch by batch; read with pyarrow or pandas."""
-    schema, renames = union_schema()
-    stop = log.committed()[0] + 1
-    rows = 0
-    with pq.ParquetWriter(out, schema) as writer:
-        for first, batch in log.batches(selection.start_seq, stop, blocks=64):
-            columns = decode_columns(batch, first)
-            parts = []
-            for kind, table in to_arrow(columns).items():
-                if selection.kinds and kind not in selection.kinds:
-                    continue
-                table = table.filter(pa.array(selection.mask(columns[kind])))
-                arrays = {renames.get((kind, n), n): table.column(n) for n in table.column_names}
-                arrays["kind"] = pa.array([kind] * table.num_rows, pa.string())
-                parts.append(
-                    pa.table(
-                        [
-                            arrays[f.name].cast(f.type)
-                            if f.name in arrays
-                            else pa.nulls(table.num_rows, f.type)
-                            for f in schema
-                        ],
-                        schema=schema,
-                    )
-                )
-            if parts:
-                merged = pa.concat_tables(parts).sort_by("seq")
-                writer.write_table(merged)
-                rows += merged.num_rows
-    return rows
 
 
 # -- diff -----------------------------------------------------------------------------------

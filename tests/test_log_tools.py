@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,6 +23,8 @@ from tests.conftest import ROOT
 from tests.helpers import ET, read
 from tests.test_cli import DEMO_SPEC, cli, demo_data, demo_log, regular_bars, stats_json
 from tests.test_eventlog import bars, tamper
+from ticktape.actors.system import System
+from ticktape.messages.config import RunConfig
 from ticktape.messages.events import EVENT_TYPES, Bar, SessionClosed, SessionOpened
 from ticktape.store.eventlog import EventLog
 
@@ -76,37 +79,93 @@ def test_unknown_kind_is_a_usage_error_listing_the_kinds(
     assert code == 2 and "--from" in err and err.count("\n") == 1
 
 
-def test_export_parquet_is_one_table_with_the_union_of_fields(
+def test_export_parquet_is_a_folder_with_one_file_per_kind_in_its_own_columns(
     demo_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out_file = tmp_path / "all.parquet"
-    code, out, err = cli(
-        capsys, "log", "export", demo_log, "--format", "parquet", "--out", out_file
-    )
+    folder = tmp_path / "not" / "yet" / "there"  # missing folders are created
+    code, out, err = cli(capsys, "log", "export", demo_log, "--format", "parquet", "--out", folder)
+    assert (code, out, err) == (0, "", "")
+    events = read(demo_log)
+    kinds = {type(e).__name__ for e in events}
+    assert {p.name for p in folder.iterdir()} == {f"{kind}.parquet" for kind in kinds}
+    utc = pa.timestamp("ns", tz="UTC")
+    bars = pq.read_table(folder / "Bar.parquet")
+    assert bars.column_names == ["seq", "ts", "symbol", "ts_start", "open", "high", "low",
+                                 "close", "volume"]  # fmt: skip
+    assert bars.schema.field("ts").type == bars.schema.field("ts_start").type == utc
+    assert bars.schema.field("symbol").type == pa.string()
+    want = [(seq, e) for seq, e in enumerate(events, 1) if isinstance(e, Bar)]
+    assert bars.column("seq").to_pylist() == [seq for seq, _ in want]
+    assert bars.column("symbol").to_pylist() == [e.symbol for _, e in want]
+    assert bars.column("close").to_pylist() == [e.close for _, e in want]
+    assert bars.column("ts_start").cast(pa.int64()).to_pylist() == [e.ts_start for _, e in want]
+    opened = pq.read_table(folder / "SessionOpened.parquet")
+    assert opened.schema.field("open").type == utc  # a session's open is a time, not a price
+    first = next(e for e in events if isinstance(e, SessionOpened))
+    assert opened.column("open").cast(pa.int64())[0].as_py() == first.open
+    total = sum(pq.read_metadata(p).num_rows for p in folder.iterdir())
+    assert total == len(events)
+
+    only = tmp_path / "acme"
+    argv = ["log", "export", demo_log, "--format", "parquet", "--out", only]
+    code, _, err = cli(capsys, *argv, "--kind", "Bar,GapDetected", "--symbol", "ACME")
+    assert code == 0, err
+    acme = pd.read_parquet(only / "Bar.parquet")
+    assert len(acme) == sum(1 for _, e in want if e.symbol == "ACME") > 0
+    assert set(acme["symbol"]) == {"ACME"}
+    assert {p.name for p in only.iterdir()} == {"Bar.parquet", "GapDetected.parquet"}
+
+
+def test_export_parquet_union_is_one_table_of_every_kind_in_seq_order(
+    demo_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "new" / "all.parquet"
+    argv = ["log", "export", demo_log, "--format", "parquet", "--union", "--out", out_file]
+    code, out, err = cli(capsys, *argv)
     assert (code, out, err) == (0, "", "")
     table = pq.read_table(out_file)
-    frame = pd.read_parquet(out_file)
+    assert table.column_names[:4] == ["seq", "kind", "ts", "symbol"]
+    frame = table.to_pandas()
     events = read(demo_log)
-    assert table.num_rows == len(frame) == len(events)
     assert frame["seq"].tolist() == list(range(1, len(events) + 1))
     assert frame["kind"].tolist() == [type(e).__name__ for e in events]
+    assert frame["ts"].dt.tz is not None
     bars = frame[frame["kind"] == "Bar"]
     want = [e for e in events if isinstance(e, Bar)]
     assert bars["close"].tolist() == [e.close for e in want]
     assert bars["symbol"].tolist() == [e.symbol for e in want]
-    assert bars["ts_start"].tolist() == [e.ts_start for e in want]
-    assert frame.loc[frame["kind"] != "Bar", "volume"].isna().all() or (
-        frame.loc[frame["kind"] == "DerivedBar", "volume"].notna().all()
-    )
     assert frame.loc[frame["kind"] == "TimeAdvanced", "symbol"].isna().all()
+    assert frame.loc[frame["kind"] == "TimeAdvanced", "close"].isna().all()
+    opened = frame[frame["kind"] == "SessionOpened"]
+    assert opened["open_SessionOpened"].notna().all() and opened["open"].isna().all()
 
-    only = tmp_path / "acme.parquet"
-    argv = ["log", "export", demo_log, "--format", "parquet", "--out", only]
-    code, _, err = cli(capsys, *argv, "--kind", "Bar", "--symbol", "ACME")
+    code, _, err = cli(capsys, "log", "export", demo_log, "--union", "--out", tmp_path / "x")
+    assert code == 2 and "--union" in err and err.count("\n") == 1
+
+
+def test_export_parquet_lays_trailing_history_out_as_bars(
+    demo_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "trailing.lmdb"
+    config = RunConfig(
+        data=str(demo_data), symbols=DEMO_SPEC.symbols, start=DEMO_SPEC.end, end=DEMO_SPEC.end,
+        log=str(log), sync="none", trailing_days=1,
+    )  # fmt: skip
+    System(config).run(timeout=60)
+    folder = tmp_path / "out"
+    code, _, err = cli(capsys, "log", "export", log, "--format", "parquet", "--out", folder)
     assert code == 0, err
-    acme = pd.read_parquet(only)
-    assert len(acme) == sum(1 for e in want if e.symbol == "ACME") > 0
-    assert set(acme["kind"]) == {"Bar"} and set(acme["symbol"]) == {"ACME"}
+    history = pq.read_table(folder / "TrailingBars.parquet").to_pandas()
+    day_before = regular_bars(DEMO_SPEC)
+    day_before = day_before[day_before["session"] == DEMO_SPEC.start]
+    assert len(history) == len(day_before) > 0
+    assert set(history["symbol"]) == set(DEMO_SPEC.symbols)
+    assert (history["session"] == DEMO_SPEC.start).all()
+    stamps = pd.to_datetime(day_before["timestamp"], utc=True, format="ISO8601")
+    got = history.sort_values(["symbol", "ts_start"])
+    want = day_before.assign(ts_start=stamps).sort_values(["symbol", "ts_start"])
+    assert got["ts_start"].tolist() == want["ts_start"].tolist()
+    assert got["close"].tolist() == want["close"].tolist()
 
 
 # --- stats: a digest per session --------------------------------------------------------------

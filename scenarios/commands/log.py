@@ -27,7 +27,8 @@ from ticktape.scenarios.commands.common import (
     local_time,
 )
 from ticktape.store.eventlog import EventLog, LogDamaged
-from ticktape.store.inspect import Selection, diff, export_jsonl, export_parquet, select, stats
+from ticktape.store.export import export_parquet
+from ticktape.store.inspect import Selection, diff, export_jsonl, select, stats
 from ticktape.store.runset import is_run_set, session_digests, sessions_digest, verify
 from ticktape.store.runset_log import open_log
 
@@ -60,7 +61,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--timeout", type=float, help="give up following after S seconds")
         if name == "export":
             p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
-            p.add_argument("--out", help="file to write (default: stdout; parquet needs --out)")
+            p.add_argument(
+                "--out",
+                help="file to write (default: stdout); parquet: a folder, one file per kind",
+            )
+            p.add_argument(
+                "--union",
+                action="store_true",
+                help="parquet: one file, one table of every kind in seq order",
+            )
         if name == "diff":
             p.add_argument("other", help="the log to compare with")
         if name == "verify":
@@ -261,10 +270,13 @@ def _tail(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     with open_log(args.path) as log:
         selection = _selection(args, log)
+        if args.union and args.format != "parquet":
+            raise UsageError("--union is for --format parquet")
         if args.format == "parquet":
             if not args.out:
-                raise UsageError("export --format parquet needs --out FILE")
-            export_parquet(log, selection, Path(args.out))
+                what = "FILE" if args.union else "FOLDER"
+                raise UsageError(f"export --format parquet needs --out {what}")
+            export_parquet(log, selection, Path(args.out), union=args.union)
         elif args.out:
             with open(args.out, "wb") as out:
                 export_jsonl(select(log, selection), out)
