@@ -18,6 +18,7 @@ from ticktape.scenarios.cli import main
 SCRIPTS = sorted((ROOT / "scenarios" / "scripts").glob("*.py"))
 EXPECTED = {
     "clock_60x",
+    "flight_follower",
     "midday_start",
     "holiday_and_early_close",
     "lossy_feed",
