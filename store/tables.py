@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ticktape.messages.codec import decode_columns
 from ticktape.messages.events import EVENT_TYPES, RunStarted
@@ -104,9 +105,24 @@ def schema_for(kinds: Sequence[str]) -> pa.Schema:
 def _array(values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
     if arrow_type == TIME:
         return pa.array(values.astype(np.int64, copy=False)).view(TIME)
+    if values.dtype.kind == "U":
+        return _strings(values)
     if values.dtype == object:
         return pa.array(values.tolist(), arrow_type)
     return pa.array(values, arrow_type)
+
+
+def _strings(values: np.ndarray) -> pa.Array:
+    """A numpy str column as Arrow strings. ASCII (every symbol seen so far) goes through bytes
+    in C++, several times faster than Arrow's per-item conversion of numpy str."""
+    codes = values.view(np.uint32)
+    if not len(values) or codes.max() >= 128:
+        return pa.array(values, pa.string())
+    width = values.dtype.itemsize // 4
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), len(values), [None, pa.py_buffer(codes.astype(np.uint8))]
+    )
+    return pc.utf8_rtrim(fixed.cast(pa.binary()).cast(pa.string()), characters="\x00")
 
 
 def _bars_of(fields: dict[str, Any], symbols: Sequence[str]) -> dict[str, np.ndarray]:
@@ -157,7 +173,7 @@ def union(batches: dict[str, pa.RecordBatch], schema: pa.Schema) -> pa.RecordBat
     parts = [(kind, b) for kind, b in batches.items() if b.num_rows]
     n = sum(b.num_rows for _, b in parts)
     seqs = np.concatenate([b.column("seq").to_numpy() for _, b in parts]) if parts else []
-    order = np.argsort(seqs, kind="stable") if len(parts) > 1 else None
+    order = _seq_order(seqs, unique="TrailingBars" not in batches) if len(parts) > 1 else None
     zeros = pa.py_buffer(np.zeros(max(n, 1) * 8 + 8, np.uint8))
     codes = np.concatenate([np.full(b.num_rows, _KIND_CODE[k], np.int8) for k, b in parts] or [[]])
     arrays = []
@@ -181,6 +197,17 @@ def union(batches: dict[str, pa.RecordBatch], schema: pa.Schema) -> pa.RecordBat
         column = pa.concat_arrays(filled) if len(filled) > 1 else filled[0]
         arrays.append(column.take(order) if order is not None else column)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _seq_order(seqs: np.ndarray, *, unique: bool) -> np.ndarray:
+    """Positions that put rows in seq order: one scatter over the seq range when seqs are
+    unique (a stretch of the log), a stable sort when TrailingBars repeats its seq per bar."""
+    if not unique:
+        return np.argsort(seqs, kind="stable")
+    low = seqs.min()
+    slots = np.full(int(seqs.max() - low) + 1, -1, np.int64)
+    slots[seqs - low] = np.arange(len(seqs))
+    return slots[slots >= 0]
 
 
 @cache
