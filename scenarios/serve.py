@@ -163,13 +163,15 @@ class LogServer(flight.FlightServerBase):
         self._logs = _OpenLogs()
         self._stopping = threading.Event()
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = 5.0) -> bool:
         """Stop: followers and paced streams end at their next look, then the server shuts
-        down (waiting at most `timeout` for calls still running)."""
+        down. False when calls were still running after `timeout` (a client that stopped
+        reading holds its stream inside gRPC, where nothing from Python can end it)."""
         self._stopping.set()
         done = threading.Thread(target=self.shutdown, name="flight-shutdown", daemon=True)
         done.start()
         done.join(timeout)
+        return not done.is_alive()
 
     # -- naming logs -----------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from ticktape.scenarios.commands.common import UsageError
-from ticktape.scenarios.commands.controls import graceful
+from ticktape.scenarios.commands.controls import Interrupted, graceful
 
 TOKEN_VARIABLE = "TICKTAPE_TOKEN"
 _WAKE_S = 0.5
@@ -54,10 +54,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"serving {root} on {scheme}://{args.host}:{server.port}", flush=True)
     stop = threading.Event()
     try:
-        with graceful(stop.set):
+        with graceful(stop.set):  # only Ctrl-C or SIGTERM ends the wait
             while not stop.wait(_WAKE_S):
                 pass
-    finally:
-        server.close()
-        sys.stdout.flush()
+    except Interrupted as stopped:
+        if not server.close():
+            # A stalled client's stream would hold the process forever; nothing is lost by
+            # cutting it (the log is the broker: it reconnects with start_seq).
+            print(f"ticktape: stopped by {stopped}; cut the streams of stalled clients",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            sys.stdout.flush()
+            os._exit(stopped.exit_code)
+        raise
     return 0
