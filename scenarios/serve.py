@@ -3,7 +3,8 @@
 A client reads the log, never the run's queues: each `do_get` reads committed records in short
 read transactions and streams them as Arrow record batches, so a slow or stalled client never
 slows the run and loses nothing, and one that reconnects with `start_seq` = last seen + 1 gets
-exactly the rest. A live log is followed at the pace of its commits until its run ends.
+exactly the rest. A live log is followed at the pace of its commits until its run ends. A run set
+is served as one log, as the log tools read it, from its state when a call starts.
 
 Imported only by `ticktape serve` (pyarrow.flight stays off the import path of run and log).
 """
@@ -31,6 +32,8 @@ from ticktape.scenarios.tickets import BadRequest, Ticket, parse_action, parse_t
 from ticktape.store import tables
 from ticktape.store.eventlog import EventLog, LogError
 from ticktape.store.inspect import Selection, stats
+from ticktape.store.runset import is_run_set, sessions_digest
+from ticktape.store.runset_log import RunSetLog, open_log
 
 T = TypeVar("T")
 POLL_S = 0.02  # how often a follower looks for new commits (the writer commits every <= 0.25 s)
@@ -46,7 +49,7 @@ class _Guarded:
     environment, and a reader that adopts a map the writer grew must not remap it under
     another's read; each call is a short read, so followers barely wait for each other."""
 
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventLog | RunSetLog) -> None:
         self.log = log
         self.lock = threading.Lock()
 
@@ -96,7 +99,7 @@ class _OpenLogs:
         with self._lock:
             shared = self._open.get(path)
             if shared is None:
-                shared = self._open[path] = _Shared(_Guarded(EventLog.open(path)))
+                shared = self._open[path] = _Shared(_Guarded(open_log(path)))
             shared.users += 1
         try:
             yield shared.log
@@ -184,16 +187,19 @@ class LogServer(flight.FlightServerBase):
         path = (self.root / name).resolve()
         if not path.is_relative_to(self.root):
             raise BadRequest(f"log {name!r} leads outside the served folder")
-        if not (path / "data.mdb").is_file():
+        if not ((path / "data.mdb").is_file() or is_run_set(path)):
             raise BadRequest(f"no log named {name!r} in the served folder")
+        for above in path.relative_to(self.root).parents:
+            if is_run_set(self.root / above):  # one environment per log in a process: the set's
+                raise BadRequest(f"log {name!r} is a shard of the run set {above.as_posix()!r}")
         return path
 
     def _names(self) -> Iterator[str]:
-        """Every log under the folder (a folder holding data.mdb), by name, in order; symlinked
-        folders are not entered."""
+        """Every log and run set under the folder, by name, in order; symlinked folders and the
+        shards of a run set are not entered."""
         for folder, subfolders, files in os.walk(self.root):
             subfolders.sort()
-            if "data.mdb" in files:
+            if "data.mdb" in files or is_run_set(folder):
                 subfolders.clear()
                 yield Path(folder).relative_to(self.root).as_posix()
 
@@ -248,7 +254,7 @@ class LogServer(flight.FlightServerBase):
         pacer = _Pacer(request.speed, self._stopping) if request.speed > 0 else None
         one_kind = request.kinds[0] if len(request.kinds) == 1 else None
         with self._logs.use(path) as log:
-            if request.follow:
+            if request.follow and not isinstance(log.log, RunSetLog):
                 stopped = lambda: self._stopping.is_set() or cancelled()  # noqa: E731
                 chunks = tables.follow(log, selection, poll=self.poll, stopped=stopped)
             else:
@@ -276,8 +282,10 @@ class LogServer(flight.FlightServerBase):
                 raise BadRequest(f"unknown action {action.type!r} (actions: {', '.join(ACTIONS)})")
             body = parse_action(action.body.to_pybytes() if action.body else b"")
             with self._logs.use(self._resolve(body.log)) as log, log.lock:
-                if action.type == "stats":
-                    answer = msgspec.json.encode(stats(log.log))
+                if action.type == "stats":  # as `log stats --json` prints it
+                    summary = stats(log.log)
+                    summary["sessions_digest"] = sessions_digest(summary["session_digests"])
+                    answer = msgspec.json.encode(summary)
                 else:
                     answer = msgspec.json.encode(log.log.verify())
             return [flight.Result(answer)]

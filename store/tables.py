@@ -32,7 +32,7 @@ TIME = pa.timestamp("ns", tz="UTC")
 END_KINDS = ("RunFinished", "Stopped", "ActorFailed")  # a run writes nothing after these
 _KIND_NAMES = pa.array(list(EVENT_TYPES), pa.string())
 _KIND_CODE = {name: i for i, name in enumerate(EVENT_TYPES)}
-_TIMES = {"ts", "ts_start", "session_open", "session_close"}
+_TIMES = {"ts", "ts_start", "session_open", "session_close", "break_start", "break_end"}
 _KIND_TIMES = {"SessionOpened": {"open", "close"}}
 _BAR_BYTES = {"symbol": "<i4", "ts_start": "<i8"}  # TrailingBars' byte columns; the rest <f8
 _BLOCKS = 64  # stored blocks per batch read

@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.test_cli import DEMO_SPEC, demo_data, demo_log
+from ticktape.messages.config import RunConfig
 from ticktape.messages.events import EVENT_TYPES
 from ticktape.store.eventlog import EventLog
 
@@ -337,6 +338,31 @@ def test_live_followers_get_every_event_and_reconnect_exactly(
     assert client.listed()["live/run.lmdb"].total_records == count
 
 
+def test_a_run_set_is_served_as_one_log(
+    demo_data: Path, served: Path, server: Server, local_ray: object
+) -> None:
+    from ticktape.scenarios.shards import run_sharded
+
+    folder = served / "sets" / "two-days"
+    config = RunConfig(
+        data=str(demo_data), symbols=DEMO_SPEC.symbols, start=DEMO_SPEC.start, end=DEMO_SPEC.end,
+        log=str(folder), sync="none",
+    )  # fmt: skip
+    run_sharded(config, 2)
+    client = server.client()
+    listed = client.listed()
+    assert "sets/two-days" in listed and not [n for n in listed if n.startswith("sets/two-days/")]
+    table = client.table(log="sets/two-days")
+    records = exported(folder)  # the log tools read a set as one log
+    assert listed["sets/two-days"].total_records == len(records)
+    assert_same_events(rows_of(table), records)
+    assert table.column("seq").to_pylist() == list(range(1, len(records) + 1))
+    shard = next(p.name for p in folder.iterdir() if p.suffix == ".lmdb")
+    with pytest.raises(flight.FlightServerError, match="is a shard of the run set"):
+        client.table(log=f"sets/two-days/{shard}")
+    assert client.action("verify", "sets/two-days")["ok"] is True
+
+
 def test_serve_refuses_a_missing_folder_and_half_tls_in_one_line(tmp_path: Path) -> None:
     for argv in (["serve", str(tmp_path / "nope")],
                  ["serve", str(tmp_path), "--tls-cert", str(tmp_path / "c.pem")]):  # fmt: skip
@@ -352,4 +378,8 @@ def test_every_kind_has_a_schema_of_its_own() -> None:
     for kind in EVENT_TYPES:
         schema = kind_schema(kind)
         assert schema.names[:2] == ["seq", "ts"] and schema.field("ts").type == utc
+        times = [f.name for f in schema if f.type == utc]
+        ints = [f.name for f in schema if f.type == pa.int64() and f.name != "seq"]
+        assert not [n for n in ints if "start" in n or "end" in n or n.startswith("ts")], kind
+        assert kind != "SessionBreak" or times == ["ts", "break_start", "break_end"]
     assert set(union_schema().names) >= {"price", "bid", "open_SessionOpened", "reason"}
