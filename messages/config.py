@@ -11,6 +11,7 @@ import msgspec
 
 GAP_POLICIES = ("leave", "forward-fill")
 MIN_SPEED = 60.0 / threading.TIMEOUT_MAX  # slower, and waiting out one minute overflows
+MAX_SPEED = 1e9  # faster paces nothing a clock can tell from data-driven (0)
 
 
 class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +54,10 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"--start {self.start} is after --end {self.end}")
         if math.isnan(self.speed) or math.isinf(self.speed) or self.speed < 0:
             raise ValueError("--speed must be 0 (data-driven) or a finite positive number")
+        if self.speed > MAX_SPEED:
+            raise ValueError(
+                f"--speed {self.speed:g} is beyond {MAX_SPEED:g}; use 0 for data-driven"
+            )
         if 0 < self.speed < MIN_SPEED:
             raise ValueError(
                 f"--speed {self.speed} is too slow to pace (a minute would never pass)"

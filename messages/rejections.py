@@ -111,6 +111,8 @@ NAN_VOLUME = _reason("nan_volume", "NaN volume", ROW)
 NEGATIVE_VOLUME = _reason("negative_volume", "negative volume", ROW)
 NAN_SIZE = _reason("nan_size", "NaN size", ROW)
 NEGATIVE_SIZE = _reason("negative_size", "negative size", ROW)
+PRICE_OUT_OF_RANGE = _reason("price_out_of_range", "price outside 1e-9..1e12", ROW)
+QUANTITY_OUT_OF_RANGE = _reason("quantity_out_of_range", "volume or size above 1e15", ROW)
 SIZE_WITHOUT_PRICE = _reason("size_without_price", "quote side with size but no price", ROW)
 OFF_GRID = _reason("off_grid", "off the minute grid", ROW)
 DUPLICATE = _reason("duplicate", "duplicate timestamp", ROW)
@@ -119,6 +121,7 @@ OUT_OF_ORDER = _reason("out_of_order", "out-of-order timestamp", ROW)
 _template("unparseable_value", "unparseable ", ROW)
 _template("malformed_row", "malformed row ", UNDATED)
 _template("missing_columns", "missing column", FILE)
+_template("duplicate_column", "duplicate column ", FILE)
 _LINE_CODES = frozenset({"invalid_utf8", "unbalanced_quotes", "malformed_row"})
 
 
@@ -130,6 +133,11 @@ def unparseable(field: str) -> str:
 def malformed(fields: int, header: int) -> str:
     """A line with the wrong number of fields."""
     return f"malformed row ({fields} fields, header has {header})"
+
+
+def duplicate_column(name: str) -> str:
+    """A header that names a column it needs twice: which one is meant cannot be known."""
+    return f"duplicate column {name}"
 
 
 def missing_columns(columns: list[str], closest: str) -> str:

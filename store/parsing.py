@@ -46,15 +46,23 @@ def classify(header: tuple[str, ...]) -> tuple[str, dict[str, int]] | str:
     """The kind whose columns the header has (extra columns are fine) and where each column is,
     else the reason: what the closest kind (the one with most of its own fields) lacks."""
     at: dict[str, int] = {}
+    twice: list[str] = []
     for i, raw in enumerate(header):
-        at.setdefault(raw.strip().lower(), i)
+        name = raw.strip().lower()
+        if name in at:
+            twice.append(name)
+        at.setdefault(name, i)
     missing = {
         kind: [c for c in (*KEY_COLUMNS, *fields) if c not in at]
         for kind, fields in KIND_COLUMNS.items()
     }
     for kind, gaps in missing.items():
         if not gaps:
-            return kind, {c: at[c] for c in (*KEY_COLUMNS, *KIND_COLUMNS[kind])}
+            used = (*KEY_COLUMNS, *KIND_COLUMNS[kind])
+            ambiguous = [name for name in twice if name in used]
+            if ambiguous:
+                return why.duplicate_column(ambiguous[0])
+            return kind, {c: at[c] for c in used}
     closest = min(
         missing,
         key=lambda kind: (len(missing[kind]) - len(KIND_COLUMNS[kind]), len(missing[kind])),

@@ -35,8 +35,14 @@ def is_data_name(name: str) -> bool:
     return name.lower().endswith(DATA_SUFFIXES)
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def is_gzip(path: Path) -> bool:
-    return path.name.lower().endswith(".gz")
+    """By content, not by name: a `.csv.gz` of plain text and a `.csv` that is gzip are both
+    read as what they are."""
+    with path.open("rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
 
 
 def is_parquet(path: Path) -> bool:

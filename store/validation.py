@@ -30,6 +30,17 @@ from ticktape.store.parsing import (
 
 Carry = dict[str, int]  # symbol -> latest accepted time in the file so far
 _NEVER = np.iinfo(np.int64).min
+# No instrument trades outside these; beyond them sums and ratios lose all precision or overflow.
+MIN_PRICE, MAX_PRICE, MAX_QUANTITY = 1e-9, 1e12, 1e15
+
+
+def _price_out_of_range(*prices: np.ndarray) -> np.ndarray:
+    """A price (0 is left to the other checks) outside MIN_PRICE..MAX_PRICE."""
+    bad = np.zeros(len(prices[0]), dtype=bool)
+    for p in prices:
+        a = np.abs(p)
+        bad |= ((a > 0) & (a < MIN_PRICE)) | (a > MAX_PRICE)
+    return bad
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +174,8 @@ def _check_bars(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray) -
         verdicts.flag(why.LOW_ABOVE_BODY, lo > np.minimum(o, c))
         verdicts.flag(why.NAN_VOLUME, np.isnan(volume))
         verdicts.flag(why.NEGATIVE_VOLUME, volume < 0)
+        verdicts.flag(why.PRICE_OUT_OF_RANGE, _price_out_of_range(o, h, lo, c))
+        verdicts.flag(why.QUANTITY_OUT_OF_RANGE, volume > MAX_QUANTITY)
     verdicts.flag(why.OFF_GRID, ~on_minute(ts))
 
 
@@ -173,6 +186,8 @@ def _check_trades(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray)
         verdicts.flag(why.NON_POSITIVE_PRICE, price <= 0)
         verdicts.flag(why.NAN_SIZE, np.isnan(size))
         verdicts.flag(why.NEGATIVE_SIZE, size < 0)
+        verdicts.flag(why.PRICE_OUT_OF_RANGE, _price_out_of_range(price))
+        verdicts.flag(why.QUANTITY_OUT_OF_RANGE, size > MAX_QUANTITY)
 
 
 def _check_quotes(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray) -> None:
@@ -185,6 +200,10 @@ def _check_quotes(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray)
         verdicts.flag(why.NEGATIVE_SIZE, (bid_size < 0) | (ask_size < 0))
         verdicts.flag(
             why.SIZE_WITHOUT_PRICE, ((bid == 0) & (bid_size > 0)) | (ask == 0) & (ask_size > 0)
+        )
+        verdicts.flag(why.PRICE_OUT_OF_RANGE, _price_out_of_range(bid, ask))
+        verdicts.flag(
+            why.QUANTITY_OUT_OF_RANGE, (bid_size > MAX_QUANTITY) | (ask_size > MAX_QUANTITY)
         )
 
 

@@ -48,6 +48,7 @@ class Fault:
     rejected: int
     lost: dict[str, set[int]] = field(default_factory=dict)  # file -> lost line numbers
     gone: set[str] = field(default_factory=set)  # files whose every row is lost
+    copies: dict[str, str] = field(default_factory=dict)  # a copy's name -> the file it copies
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -65,7 +66,7 @@ def _row_fault(name: str, change: Callable[[list[bytes]], bytes], rejected: int 
         lines = _lines(folder / name)
         lines[LINE - 1] = change(lines[LINE - 1].split(b","))
         _write(folder / name, lines)
-        return Fault(rejected, {name: {LINE}})
+        return Fault(rejected, {name: {LINE}} if rejected else {})
 
     return apply
 
@@ -208,6 +209,39 @@ def _string_price(table: pa.Table) -> pa.Table:
     return table.set_column(at, "open", pa.array(values))
 
 
+def _renamed(name: str, new: str, pack: bool) -> Callable[[Path], Fault]:
+    """`name` under a `new` name, gzip-compressed or not whatever the name says."""
+
+    def apply(folder: Path) -> Fault:
+        data = (folder / name).read_bytes()
+        (folder / name).unlink()
+        (folder / new).write_bytes(gzip.compress(data, mtime=0) if pack else data)
+        return Fault(0)
+
+    return apply
+
+
+def _duplicate_column(folder: Path) -> Fault:
+    lines = _lines(folder / "AAA_quotes.csv")
+    _write(folder / "AAA_quotes.csv", [lines[0] + b",bid", *(line + b",1" for line in lines[1:])])
+    return Fault(1, gone={"AAA_quotes.csv"})
+
+
+def _same_trades_twice(folder: Path) -> Fault:
+    (folder / "AAA_trades_copy.csv").write_bytes((folder / "AAA_trades.csv").read_bytes())
+    return Fault(0, copies={"AAA_trades_copy.csv": "AAA_trades.csv"})
+
+
+def _symbol_as(spelling: bytes) -> Callable[[Path], Fault]:
+    def apply(folder: Path) -> Fault:
+        lines = _lines(folder / "AAA.csv")
+        lines[LINE - 1] = lines[LINE - 1].replace(b"AAA", spelling, 1)
+        _write(folder / "AAA.csv", lines)
+        return Fault(0, {"AAA.csv": {LINE}})
+
+    return apply
+
+
 def _missing_column(folder: Path) -> Fault:
     lines = _lines(folder / "BBB.csv")
     _write(folder / "less.csv", [b",".join(line.split(b",")[:-1]) for line in lines[:20]])
@@ -280,6 +314,47 @@ FAULTS: dict[str, Callable[[Path], Fault]] = {
     "Parquet string price": _parquet(_string_price),
 }
 
+# Issue 15, point 8: each odd input with its decision and the reason for it.
+DECISIONS: dict[str, tuple[str, str]] = {
+    "plain text named .csv.gz": ("accept", "a file is read as what its bytes are, not its name"),
+    "gzip named .csv": ("accept", "a file is read as what its bytes are, not its name"),
+    "duplicate column name": ("reject file", "which of the two columns is meant cannot be known"),
+    "price 1e300": ("reject row", "no instrument trades there; sums overflow to inf"),
+    "price 1e-300": ("reject row", "below any tick size; ratios lose all precision"),
+    "volume 1e30": ("reject row", "more than every share ever issued; sums lose precision"),
+    "fractional volume": ("accept", "real in crypto, FX and some consolidated feeds"),
+    "trade size 0": ("accept", "real: venues print zero-size reports (e.g. corrections)"),
+    "crossed quote": ("accept", "real: quotes of different venues cross for moments"),
+    "quote side price and size 0": ("accept", "an absent side (a one-sided quote)"),
+    "same trades in two files": ("accept", "identical prints at one time are real in tick data"),
+    "lowercase symbol": ("accept", "symbols are case-sensitive names: another instrument"),
+    "look-alike symbol": ("accept", "another instrument; ticktape does not guess identities"),
+}
+_QUOTES, _TRADES = "AAA_quotes.csv", "AAA_trades.csv"
+FAULTS.update(
+    {
+        "plain text named .csv.gz": _renamed(_TRADES, _TRADES + ".gz", pack=False),
+        "gzip named .csv": _renamed(_TRADES, _TRADES, pack=True),
+        "duplicate column name": _duplicate_column,
+        "price 1e300": _row_fault(BAR, _set(3, b"1e300")),
+        "price 1e-300": _row_fault(
+            BAR, lambda f: b",".join([*f[:2], b"1e-300", b"1e-300", b"1e-300", b"1e-300", f[6]])
+        ),
+        "volume 1e30": _row_fault(BAR, _set(6, b"1e30")),
+        "fractional volume": _row_fault(BAR, _set(6, b"12.5"), rejected=0),
+        "trade size 0": _row_fault(_TRADES, _set(3, b"0"), rejected=0),
+        "crossed quote": _row_fault(
+            _QUOTES, lambda f: b",".join([f[0], f[1], b"300.0", b"100", b"299.0", b"100"]), 0
+        ),
+        "quote side price and size 0": _row_fault(
+            _QUOTES, lambda f: b",".join([f[0], f[1], b"0", b"0", b"299.0", b"100"]), 0
+        ),
+        "same trades in two files": _same_trades_twice,
+        "lowercase symbol": _symbol_as(b"aaa"),
+        "look-alike symbol": _symbol_as("ААА".encode()),  # Cyrillic capital A, three times
+    }
+)
+
 
 def _ns(text: str) -> int:
     stamp = dt.datetime.fromisoformat(text)
@@ -293,7 +368,8 @@ def good_rows(original: Path, fault: Fault) -> dict[str, list[tuple[str, int]]]:
         if name in fault.gone:
             continue
         text = (original / name).read_text()
+        copies = 1 + sum(1 for original in fault.copies.values() if original == name)
         for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
             if line not in fault.lost.get(name, set()):
-                rows[kind].append((row["symbol"], _ns(row["timestamp"])))
+                rows[kind].extend([(row["symbol"], _ns(row["timestamp"]))] * copies)
     return {kind: sorted(found) for kind, found in rows.items()}

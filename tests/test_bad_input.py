@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.bad_input_corpus import DAY, FAULTS, KINDS, Fault, base, good_rows
+from tests.bad_input_corpus import DAY, DECISIONS, FAULTS, KINDS, Fault, base, good_rows
 from ticktape.actors.system import System
 from ticktape.messages.config import RunConfig
 from ticktape.messages.events import Bar, DataRejected, Quote, SessionClosed, Trade
@@ -54,6 +54,31 @@ def test_a_fault_costs_exactly_its_rows(clean: Path, tmp_path: Path, name: str) 
         lost = {n.removesuffix(".gz") for n in fault.lost}
         if r.row and lost:
             assert any(r.file.removesuffix(".gz").startswith(n.split(".")[0]) for n in lost)
+
+
+def test_every_odd_input_is_decided_with_a_reason(tmp_path: Path, clean: Path) -> None:
+    """The decision is the one the run makes: the corpus counts its rejections above."""
+    for name, (decision, reason) in DECISIONS.items():
+        assert decision in ("accept", "reject row", "reject file") and reason
+        data = tmp_path / name.replace(" ", "_")
+        shutil.copytree(clean, data)
+        fault = FAULTS[name](data)
+        assert (fault.rejected == 0) == (decision == "accept"), name
+        assert bool(fault.gone) == (decision == "reject file"), name
+
+
+@pytest.mark.parametrize("speed", ["1e300", "inf", "-1", "nan"])
+def test_an_impossible_speed_is_one_line_and_exit_2(
+    tmp_path: Path, clean: Path, speed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ticktape.scenarios.cli import main
+
+    argv = ["run", "--data", str(clean), "--symbols", "AAA", "--start", DAY, "--end", DAY,
+            "--log", str(tmp_path / "log"), "--speed", speed]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--speed" in err, err
+    assert not (tmp_path / "log").exists()
 
 
 MUTATIONS = st.sampled_from(["flip", "cut", "quote", "cr", "invalid", "repeat", "drop"])
