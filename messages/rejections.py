@@ -84,6 +84,7 @@ UNREADABLE_FOLDER = _reason("unreadable_folder", "unreadable folder", FILE)
 UNREADABLE_FILE = _reason("unreadable_file", "unreadable file", UNDATED)  # also mid-run
 NO_HEADER = _reason("no_header", "no header line", FILE)
 HEADER_NOT_UTF8 = _reason("header_not_utf8", "header is not UTF-8", FILE)
+HEADER_UNREADABLE = _reason("header_unreadable", "header is not a CSV line", FILE)
 
 # -- a line that cannot be delimited or decoded -------------------------------------------------
 INVALID_UTF8 = _reason("invalid_utf8", "invalid UTF-8", UNDATED)

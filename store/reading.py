@@ -29,6 +29,7 @@ BLOCK_BYTES = 1 << 19  # a larger block costs more memory per open file, a small
 _BOM = b"\xef\xbb\xbf"
 _LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+MAX_LINE_BYTES = 256 << 20  # a longer line is not held: the file is read up to it (bounded memory)
 
 
 def is_data_name(name: str) -> bool:
@@ -168,27 +169,41 @@ def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> tuple[Iterator[Block],
     damage = Damage()
 
     def cut() -> Iterator[Block]:
-        pending = b""
+        # The bytes not yet cut are kept as a list of chunks, and each chunk is searched for line
+        # ends once, when it comes: linear in the length of a long line, never quadratic.
+        pending: list[bytes] = []
+        size = last_end = 0  # bytes pending; position after the last whole line end in them
         offset, line, number = 0, 1, 0
         for chunk in _chunks(path, block_bytes, damage):
-            pending += chunk
-            if len(pending) < block_bytes:
+            found = _last_line_end(chunk, final=False)
+            if found:
+                last_end = size + found
+            elif pending and pending[-1].endswith(b"\r") and chunk:
+                last_end = size  # a \r that no \n follows: a line end after all
+            pending.append(chunk)
+            size += len(chunk)
+            if size < block_bytes:
                 continue
-            end = _last_line_end(pending, final=False)
-            if end <= 0:
+            if not last_end:
+                if size > MAX_LINE_BYTES:
+                    logger.warning("{}: line {} is longer than {} bytes", path.name, line, size)
+                    damage.line = line
+                    return
                 continue  # one long line: keep reading until it ends
-            block = Block(number, offset, line, pending[:end])
+            data = b"".join(pending)
+            block = Block(number, offset, line, data[:last_end])
             yield block
-            number, offset, line = number + 1, offset + end, line + count_lines(block.data)
-            pending = pending[end:]
+            number, offset, line = number + 1, offset + last_end, line + count_lines(block.data)
+            pending, size, last_end = [data[last_end:]], size - last_end, 0
+        data = b"".join(pending)
         if damage.line:
-            end = _last_line_end(pending, final=True)
+            end = _last_line_end(data, final=True)
             if end > 0:
-                yield Block(number, offset, line, pending[:end])
-                line += count_lines(pending[:end])
+                yield Block(number, offset, line, data[:end])
+                line += count_lines(data[:end])
             damage.line = line
-        elif pending:
-            yield Block(number, offset, line, pending)
+        elif data:
+            yield Block(number, offset, line, data)
 
     return cut(), damage
 
@@ -230,7 +245,10 @@ def header_fields(block: Block) -> tuple[tuple[str, ...], int] | str:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 return why.HEADER_NOT_UTF8
-            return tuple(next(csv.reader([text]))), line
+            try:
+                return tuple(next(csv.reader([text]))), line
+            except csv.Error:  # e.g. a field beyond the csv module's limit (128 KB)
+                return why.HEADER_UNREADABLE
         line += 1
     return why.NO_HEADER
 
