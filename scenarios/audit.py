@@ -65,6 +65,12 @@ def resume(path: str, *, speed: float = 0.0, data: str | None = None) -> RunTota
                 "so it cannot reproduce this run (re-run it instead)"
             )
         config = logged_config(log, speed=speed, data=data, log=path, output_queue=0)
+        changed = changed_inputs(log, config.data)
+    if changed:  # a re-run over other inputs cannot reproduce the committed prefix
+        shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
+        raise ConfigError(
+            f"log {path}: {len(changed)} input file(s) changed since the run: {shown}"
+        )
     began = time.perf_counter()
     writer = EventLog.open_for_resume(path, sync=config.sync, group_size=config.group_size)
     totals = System(config, log=writer).run()

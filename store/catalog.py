@@ -21,9 +21,9 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from ticktape.store.repository import (
     InputFile,
     MarketDataRepository,
 )
+from ticktape.store.validation import failing_values
 from ticktape.store.writer_lock import Busy, WriterLock
 
 MANIFEST = "catalog.json"
@@ -142,7 +143,7 @@ class Manifest:
             raise DataConfigError(message) from None
         if data.get("format") != FORMAT or data.get("version") != VERSION:
             raise DataConfigError(f"{folder / MANIFEST} is not a version {VERSION} catalog")
-        return cls(
+        manifest = cls(
             calendar=data["calendar"],
             label=data["label"],
             symbols=data["symbols"],
@@ -151,6 +152,22 @@ class Manifest:
             partitions=data["partitions"],
             undated=data["undated"],
         )
+        root = folder.resolve()
+        for part in manifest.parts():
+            path = PurePosixPath(part["path"])
+            inside = (folder / path).resolve().is_relative_to(root)
+            if path.is_absolute() or ".." in path.parts or not inside:
+                raise DataConfigError(f"catalog {folder} names {part['path']!r}, outside itself")
+        return manifest
+
+    def parts(self) -> Iterator[dict[str, Any]]:
+        """The entry of every Parquet file the catalog holds: path, sha256, bytes, rows."""
+        for entry in self.partitions.values():
+            yield from entry["kinds"].values()
+            if entry["rejected"]:
+                yield entry["rejected"]
+        if self.undated:
+            yield self.undated
 
     def write(self, folder: Path) -> None:
         data = {"format": FORMAT, "version": VERSION, **self.__dict__}
@@ -434,7 +451,12 @@ def _write_table(table: pa.Table, folder: Path, name: str) -> dict[str, Any]:
         write_statistics=True,
     )
     os.replace(partial, path)
-    return {"path": name, "sha256": _sha256(path), "rows": table.num_rows}
+    return {
+        "path": name,
+        "sha256": _sha256(path),
+        "bytes": path.stat().st_size,
+        "rows": table.num_rows,
+    }
 
 
 def _write_partition(
@@ -565,6 +587,9 @@ class CatalogRepository:
             tuple(entry["window"]): entry for entry in self.manifest.partitions.values()
         }
         self.files: tuple[InputFile, ...] = tuple(self._partition_files(sessions))
+        self._parts = {part["path"]: part for part in self.manifest.parts()}
+        for input_file in self.files:  # a truncated or replaced partition, before any actor starts
+            self._check_size(input_file.name)
         self.file_rejections: tuple[DataRejected, ...] = tuple(
             DataRejected(ts=0, reason=r["reason"], file=r["file"], row=r["row"])
             for r in self.manifest.file_rejections
@@ -643,10 +668,36 @@ class CatalogRepository:
         A plain Parquet read and a filter: `pq.read_table(filters=...)` goes through the dataset
         layer, which costs a run about 60 MB of memory for nothing a partition needs."""
         self.opened.append(name)
-        table = pq.ParquetFile(self.folder / name).read(columns=columns)
+        data = self._verified(name)
+        table = pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
         for column, values in wanted.items():
             table = table.filter(pc.is_in(table[column], value_set=strings(values)))
         return table
+
+    def _check_size(self, name: str) -> int:
+        expected = self._parts[name]["bytes"]
+        try:
+            size = (self.folder / name).stat().st_size
+        except OSError as e:
+            raise DataConfigError(
+                f"catalog partition {name} cannot be read: {e.strerror}"
+            ) from None
+        if size != expected:
+            raise self._changed(name, f"{size} bytes, ingest wrote {expected}")
+        return size
+
+    def _verified(self, name: str) -> bytes:
+        """The partition's bytes, when they are what ingest wrote (size, then sha256)."""
+        self._check_size(name)
+        data = (self.folder / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != self._parts[name]["sha256"]:
+            raise self._changed(name, "its sha256 differs")
+        return data
+
+    def _changed(self, name: str, how: str) -> DataConfigError:
+        return DataConfigError(
+            f"catalog partition {self.folder / name} changed since ingest ({how}); ingest again"
+        )
 
     def _rows(self, kind: str, name: str) -> BarColumns | TradeColumns | QuoteColumns:
         """A partition's rows of the requested symbols, already in release order."""
@@ -654,6 +705,11 @@ class CatalogRepository:
         wanted = {} if self._filter is None else {"symbol": self._filter}
         table = self._read(name, ["symbol", time, *values, "file", "line"], wanted)
         source = (_positions(table["file"], self._ranks) << _ROW_BITS) | to_numpy(table["line"])
+        reason = failing_values(
+            kind, {v: to_numpy(table[v]) for v in values}, to_numpy(table[time])
+        )
+        if reason:  # checked as the repository checks rows, whatever the hashes say
+            raise self._changed(name, f"a row the repository rejects: {reason}")
         return _COLUMN_TYPES[kind](
             symbol=_positions(table["symbol"], self._universe).astype(np.int32),
             **{name: to_numpy(table[name]) for name in (time, *values)},

@@ -139,6 +139,15 @@ def check(
     )
 
 
+def failing_values(kind: str, values: dict[str, np.ndarray], ts: np.ndarray) -> str | None:
+    """The first reason a row's values fail the checks `check` runs on values, or None: a
+    catalog re-checks the rows it releases with it."""
+    verdicts = _Verdicts(len(ts))
+    _CHECKS[kind](verdicts, values, ts)
+    bad = np.flatnonzero(~verdicts.ok)
+    return verdicts.reason(int(verdicts.code[bad[0]])) if len(bad) else None
+
+
 def _check_order(
     verdicts: _Verdicts,
     kind: str,
