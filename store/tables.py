@@ -30,7 +30,6 @@ from ticktape.store.inspect import Selection
 
 TIME = pa.timestamp("ns", tz="UTC")
 END_KINDS = ("RunFinished", "Stopped", "ActorFailed")  # a run writes nothing after these
-_KIND_NAMES = pa.array(list(EVENT_TYPES), pa.string())
 _KIND_CODE = {name: i for i, name in enumerate(EVENT_TYPES)}
 _TIMES = {"ts", "ts_start", "session_open", "session_close", "break_start", "break_end"}
 _KIND_TIMES = {"SessionOpened": {"open", "close"}}
@@ -180,7 +179,8 @@ def union(batches: dict[str, pa.RecordBatch], schema: pa.Schema) -> pa.RecordBat
     for f in schema:
         if f.name == "kind":
             codes = codes[order] if order is not None else codes
-            names = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), _KIND_NAMES)
+            kinds = pa.array(list(EVENT_TYPES), pa.string())  # not at import: it loads pandas
+            names = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), kinds)
             arrays.append(names.cast(pa.string()))
             continue
         chunks = []
