@@ -25,7 +25,6 @@ from ticktape.actors.system import System
 from ticktape.messages.config import RunConfig
 from ticktape.scenarios.ray_session import import_ray, one_line, ray_cluster
 from ticktape.store.eventlog import EventLog
-from ticktape.store.runset import session_digests, sessions_digest
 
 SUMMARY = "summary.json"
 
@@ -69,7 +68,6 @@ def _task(kind: str, target: Any, settings: dict[str, Any], log: str) -> dict[st
     if (Path(log) / "data.mdb").exists():
         with EventLog.open(log) as opened:
             row["events"], row["digest"] = opened.committed()
-            row["sessions_digest"] = sessions_digest(session_digests(opened))
     return row
 
 
@@ -143,7 +141,6 @@ def write_summary(folder: Path, rows: list[dict[str, Any]]) -> None:
             **{k: _cell(v) for k, v in r["settings"].items()},
             "state": r["state"],
             "digest": r.get("digest", ""),
-            "sessions_digest": r.get("sessions_digest", ""),
             "events": r.get("events", ""),
             "seconds": r.get("seconds", ""),
             **{k: _cell(v) for k, v in r.get("figures", {}).items()},

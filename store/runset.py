@@ -1,12 +1,12 @@
 """Run sets: one run written as date shards, a folder of shard logs plus a manifest (DESIGN §14).
 
 The manifest (`runset.json`) lists the shards in date order, each with its sessions, its log, its
-state, its chain digest and its session digests, and chains the shards' digests: a shard's link
-is BLAKE2b over the previous link, its dates and its digest. The set's digest is defined from its
-session digests (`sessions_digest`), so a set and an unsharded log of the same run have one such
-digest and can be compared session by session. `verify` checks every shard log against its own
-chain and against the manifest, and names the shard (and its dates) that is missing, changed,
-failed or unfinished.
+state, its event count and chain digest, and chains the shards' digests: a shard's link is
+BLAKE2b over the previous link, its dates, its state and its digest. The set's digest is defined
+from its session digests (`sessions_digest`), read from the logs like any log's session digests,
+so a set and an unsharded log of the same run have one such digest and can be compared session by
+session. `verify` checks every shard log against its own chain and against the manifest, and
+names the shard (and its dates) that is missing, changed, failed or unfinished.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class Shard(msgspec.Struct, kw_only=True):
     state: str = "pending"  # "pending" | "done" | "failed"
     events: int = 0
     digest: str = ""  # the shard log's chain digest
-    session_digests: dict[str, str] = {}
     link: str = ""  # this shard's link in the manifest's chain
     attempts: int = 0
     error: str = ""
@@ -59,8 +58,7 @@ class RunSetManifest(msgspec.Struct, kw_only=True):
     config: dict[str, Any]  # the whole run's config (its `log` is the set's folder)
     shards: list[Shard]
     complete: bool = False
-    digest: str = ""  # sessions_digest of every session, once complete
-    chain: str = ""  # the last shard's link
+    chain: str = ""  # the last shard's link: the digest of the set's logs, in date order
 
 
 def is_run_set(path: str | Path) -> bool:
@@ -89,15 +87,13 @@ def write_manifest(folder: str | Path, manifest: RunSetManifest) -> None:
 
 
 def seal(manifest: RunSetManifest) -> RunSetManifest:
-    """Chain the shards' digests in date order; the set's digest once every shard is done."""
+    """Chain the shards' digests in date order; complete once every shard is done."""
     link = _GENESIS
     for shard in manifest.shards:
         link = shard_link(link, shard)
         shard.link = link.hex()
     manifest.chain = link.hex()
     manifest.complete = all(s.state == "done" for s in manifest.shards)
-    digests = {k: v for s in manifest.shards for k, v in s.session_digests.items()}
-    manifest.digest = sessions_digest(digests) if manifest.complete else ""
     return manifest
 
 
@@ -132,33 +128,47 @@ _CLOSED = _header(SessionClosed(ts=0, session="", bars=0, left_out=0))
 
 
 def _starting_with(batch: EncodedBatch, header: np.ndarray) -> np.ndarray:
-    padded = np.concatenate([batch.buffer, np.zeros(len(header), np.uint8)])
-    cells = np.lib.stride_tricks.sliding_window_view(padded, len(header))[batch.offsets]
-    return np.flatnonzero((batch.lengths >= len(header)) & np.all(cells == header, axis=1))
+    """Indices of the records that start with `header`: two bytes for every record (the array
+    header and the tag's length set kinds apart), the whole header for the few that match."""
+    offsets, buffer = batch.offsets, batch.buffer
+    long_enough = batch.lengths >= len(header)
+    first = np.flatnonzero(long_enough & (buffer[offsets] == header[0]))
+    rows = first[buffer[offsets[first] + 1] == header[1]]
+    whole = [i for i in rows.tolist() if bytes(buffer[offsets[i] : offsets[i] + len(header)])
+             == header.tobytes()]  # fmt: skip
+    return np.array(whole, np.int64)
 
 
-def session_digests(log: EventLog) -> dict[str, str]:
-    """Session date -> BLAKE2b over its records, SessionOpened to SessionClosed inclusive (the
-    figure `log stats` gives), finding the two kinds by their header bytes: no event decoded but
-    those, so a worker can afford it after a long shard."""
-    out: dict[str, str] = {}
-    current: Any = None
-    for _, batch in log.batches(1, log.committed()[0] + 1, blocks=64):
+class SessionHasher:
+    """Session digests of records fed in log order: BLAKE2b over each session's records,
+    SessionOpened to SessionClosed inclusive (the figure `log stats` gives). The two kinds are
+    found by their header bytes, so nothing is decoded but the closes (for their date)."""
+
+    def __init__(self) -> None:
+        self.digests: dict[str, str] = {}
+        self._session: Any = None  # the hash of the session open at the end of the last batch
+
+    def add(self, batch: EncodedBatch) -> None:
         opens, closes = _starting_with(batch, _OPENED), _starting_with(batch, _CLOSED)
         marks = sorted([(int(i), True) for i in opens] + [(int(i), False) for i in closes])
         at = 0
         for index, opening in marks:
             if opening:
-                current = hashlib.blake2b(digest_size=32)
-                at = index
-            elif current is not None:
-                current.update(batch.take(np.arange(at, index + 1)).joined())
-                out[decode(batch.take(np.array([index])).joined()).session] = current.hexdigest()
-                current = None
-        if current is not None:
-            current.update(batch.take(np.arange(at, len(batch))).joined())
-            at = 0
-    return out
+                self._session, at = hashlib.blake2b(digest_size=32), index
+            elif self._session is not None:
+                self._session.update(batch.take(slice(at, index + 1)).joined())
+                label = decode(batch.take(slice(index, index + 1)).joined()).session
+                self.digests[label], self._session = self._session.hexdigest(), None
+        if self._session is not None:
+            self._session.update(batch.take(slice(at, len(batch))).joined())
+
+
+def session_digests(log: EventLog) -> dict[str, str]:
+    """The session digests of a stored log, read a block at a time (no copies)."""
+    hasher = SessionHasher()
+    for _, batch in log.batches(1, log.committed()[0] + 1):
+        hasher.add(batch)
+    return hasher.digests
 
 
 # -- verify ------------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ def session_digests(log: EventLog) -> dict[str, str]:
 class RunSetCheck(msgspec.Struct, frozen=True):
     ok: bool
     events: int  # events in the shard logs that verified
-    digest: str  # the set's digest as recomputed ("" when incomplete)
+    digest: str  # the set's digest, from its session digests ("" when it does not verify)
     problems: tuple[str, ...] = ()  # one line each, naming the shard and its dates
 
 
@@ -196,8 +206,6 @@ def verify(folder: str | Path) -> RunSetCheck:
     if manifest.complete != resealed.complete:
         problems.append(f"the manifest says complete={manifest.complete}, its shards do not")
     digest = sessions_digest(digests) if not problems else ""
-    if digest and digest != manifest.digest:
-        problems.append(f"the set's digest is {digest}, the manifest says {manifest.digest}")
     return RunSetCheck(not problems, events, digest, tuple(problems))
 
 
@@ -226,8 +234,8 @@ def _check_shard(folder: Path, shard: Shard) -> tuple[int, dict[str, str]] | str
             f"its log {shard.log} was changed: {result.events} events, digest {result.digest}; "
             f"the run set recorded {shard.events} events, digest {shard.digest}"
         )
-    if found != shard.session_digests:
-        return f"its log {shard.log} has other session digests than the run set recorded"
+    if sorted(found) != list(shard.sessions):
+        return f"its log {shard.log} holds sessions {', '.join(sorted(found))}"
     return result.events, found
 
 

@@ -20,7 +20,7 @@ import msgspec
 from ticktape.messages.codec import EncodedBatch
 from ticktape.messages.events import Event, RunFinished, SessionOpened, TimeAdvanced
 from ticktape.store.eventlog import EventLog, LogError, VerifyResult
-from ticktape.store.runset import is_run_set, read_manifest, sessions_digest, verify
+from ticktape.store.runset import is_run_set, read_manifest, verify
 
 _SCAN = 256  # events read at a time while looking for a shard's first session
 
@@ -74,9 +74,9 @@ class RunSetLog:
         return msgspec.to_builtins(self._manifest)
 
     def committed(self) -> tuple[int, str]:
-        """(events shown, the set's digest from its session digests)."""
-        digests = {k: v for s in self._manifest.shards for k, v in s.session_digests.items()}
-        return sum(p.shown for p in self._parts), sessions_digest(digests)
+        """(events shown, the manifest's chain of shard digests). The set's digest proper is
+        `sessions_digest` of its session digests, read from the logs like any log's."""
+        return sum(p.shown for p in self._parts), self._manifest.chain
 
     def count(self) -> int:
         return self.committed()[0]

@@ -173,7 +173,7 @@ def test_a_killed_shard_is_retried_and_resumes_to_the_same_digests(runs, tmp_pat
         (note,) = log.manifest()["resumes"]
         assert note["from_seq"] > 0  # it resumed from a committed prefix, not from nothing
     original = read_manifest(shards)
-    assert manifest.digest == original.digest
+    assert manifest.chain == original.chain
     assert [s.digest for s in manifest.shards] == [s.digest for s in original.shards]
     assert verify(tmp_path / "set").ok
 
@@ -188,7 +188,7 @@ def test_a_shard_that_keeps_failing_is_named_and_the_set_is_incomplete(
     with pytest.raises(ShardFailed, match=r"shard 0 \(2024-11-22 to 2024-11-26\) failed after 2"):
         run_sharded(_config(data, log), 3, runtime_env=env, retries=1)
     manifest = read_manifest(log)
-    assert not manifest.complete and manifest.digest == ""
+    assert not manifest.complete
     assert [s.state for s in manifest.shards] == ["failed", "done", "done"]
     assert main(["log", "verify", str(log)]) == 1
     assert "shard 0 (2024-11-22 to 2024-11-26) is failed, the set incomplete" in (
@@ -196,12 +196,12 @@ def test_a_shard_that_keeps_failing_is_named_and_the_set_is_incomplete(
     )
     assert main(["resume", str(log)]) == 0  # the fault gone: only shard 0 runs, and resumes
     finished = read_manifest(log)
-    assert finished.complete and finished.digest == read_manifest(runs[2]).digest
+    assert finished.complete and finished.chain == read_manifest(runs[2]).chain
     assert [s.digest for s in finished.shards] == [s.digest for s in read_manifest(runs[2]).shards]
     assert main(["log", "verify", str(log)]) == 0
 
 
-def test_run_with_shards_on_the_command_line_prints_the_sets_digest(
+def test_run_with_shards_on_the_command_line_gives_the_sets_digest(
     runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, _, shards = runs
@@ -210,8 +210,14 @@ def test_run_with_shards_on_the_command_line_prints_the_sets_digest(
             config.start, "--end", config.end, "--log", config.log, "--trailing-days", "1",
             "--gap-policy", "forward-fill", "--sync", "none", "--shards", "2"]  # fmt: skip
     assert main(args) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == f"digest {read_manifest(shards).digest}"
-    assert [len(s.sessions) for s in read_manifest(tmp_path / "set").shards] == [4, 3]
+    two = read_manifest(tmp_path / "set")
+    assert capsys.readouterr().out.splitlines()[-1] == f"chain {two.chain}"
+    assert [len(s.sessions) for s in two.shards] == [4, 3]
+    digests = []
+    for path in (shards, tmp_path / "set"):  # 3 shards or 2: one set digest, one set of logs
+        assert main(["log", "verify", str(path)]) == 0
+        digests.append(capsys.readouterr().out.split()[-1])
+    assert digests[0] == digests[1]
     assert main(args) == 2  # the folder exists now: never written over
     assert "already exists" in capsys.readouterr().err
 

@@ -153,6 +153,8 @@ def _stats(args: argparse.Namespace) -> int:
     with open_log(args.path) as log:
         summary = stats(log)
     summary["sessions_digest"] = sessions_digest(summary["session_digests"])
+    if is_run_set(args.path):  # a set's digest is defined from its session digests
+        summary["chain"], summary["digest"] = summary["digest"], summary["sessions_digest"]
     if args.json:
         print(json.dumps(summary))
     else:

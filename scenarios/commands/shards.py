@@ -50,7 +50,8 @@ def _with_progress(
             print(f"ticktape: {e}; the run set {folder} is incomplete", file=sys.stderr)
             return 1
     console.print(shards_table(manifest))
-    print(f"digest {manifest.digest}")
+    print(f"next: ticktape log verify {folder}  (checks every shard; prints the set's digest)")
+    print(f"chain {manifest.chain}")
     return 0
 
 
