@@ -36,7 +36,13 @@ def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def config_of(base: RunConfig, settings: Mapping[str, Any], log: str) -> RunConfig:
-    """`base` with a run's settings, data-driven, into `log`; a bad name or value is one line."""
+    """`base` with a run's settings, data-driven, into `log`; a bad name or value is one line.
+    A single value for a list setting is a list of one (`derived=30`)."""
+    settings = {
+        k: [v] if isinstance(getattr(base, k, None), tuple) and not isinstance(v, list | tuple)
+        else v
+        for k, v in settings.items()
+    }  # fmt: skip
     fields = {**msgspec.to_builtins(base), **settings, "log": log, "speed": 0.0, "output_queue": 0}
     try:
         config = msgspec.convert(fields, RunConfig, strict=False)
