@@ -5,7 +5,8 @@ library's error message, a path, or a version. Change a text here and every dige
 new reasons instead. Library detail, when there is any, goes to loguru, not into the log.
 
 `row` in a rejection is the physical line number in the file (the header is line 1) for CSV, the
-1-based row for Parquet, and 0 for a whole file or a folder entry.
+1-based row for Parquet, the line in the zipped CSV for LEAN, the 1-based record for DBN, and 0
+for a whole file or a folder entry.
 
 Every reason has a stable code (`code`) and a scope (`scope`), and the scope alone decides in which
 session a rejection is reported, whatever the source (a raw folder or its catalog):
@@ -118,6 +119,30 @@ SIZE_WITHOUT_PRICE = _reason("size_without_price", "quote side with size but no 
 OFF_GRID = _reason("off_grid", "off the minute grid", ROW)
 DUPLICATE = _reason("duplicate", "duplicate timestamp", ROW)
 OUT_OF_ORDER = _reason("out_of_order", "out-of-order timestamp", ROW)
+
+# -- vendor formats (store/formats); found when a file is read are UNDATED, like a damaged tail --
+DAMAGED_ZIP = _reason("damaged_zip", "damaged or cut-off zip", UNDATED)
+WRONG_ZIP_MEMBER = _reason("wrong_zip_member", "zip does not hold the file its path names", FILE)
+LEAN_UNSUPPORTED = _reason(
+    "lean_unsupported", "not a LEAN minute or tick file of trades or quotes", FILE
+)
+LEAN_NO_MARKET_HOURS = _reason(
+    "lean_no_market_hours", "market not in the data root's market hours database", FILE
+)
+LEAN_UNKNOWN_COLUMNS = _reason("lean_unknown_columns", "unknown LEAN column layout", UNDATED)
+LEAN_SUSPICIOUS = _reason("lean_suspicious", "tick flagged suspicious", ROW)
+TIME_OUTSIDE_FILE = _reason("time_outside_file", "time outside the range its file names", UNDATED)
+DBN_UNSUPPORTED_VERSION = _reason("dbn_unsupported_version", "unsupported DBN version", FILE)
+DBN_UNSUPPORTED_SCHEMA = _reason("dbn_unsupported_schema", "unsupported DBN schema", FILE)
+DBN_BAD_METADATA = _reason("dbn_bad_metadata", "unreadable DBN metadata", FILE)
+DBN_OTHER_RECORD = _reason(
+    "dbn_other_record", "record of another type than the file's schema", UNDATED
+)
+DBN_UNMAPPED = _reason("dbn_unmapped", "instrument not in the file's symbology mappings", ROW)
+DBN_UNDEFINED_PRICE = _reason("dbn_undefined_price", "undefined price (DBN sentinel)", ROW)
+DAMAGED_FROM_RECORD = _reason(
+    "damaged_from_record", "damaged or cut-off data from this record on", UNDATED
+)
 
 _template("unparseable_value", "unparseable ", ROW)
 _template("malformed_row", "malformed row ", UNDATED)

@@ -36,6 +36,7 @@ from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, Tr
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
 from ticktape.store.calendar import CalendarError, TradingCalendar
+from ticktape.store.formats import VendorRepository, open_source
 from ticktape.store.parsing import strings, to_numpy
 from ticktape.store.repository import (
     KIND_COLUMNS,
@@ -206,13 +207,15 @@ def ingest(
     calendar: str = "XNYS",
     label: str = "start",
     progress: Callable[[int, int], None] | None = None,
+    data_format: str = "auto",
 ) -> IngestSummary:
     """Validate the files of each source folder and add the new ones to the catalog.
 
     A file already in the catalog with the same content is skipped, so ingesting the same files
     again changes nothing. A file of the same name with other content is refused: a changed
     history would silently change the digest of runs already made. `progress(done, total)` is
-    called once per session written.
+    called once per session written. `data_format` names the sources' format (`auto`: by
+    content and layout; see `store.formats`).
     """
     folder = Path(catalog)
     for source in sources:
@@ -225,7 +228,7 @@ def ingest(
     except Busy as e:
         raise DataConfigError(str(e)) from None
     try:
-        return _ingest(sources, folder, calendar, label, progress)
+        return _ingest(sources, folder, calendar, label, progress, data_format)
     except BaseException:
         if created and not is_catalog(folder):  # leave no half-made catalog behind
             shutil.rmtree(folder, ignore_errors=True)
@@ -240,6 +243,7 @@ def _ingest(
     calendar: str,
     label: str,
     progress: Callable[[int, int], None] | None,
+    data_format: str,
 ) -> IngestSummary:
     manifest = Manifest.read(folder) if is_catalog(folder) else Manifest(calendar, label)
     if (manifest.calendar, manifest.label) != (calendar, label):
@@ -250,7 +254,7 @@ def _ingest(
     summary = IngestSummary()
     trading = TradingCalendar(calendar)
     for source in sources:
-        repository = MarketDataRepository(source, None, label=label)
+        repository = open_source(source, data_format, label=label)
         new = _new_files(repository, manifest)
         summary.sources += len(repository.files) + len(repository.file_rejections)
         summary.new_files += len(new)
@@ -261,7 +265,7 @@ def _ingest(
     return summary
 
 
-def _new_files(repository: MarketDataRepository, manifest: Manifest) -> set[str]:
+def _new_files(repository: MarketDataRepository | VendorRepository, manifest: Manifest) -> set[str]:
     """Names not yet in the catalog; a known name with other content is an error."""
     shas = {f.name: f.sha256 for f in repository.files}
     for rejection in repository.file_rejections:
@@ -277,7 +281,7 @@ def _new_files(repository: MarketDataRepository, manifest: Manifest) -> set[str]
 
 
 def _ingest_folder(
-    repository: MarketDataRepository,
+    repository: MarketDataRepository | VendorRepository,
     new: set[str],
     manifest: Manifest,
     trading: TradingCalendar,

@@ -15,7 +15,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +56,10 @@ class FolderScan:
     skipped: list[tuple[str, str]]  # (relative name, reason) of every entry the walk could not use
 
 
-def walk(folder: Path) -> FolderScan:
+def walk(folder: Path, wanted: Callable[[str], bool] = is_data_name) -> FolderScan:
     """Every data file under `folder` (links followed, each real folder once), and what was skipped.
+
+    `wanted` tells a data file by its name (a vendor format's readers name their own).
 
     A dangling link, a link loop, an unreadable folder and a data-named entry that is not a
     regular file (a FIFO, a socket) are each reported, never silently passed over.
@@ -86,7 +88,7 @@ def walk(folder: Path) -> FolderScan:
             try:
                 mode = os.stat(path).st_mode
             except OSError as exc:
-                if not is_data_name(entry.name) and not entry.is_symlink():
+                if not wanted(entry.name) and not entry.is_symlink():
                     continue
                 reason = why.LINK_LOOP if exc.errno == errno.ELOOP else why.DANGLING_LINK
                 if not entry.is_symlink():
@@ -95,7 +97,7 @@ def walk(folder: Path) -> FolderScan:
                 continue
             if stat.S_ISDIR(mode):
                 visit(path)
-            elif is_data_name(entry.name):
+            elif wanted(entry.name):
                 if stat.S_ISREG(mode):
                     files.append(path)
                 else:

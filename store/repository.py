@@ -259,7 +259,8 @@ class MarketDataRepository:
 
             bars = _released(BarColumns, parts["bars"])
             if files["bars"] > 1:
-                bars = self._drop_duplicates_across_files(bars, rejected if first_visit else None)
+                duplicates = rejected if first_visit else None
+                bars = drop_duplicate_bars(bars, self._names, self.symbols, duplicates)
             rejected.sort(key=lambda r: (self._position[r.file], r.row))
             return SessionInput(
                 session=session,
@@ -503,31 +504,36 @@ class MarketDataRepository:
             f"no data for {noun} {', '.join(missing)} in {role} folder {self.folder}{hint}"
         )
 
-    def _drop_duplicates_across_files(
-        self, bars: BarColumns, rejected: list[DataRejected] | None
-    ) -> BarColumns:
-        """A bar that another file already gave (same symbol and start) is a duplicate; `bars`
-        are in release order, so a bar and its duplicates are neighbours, the first file first."""
-        symbol, ts = bars.symbol, bars.ts_start
-        duplicates = np.flatnonzero((symbol[1:] == symbol[:-1]) & (ts[1:] == ts[:-1])) + 1
-        if not len(duplicates):
-            return bars
-        if rejected is not None:
-            for source, symbol_id in zip(
-                bars.source[duplicates].tolist(), symbol[duplicates].tolist(), strict=True
-            ):
-                rejected.append(
-                    DataRejected(
-                        ts=0,
-                        reason=why.DUPLICATE,
-                        file=self._names[source >> _ROW_BITS],
-                        row=source & _ROW_MASK,
-                        symbol=self.symbols[symbol_id],
-                    )
+
+def drop_duplicate_bars(
+    bars: BarColumns,
+    names: Sequence[str],
+    symbols: Sequence[str],
+    rejected: list[DataRejected] | None,
+) -> BarColumns:
+    """A bar that another file already gave (same symbol and start) is a duplicate; `bars` are
+    in release order, so a bar and its duplicates are neighbours, the first file first. `names`
+    are the files that sources index, `symbols` the universe that symbol ids index."""
+    symbol, ts = bars.symbol, bars.ts_start
+    duplicates = np.flatnonzero((symbol[1:] == symbol[:-1]) & (ts[1:] == ts[:-1])) + 1
+    if not len(duplicates):
+        return bars
+    if rejected is not None:
+        for source, symbol_id in zip(
+            bars.source[duplicates].tolist(), symbol[duplicates].tolist(), strict=True
+        ):
+            rejected.append(
+                DataRejected(
+                    ts=0,
+                    reason=why.DUPLICATE,
+                    file=names[source >> _ROW_BITS],
+                    row=source & _ROW_MASK,
+                    symbol=symbols[symbol_id],
                 )
-        keep = np.ones(len(bars), dtype=bool)
-        keep[duplicates] = False
-        return bars.take(keep)
+            )
+    keep = np.ones(len(bars), dtype=bool)
+    keep[duplicates] = False
+    return bars.take(keep)
 
 
 def _widen(ranges: dict[str, tuple[int, int]], more: dict[str, tuple[int, int]]) -> None:

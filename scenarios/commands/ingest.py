@@ -10,16 +10,28 @@ from rich.table import Table
 from ticktape.scenarios.commands.common import UsageError, console, key_values, stderr_progress
 from ticktape.store.calendar import CalendarError
 from ticktape.store.catalog import IngestSummary, ingest
+from ticktape.store.formats import FORMATS
 from ticktape.store.repository import DataConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ingest", help="validate CSV/Parquet folders into a session catalog")
-    p.add_argument("sources", nargs="+", metavar="SRC", help="folders of CSV or Parquet files")
+    p = sub.add_parser("ingest", help="validate folders of market data into a session catalog")
+    p.add_argument(
+        "sources", nargs="+", metavar="SRC", help="folders of CSV/Parquet, LEAN or DBN files"
+    )
     p.add_argument("--catalog", required=True, help="catalog folder to create or extend")
     p.add_argument("--calendar", default="XNYS")
     p.add_argument(
-        "--label", choices=("start", "end"), default="start", help="bar stamp convention"
+        "--label",
+        choices=("start", "end"),
+        default="start",
+        help="bar stamp convention of CSV/Parquet (LEAN and DBN stamp bars at the start)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="format of the sources (auto: by content and layout)",
     )
     p.set_defaults(handler=cmd_ingest)
 
@@ -43,6 +55,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 calendar=args.calendar,
                 label=args.label,
                 progress=advance,
+                data_format=args.format,
             )
         except (DataConfigError, CalendarError) as e:
             raise UsageError(str(e)) from None

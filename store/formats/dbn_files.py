@@ -1,0 +1,129 @@
+"""Databento DBN files as bytes: the header, the metadata, and the records as a numpy array.
+
+A DBN file (`.dbn`, or zstd-compressed `.dbn.zst`) is `DBN`, a version byte, the metadata's length
+(u32, little endian), the metadata, then fixed-size records back to back. The records of a
+single-schema file are viewed as one numpy structured array whose fields are the record's own
+(`databento_dbn` publishes each record type's dtype), never one Python object per record.
+`databento_dbn` is imported here, lazily: it is an optional extra, off the import path of a run.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ticktape.messages import rejections as why
+from ticktape.store.formats.vendor import Unusable
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+DBN_MAGIC = b"DBN"
+VERSIONS = (1, 2, 3)
+_PREFIX = struct.Struct("<3sBI")
+_READ_BYTES = 1 << 24
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    version: int
+    metadata: Any  # databento_dbn.Metadata
+    records_at: int  # offset of the first record in the decompressed stream
+
+
+def is_dbn_name(name: str) -> bool:
+    return name.lower().endswith((".dbn", ".dbn.zst"))
+
+
+def _stream(path: Path) -> Any:
+    """The file's decompressed bytes as a stream (a zstd file is told by its magic)."""
+    with path.open("rb") as fh:
+        compressed = fh.read(4) == ZSTD_MAGIC
+    raw = pa.OSFile(str(path), "r")
+    return pa.CompressedInputStream(raw, "zstd") if compressed else raw
+
+
+def read_header(path: Path) -> Header:
+    """The version and metadata; a file that is not DBN of a known version is `Unusable`."""
+    import databento_dbn
+
+    try:
+        with _stream(path) as stream:
+            prefix = stream.read(_PREFIX.size)
+            if len(prefix) < _PREFIX.size:
+                raise Unusable(why.DBN_BAD_METADATA)
+            magic, version, length = _PREFIX.unpack(prefix)
+            if magic != DBN_MAGIC:
+                raise Unusable(why.DBN_BAD_METADATA)
+            if version not in VERSIONS:
+                raise Unusable(why.DBN_UNSUPPORTED_VERSION)
+            body = stream.read(length)
+    except OSError as exc:
+        raise Unusable(why.DBN_BAD_METADATA) from exc
+    if len(body) < length:
+        raise Unusable(why.DBN_BAD_METADATA)
+    try:
+        metadata = databento_dbn.Metadata.decode(prefix + body)
+    except (databento_dbn.DBNError, ValueError) as exc:
+        raise Unusable(why.DBN_BAD_METADATA) from exc
+    return Header(version, metadata, _PREFIX.size + length)
+
+
+def read_records(path: Path, header: Header) -> tuple[bytes, bool]:
+    """The bytes after the metadata, and whether the stream broke off (a cut-off zstd frame)."""
+    parts: list[bytes] = []
+    damaged = False
+    with _stream(path) as stream:
+        stream.read(header.records_at)
+        while True:
+            try:
+                part = stream.read(_READ_BYTES)
+            except OSError:
+                damaged = True
+                break
+            if not part:
+                break
+            parts.append(part)
+    return b"".join(parts), damaged
+
+
+def record_view(data: bytes, dtype: np.dtype, rtypes: frozenset[int]) -> tuple[np.ndarray, Any]:
+    """The records of the file's own type, as one structured array, and what else is there.
+
+    Returns (records, (numbers, others, tail)): `numbers` the 1-based record number of each
+    record kept, `others` the numbers of records of another type, `tail` the number of the first
+    record cut off (0 if none). A file of one record size is viewed in place; a file that mixes
+    sizes (a live stream's system records) is walked header by header, then gathered.
+    """
+    size = dtype.itemsize
+    count = len(data) // size
+    view = np.frombuffer(data, dtype=dtype, count=count)
+    if (view["length"].astype(np.int64) * 4 == size).all():  # one record size: in place
+        numbers = np.arange(1, count + 1, dtype=np.int64)
+        ours = np.isin(view["rtype"], list(rtypes))
+        tail = count + 1 if len(data) % size else 0
+        return view[ours], (numbers[ours], numbers[~ours], tail)
+    starts, tail = _walk(data)
+    records = np.frombuffer(data, np.uint8)
+    lengths = records[starts].astype(np.int64) * 4
+    ours = (lengths == size) & np.isin(records[starts + 1], list(rtypes))
+    numbers = np.arange(1, len(starts) + 1, dtype=np.int64)
+    picked = starts[ours]
+    gathered = records[picked[:, None] + np.arange(size)].reshape(-1)
+    return np.frombuffer(gathered.tobytes(), dtype=dtype), (numbers[ours], numbers[~ours], tail)
+
+
+def _walk(data: bytes) -> tuple[np.ndarray, int]:
+    """Where each record starts (by its length byte), and the number of a cut-off last one."""
+    starts = []
+    at, end = 0, len(data)
+    while at < end:
+        length = data[at] * 4
+        if length == 0 or at + length > end:
+            return np.array(starts, dtype=np.int64), len(starts) + 1
+        starts.append(at)
+        at += length
+    return np.array(starts, dtype=np.int64), 0

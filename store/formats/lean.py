@@ -1,0 +1,173 @@
+"""LEAN's minute and tick CSVs to the project's columns.
+
+How LEAN's rows become the project's (DESIGN §2, §11):
+- a minute trade bar is a 1m bar stamped with its start, as LEAN stamps it (`Time`; LEAN emits it
+  at `EndTime`, a minute later, which is when the project releases a bar too);
+- a minute quote bar is one quote at the bar's end (start + 1 minute), with the closing bid and
+  ask and the last sizes: the close is the only top of book the bar knows for sure, and it is not
+  known before the bar ends (a quote at its start would look ahead). The bar that ends at the
+  close is therefore outside regular hours, like any quote stamped at the close;
+- a tick is a trade or a quote at its own millisecond; a tick LEAN flags suspicious is rejected;
+- a missing quote side (empty fields, or price and size 0) is an absent side (price 0, size 0);
+- equity prices are in 1/10,000 of a dollar and are divided by 10,000; index, crypto, forex and
+  CFD prices are plain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ticktape.messages import rejections as why
+from ticktape.store.formats.lean_files import (
+    SCALED,
+    LeanPath,
+    check_zip,
+    data_root,
+    data_zone,
+    day_bounds,
+    ms_to_ns,
+    parse_path,
+    read_member,
+)
+from ticktape.store.formats.vendor import Decoded, Unusable, VendorFile
+from ticktape.store.parsing import csv_rows, numbers
+from ticktape.store.reading import Block, split_lines
+from ticktape.store.repository import DataConfigError
+
+_MINUTE_NS = 60 * 1_000_000_000
+_PRICES = frozenset({"open", "high", "low", "close", "price", "bid", "ask"})
+# (resolution, tick type, fields) -> the kind and where its columns are; LEAN's own column order
+_LAYOUTS: dict[tuple[str, str, int], tuple[str, dict[str, int]]] = {
+    ("minute", "trade", 6): (
+        "bars",
+        {"open": 1, "high": 2, "low": 3, "close": 4, "volume": 5},
+    ),
+    # time, bid open/high/low/close, last bid size, ask open/high/low/close, last ask size
+    ("minute", "quote", 11): ("quotes", {"bid": 4, "bid_size": 5, "ask": 9, "ask_size": 10}),
+    ("minute", "quote", 9): ("quotes", {"bid": 4, "ask": 8}),  # forex: no sizes
+    # time, price, quantity, exchange, sale condition, suspicious
+    ("tick", "trade", 6): ("trades", {"price": 1, "size": 2, "suspicious": 5}),
+    ("tick", "trade", 3): ("trades", {"price": 1, "size": 2}),
+    # time, bid, bid size, ask, ask size, exchange, condition, suspicious
+    ("tick", "quote", 8): (
+        "quotes",
+        {"bid": 1, "bid_size": 2, "ask": 3, "ask_size": 4, "suspicious": 7},
+    ),
+    ("tick", "quote", 5): ("quotes", {"bid": 1, "bid_size": 2, "ask": 3, "ask_size": 4}),
+    ("tick", "quote", 3): ("quotes", {"bid": 1, "ask": 2}),  # forex: no sizes
+}
+_KINDS = {
+    ("minute", "trade"): "bars",
+    ("minute", "quote"): "quotes",
+    ("tick", "trade"): "trades",
+    ("tick", "quote"): "quotes",
+}
+_VALUES = {
+    "bars": ("open", "high", "low", "close", "volume"),
+    "trades": ("price", "size"),
+    "quotes": ("bid", "bid_size", "ask", "ask_size"),
+}
+
+
+class Lean:
+    """LEAN's data folders (`--format lean`)."""
+
+    name = "LEAN"
+
+    def wanted(self, name: str) -> bool:
+        return name.lower().endswith(".zip")
+
+    def scan(self, folder: Path, files: list[Path]) -> list[VendorFile]:
+        root = data_root(folder)
+        if root is None:
+            raise DataConfigError(
+                f"{folder} is not inside a LEAN data root (no market-hours/"
+                "market-hours-database.json in it or above it)"
+            )
+        return [self._scan(folder, root, path) for path in files]
+
+    def _scan(self, folder: Path, root: Path, path: Path) -> VendorFile:
+        name = path.relative_to(folder).as_posix()
+        where = parse_path(path.resolve().relative_to(root).parts)
+        if where is None:
+            return VendorFile(name, path, reason=why.LEAN_UNSUPPORTED)
+        zone = data_zone(root, where)
+        if zone is None:
+            return VendorFile(name, path, reason=why.LEAN_NO_MARKET_HOURS)
+        reason = check_zip(path, where)
+        if reason:
+            return VendorFile(name, path, reason=reason)
+        start, end = day_bounds(where.day, zone)
+        bar_quotes = where.resolution == "minute" and where.tick_type == "quote"
+        return VendorFile(
+            name,
+            path,
+            kind=_KINDS[where.resolution, where.tick_type],
+            symbols=(where.symbol,),
+            ts_min=start + (_MINUTE_NS if bar_quotes else 0),
+            ts_max=end if bar_quotes else end - 1,
+            detail=(where, zone),
+        )
+
+    def decode(self, file: VendorFile) -> Decoded:
+        where, zone = file.detail
+        return decode_csv(read_member(file.path, where), where, zone)
+
+
+def decode_csv(data: bytes, where: LeanPath, zone: str) -> Decoded:
+    """One LEAN CSV's rows: a line that cannot be split is rejected alone (as for CSV)."""
+    first = data[: data.find(b"\n")] if b"\n" in data else data
+    fields = first.count(b",") + 1
+    layout = _LAYOUTS.get((where.resolution, where.tick_type, fields))
+    if layout is None:
+        raise Unusable(why.LEAN_UNKNOWN_COLUMNS)
+    kind, at = layout
+    lines = split_lines(Block(0, 0, 1, data), 0, fields, 0)
+    table, line = csv_rows(lines, fields, {"ms": 0, **at})
+    rejected: list[tuple[int, str, str, int | None]] = [
+        (number, reason, where.symbol, None) for number, reason, _ in lines.bad
+    ]
+    ms, bad_ms = numbers(table.column("ms"))
+    good_ms = ~(bad_ms | np.isnan(ms))
+    ts = ms_to_ns(np.where(good_ms, ms, 0), where.day, zone)
+    if kind == "quotes" and where.resolution == "minute":
+        ts += _MINUTE_NS  # the bar's closing quote, known at its end
+    values = {name: _value(table, name, where) for name in _VALUES[kind]}
+    if kind == "quotes":
+        for side in ("bid", "ask"):
+            absent = np.isnan(values[side]) & np.isnan(values[f"{side}_size"])
+            values[side][absent] = 0.0
+            values[f"{side}_size"][absent] = 0.0
+    keep = np.ones(len(line), dtype=bool)
+    if "suspicious" in at:
+        flag, _ = numbers(table.column("suspicious"))
+        suspicious = flag == 1
+        for i in np.flatnonzero(suspicious).tolist():
+            dated = int(ts[i]) if good_ms[i] else None
+            rejected.append((int(line[i]), why.LEAN_SUSPICIOUS, where.symbol, dated))
+        keep = ~suspicious
+    rows = int(keep.sum())
+    columns = {
+        "symbol": pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(rows, dtype=np.int32)), pa.array([where.symbol])
+        ),
+        "timestamp": pa.array(ts[keep], mask=~good_ms[keep]),
+        **{name: values[name][keep] for name in _VALUES[kind]},
+    }
+    return Decoded(table=pa.table(columns), row=line[keep], rejected=rejected)
+
+
+def _value(table: pa.Table, name: str, where: LeanPath) -> np.ndarray:
+    """A column as float64; a value that is not a number is +inf, which validation calls
+    unparseable (NaN would be a missing value); a column the layout lacks is 0 (no size)."""
+    if name not in table.column_names:
+        return np.zeros(table.num_rows)
+    values, garbage = numbers(table.column(name))
+    values = values.copy()
+    values[garbage] = np.inf
+    if name in _PRICES and where.security in SCALED:
+        values /= 10_000
+    return values
