@@ -41,7 +41,8 @@ def test_the_optional_extras_stay_off_the_import_path_of_run_and_log() -> None:
         "import ticktape.scenarios.commands.log, ticktape.actors.system, ticktape.actors.replay;"
         "extras = ('nautilus_trader', 'ticktape.scenarios.peers', 'ray',"
         " 'ticktape.scenarios.shards', 'ticktape.scenarios.sweep', 'plotly',"
-        " 'ticktape.scenarios.report', 'pyarrow.flight', 'ticktape.scenarios.serve');"
+        " 'ticktape.scenarios.report', 'pyarrow.flight', 'ticktape.scenarios.serve',"
+        " 'databento_dbn');"
         "sys.exit(any(name in sys.modules for name in extras))"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

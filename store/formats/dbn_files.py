@@ -9,6 +9,7 @@ single-schema file are viewed as one numpy structured array whose fields are the
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,9 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DBN_MAGIC = b"DBN"
 VERSIONS = (1, 2, 3)
 _PREFIX = struct.Struct("<3sBI")
-_READ_BYTES = 1 << 24
+_READ_BYTES = 1 << 20
+_RAW_PIECE = 1 << 16  # compressed bytes handed to the decoder at a time
+_SMALL_PIECE = 1 << 9  # the same, and the bytes read, after a cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +41,34 @@ def is_dbn_name(name: str) -> bool:
     return name.lower().endswith((".dbn", ".dbn.zst"))
 
 
-def _stream(path: Path) -> Any:
+class _Pieces(io.RawIOBase):
+    """A file handed to the zstd decoder a piece at a time, so that what decodes before a cut
+    comes out before the decoder finds the cut (pyarrow's stream raises, losing its buffer)."""
+
+    def __init__(self, path: Path, piece: int) -> None:
+        self._file = path.open("rb")
+        self._piece = piece
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._file.read(min(len(buffer), self._piece))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _stream(path: Path, piece: int = _RAW_PIECE) -> Any:
     """The file's decompressed bytes as a stream (a zstd file is told by its magic)."""
     with path.open("rb") as fh:
         compressed = fh.read(4) == ZSTD_MAGIC
-    raw = pa.OSFile(str(path), "r")
-    return pa.CompressedInputStream(raw, "zstd") if compressed else raw
+    if not compressed:
+        return pa.OSFile(str(path), "r")
+    return pa.CompressedInputStream(pa.PythonFile(_Pieces(path, piece), mode="r"), "zstd")
 
 
 def read_header(path: Path) -> Header:
@@ -73,21 +98,57 @@ def read_header(path: Path) -> Header:
 
 
 def read_records(path: Path, header: Header) -> tuple[bytes, bool]:
-    """The bytes after the metadata, and whether the stream broke off (a cut-off zstd frame)."""
-    parts: list[bytes] = []
-    damaged = False
-    with _stream(path) as stream:
+    """The bytes after the metadata, and whether the stream broke off (a cut-off zstd frame).
+
+    A broken stream is read again up to where the first pass got, then in small pieces, so that
+    only the records after the cut (to within a piece) are lost."""
+    parts = _read(path, header.records_at, _READ_BYTES, _RAW_PIECE)
+    if parts[-1] is not None:
+        return b"".join(parts), False  # type: ignore[arg-type]
+    good = sum(len(p) for p in parts[:-1])  # type: ignore[arg-type]
+    with _stream(path, _SMALL_PIECE) as stream:
         stream.read(header.records_at)
+        head = _read_exactly(stream, good)
+        tail = _read_until_error(stream, _SMALL_PIECE)
+    return head + tail, True
+
+
+def _read(path: Path, skip: int, size: int, piece: int) -> list[bytes | None]:
+    """The stream's pieces after `skip` bytes; a last None when it broke off."""
+    parts: list[bytes | None] = []
+    with _stream(path, piece) as stream:
+        stream.read(skip)
         while True:
             try:
-                part = stream.read(_READ_BYTES)
+                part = stream.read(size)
             except OSError:
-                damaged = True
-                break
+                parts.append(None)
+                return parts
             if not part:
-                break
+                parts.append(b"")
+                return parts
             parts.append(part)
-    return b"".join(parts), damaged
+
+
+def _read_exactly(stream: Any, size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = stream.read(min(left, _READ_BYTES))
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def _read_until_error(stream: Any, size: int) -> bytes:
+    parts = []
+    while True:
+        try:
+            part = stream.read(size)
+        except OSError:
+            return b"".join(parts)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
 
 
 def record_view(data: bytes, dtype: np.dtype, rtypes: frozenset[int]) -> tuple[np.ndarray, Any]:
