@@ -159,10 +159,15 @@ def _check_order(
     """Duplicate and out-of-order rows, against the latest accepted time of their symbol."""
     latest = np.full(len(ts), _NEVER, dtype=np.int64)  # before each row
     candidate = np.flatnonzero(verdicts.ok)
+    groups: Iterable[tuple[int, np.ndarray]] = []
     if len(names) == 1 and len(candidate):  # the usual block: one symbol
-        groups: Iterable[tuple[int, np.ndarray]] = [(0, candidate)]
-    else:
-        groups = ((c, candidate[symbol[candidate] == c]) for c in np.unique(symbol[candidate]))
+        groups = [(0, candidate)]
+    elif len(candidate):  # each symbol's rows in file order, by one stable sort
+        by_symbol = candidate[np.argsort(symbol[candidate], kind="stable")]
+        codes = symbol[by_symbol]
+        cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        firsts = np.concatenate([[0], cuts])
+        groups = zip(codes[firsts].tolist(), np.split(by_symbol, cuts), strict=True)
     for code, rows in groups:
         start = carry.get(names[code], _NEVER)
         running = np.maximum.accumulate(np.concatenate([[start], ts[rows]]))

@@ -31,6 +31,7 @@ from ticktape.store.formats.vendor import Decoded, Unusable, VendorFile
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _DAY_BITS = 20  # days since 1970 fit 20 bits until the year 4840
+_DENSE_IDS = 1 << 22  # a one-day file looks its instruments up in a table of this many at most
 _PRICE_SCALE = 1e9
 _UNDEF_PRICE = np.iinfo(np.int64).max
 _UNDEF_TIMESTAMP = np.iinfo(np.uint64).max
@@ -133,6 +134,12 @@ class Symbology:
         if not len(self._key):
             return np.full(len(instrument), -1, dtype=np.int32)
         day = ts // _NS_PER_DAY
+        if len(day) and day.min() == day.max() and instrument.max() < _DENSE_IDS:  # one day
+            ids = np.arange(int(instrument.max()) + 1, dtype=np.int64)
+            return self._search(ids, np.full(len(ids), day[0]))[instrument]
+        return self._search(instrument, day)
+
+    def _search(self, instrument: np.ndarray, day: np.ndarray) -> np.ndarray:
         at = np.searchsorted(self._key, (instrument << _DAY_BITS) | day, side="right") - 1
         safe = np.maximum(at, 0)
         mapped = (at >= 0) & (self._id[safe] == instrument) & (day < self._end[safe])
@@ -159,26 +166,39 @@ def decode_records(
     ]
     values, undefined = _VALUES[kind](records)
     bad = (symbol < 0) | undefined
+    if not bad.any():
+        return Decoded(
+            table=_table(symbol, ts, values, symbology),
+            row=numbers,
+            rejected=rejected,
+            damaged_from=tail,
+            damage=why.DAMAGED_FROM_RECORD,
+        )
     for i in np.flatnonzero(bad).tolist():
         reason = why.DBN_UNMAPPED if symbol[i] < 0 else why.DBN_UNDEFINED_PRICE
         name = symbology.names[symbol[i]] if symbol[i] >= 0 else ""
         rejected.append((int(numbers[i]), reason, name, int(ts[i]) if ts[i] >= 0 else None))
     keep = ~bad
-    table = pa.table(
-        {
-            "symbol": pa.DictionaryArray.from_arrays(
-                pa.array(symbol[keep]), pa.array(symbology.names, pa.string())
-            ),
-            "timestamp": ts[keep],
-            **{name: column[keep] for name, column in values.items()},
-        }
-    )
+    values = {name: column[keep] for name, column in values.items()}
     return Decoded(
-        table=table,
+        table=_table(symbol[keep], ts[keep], values, symbology),
         row=numbers[keep],
         rejected=rejected,
         damaged_from=tail,
         damage=why.DAMAGED_FROM_RECORD,
+    )
+
+
+def _table(
+    symbol: np.ndarray, ts: np.ndarray, values: dict[str, np.ndarray], symbology: Symbology
+) -> pa.Table:
+    names = pa.array(symbology.names, pa.string())
+    return pa.table(
+        {
+            "symbol": pa.DictionaryArray.from_arrays(pa.array(symbol), names),
+            "timestamp": np.ascontiguousarray(ts),
+            **values,
+        }
     )
 
 

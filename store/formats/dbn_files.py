@@ -164,8 +164,11 @@ def record_view(data: bytes, dtype: np.dtype, rtypes: frozenset[int]) -> tuple[n
     view = np.frombuffer(data, dtype=dtype, count=count)
     if (view["length"].astype(np.int64) * 4 == size).all():  # one record size: in place
         numbers = np.arange(1, count + 1, dtype=np.int64)
-        ours = np.isin(view["rtype"], list(rtypes))
         tail = count + 1 if len(data) % size else 0
+        rtype = view["rtype"]
+        if len(rtypes) == 1 and (rtype == next(iter(rtypes))).all():  # the usual file
+            return view, (numbers, numbers[:0], tail)
+        ours = np.isin(rtype, list(rtypes))
         return view[ours], (numbers[ours], numbers[~ours], tail)
     starts, tail = _walk(data)
     records = np.frombuffer(data, np.uint8)
