@@ -130,13 +130,8 @@ def main() -> None:
                 for file in repository._files:  # type: ignore[attr-defined]
                     repository.format.decode(file)  # type: ignore[attr-defined]
 
-            catalogs = iter(range(args.repeat))
             reader = median_rate(rows, args.repeat, read)
-            whole = median_rate(
-                rows,
-                args.repeat,
-                lambda f=folder: ingest([f], base / f"cat{next(catalogs)}{f.name}"),
-            )
+            whole = median_rate(rows, args.repeat, lambda f=folder: ingest_anew(f, base))
             print(f"{name:<18} {rows:>10,} {reader:>15,.0f} {whole:>15,.0f}")
 
 
