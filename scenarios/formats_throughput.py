@@ -127,8 +127,8 @@ def main() -> None:
             repository = open_source(folder)
 
             def read(repository: object = repository) -> None:
-                for file in repository._files:  # type: ignore[attr-defined]
-                    repository.format.decode(file)  # type: ignore[attr-defined]
+                files = repository._files  # type: ignore[attr-defined]
+                repository.format.decode_many(files)  # type: ignore[attr-defined]
 
             reader = median_rate(rows, args.repeat, read)
             whole = median_rate(rows, args.repeat, lambda f=folder: ingest_anew(f, base))

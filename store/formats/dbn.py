@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from ticktape.store.formats.dbn_files import (
     record_view,
 )
 from ticktape.store.formats.vendor import Decoded, Unusable, VendorFile
+from ticktape.store.repository import _READ_ERRORS as READ_ERRORS
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _DAY_BITS = 20  # days since 1970 fit 20 bits until the year 4840
@@ -84,10 +86,17 @@ class Dbn:
             detail=(header, symbology),
         )
 
-    def decode(self, file: VendorFile) -> Decoded:
-        header, symbology = file.detail
-        records, (numbers, others, tail) = _records(file.path, header)
-        return decode_records(records, numbers, others, tail, file.kind, symbology)
+    def decode_many(self, files: Sequence[VendorFile]) -> list[Decoded | Exception]:
+        results: list[Decoded | Exception] = []
+        for file in files:
+            header, symbology = file.detail
+            try:
+                records, (numbers, others, tail) = _records(file.path, header)
+            except (Unusable, *READ_ERRORS) as exc:
+                results.append(exc)
+                continue
+            results.append(decode_records(records, numbers, others, tail, file.kind, symbology))
+        return results
 
 
 def _records(path: Path, header: Header) -> tuple[np.ndarray, Any]:

@@ -15,6 +15,7 @@ How LEAN's rows become the project's (DESIGN §2, §11):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from ticktape.store.formats.lean_files import (
 from ticktape.store.formats.vendor import Decoded, Unusable, VendorFile
 from ticktape.store.parsing import csv_rows, numbers
 from ticktape.store.reading import Block, split_lines
+from ticktape.store.repository import _READ_ERRORS as READ_ERRORS
 from ticktape.store.repository import DataConfigError
 
 _MINUTE_NS = 60 * 1_000_000_000
@@ -112,55 +114,104 @@ class Lean:
             detail=(where, zone),
         )
 
-    def decode(self, file: VendorFile) -> Decoded:
-        where, zone = file.detail
-        return decode_csv(read_member(file.path, where), where, zone)
+    def decode_many(self, files: Sequence[VendorFile]) -> list[Decoded | Exception]:
+        """The files' rows; files of one column layout are parsed as one text (a parser call
+        costs more than a day of minute bars)."""
+        results: list[Decoded | Exception] = [Unusable(why.LEAN_UNKNOWN_COLUMNS)] * len(files)
+        groups: dict[tuple[str, str, int], list[tuple[int, bytes, LeanPath, str]]] = {}
+        for i, file in enumerate(files):
+            where, zone = file.detail
+            try:
+                data = read_member(file.path, where)
+            except (Unusable, *READ_ERRORS) as exc:
+                results[i] = exc
+                continue
+            end = data.find(b"\n")
+            fields = (data[:end] if end >= 0 else data).count(b",") + 1
+            key = (where.resolution, where.tick_type, fields)
+            if key in _LAYOUTS:
+                groups.setdefault(key, []).append((i, _terminated(data), where, zone))
+        for (_, _, fields), members in groups.items():
+            decoded = decode_csv(fields, [(d, w, z) for _, d, w, z in members])
+            for (i, *_), one in zip(members, decoded, strict=True):
+                results[i] = one
+        return results
 
 
-def decode_csv(data: bytes, where: LeanPath, zone: str) -> Decoded:
-    """One LEAN CSV's rows: a line that cannot be split is rejected alone (as for CSV)."""
-    first = data[: data.find(b"\n")] if b"\n" in data else data
-    fields = first.count(b",") + 1
-    layout = _LAYOUTS.get((where.resolution, where.tick_type, fields))
-    if layout is None:
-        raise Unusable(why.LEAN_UNKNOWN_COLUMNS)
-    kind, at = layout
-    lines = split_lines(Block(0, 0, 1, data), 0, fields, 0)
+def _terminated(data: bytes) -> bytes:
+    """The text with a line feed at its end, so that texts joined keep their own lines."""
+    return data if data.endswith(b"\n") or not data else data + b"\n"
+
+
+def _lines_in(data: bytes) -> int:
+    """Lines as `split_lines` counts them: ended by LF, CRLF or a lone CR."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def decode_csv(fields: int, files: list[tuple[bytes, LeanPath, str]]) -> list[Decoded]:
+    """The rows of LEAN CSVs of one layout (each ending in a line feed), parsed as one text; a
+    line that cannot be split is rejected alone (as for CSV)."""
+    resolution, tick_type = files[0][1].resolution, files[0][1].tick_type
+    kind, at = _LAYOUTS[resolution, tick_type, fields]
+    firsts = np.cumsum([1] + [_lines_in(data) for data, _, _ in files])  # each file's line 1
+    lines = split_lines(Block(0, 0, 1, b"".join(d for d, _, _ in files)), 0, fields, 0)
     table, line = csv_rows(lines, fields, {"ms": 0, **at})
-    rejected: list[tuple[int, str, str, int | None]] = [
-        (number, reason, where.symbol, None) for number, reason, _ in lines.bad
-    ]
     ms, bad_ms = numbers(table.column("ms"))
     good_ms = ~(bad_ms | np.isnan(ms))
-    ts = ms_to_ns(np.where(good_ms, ms, 0), where.day, zone)
-    if kind == "quotes" and where.resolution == "minute":
-        ts += _MINUTE_NS  # the bar's closing quote, known at its end
-    values = {name: _value(table, name, where) for name in _VALUES[kind]}
-    if kind == "quotes":
+    ms = np.where(good_ms, ms, 0)
+    values = {name: _value(table, name) for name in _VALUES[kind]}
+    suspicious = np.zeros(len(line), dtype=bool)
+    if "suspicious" in at:
+        suspicious = numbers(table.column("suspicious"))[0] == 1
+    rows = np.searchsorted(line, firsts)  # file k's rows are rows[k]:rows[k + 1]
+    bad_lines: list[list[tuple[int, str]]] = [[] for _ in files]
+    for number, reason, _ in lines.bad:
+        k = int(np.searchsorted(firsts, number, side="right")) - 1
+        bad_lines[k].append((number - int(firsts[k]) + 1, reason))
+    decoded = []
+    for k, (_, where, zone) in enumerate(files):
+        part = slice(rows[k], rows[k + 1])
+        ts = ms_to_ns(ms[part], where.day, zone)
+        if kind == "quotes" and resolution == "minute":
+            ts += _MINUTE_NS  # the bar's closing quote, known at its end
+        own = {name: _scaled(name, column[part], where) for name, column in values.items()}
+        decoded.append(
+            _decoded(where, line[part] - firsts[k] + 1, ts, good_ms[part], own, suspicious[part])
+        )
+        decoded[-1].rejected += [(n, reason, where.symbol, None) for n, reason in bad_lines[k]]
+    return decoded
+
+
+def _decoded(
+    where: LeanPath,
+    line: np.ndarray,
+    ts: np.ndarray,
+    good_ms: np.ndarray,
+    values: dict[str, np.ndarray],
+    suspicious: np.ndarray,
+) -> Decoded:
+    rejected: list[tuple[int, str, str, int | None]] = [
+        (int(line[i]), why.LEAN_SUSPICIOUS, where.symbol, int(ts[i]) if good_ms[i] else None)
+        for i in np.flatnonzero(suspicious).tolist()
+    ]
+    if "bid" in values:
         for side in ("bid", "ask"):
             absent = np.isnan(values[side]) & np.isnan(values[f"{side}_size"])
             values[side][absent] = 0.0
             values[f"{side}_size"][absent] = 0.0
-    keep = np.ones(len(line), dtype=bool)
-    if "suspicious" in at:
-        flag, _ = numbers(table.column("suspicious"))
-        suspicious = flag == 1
-        for i in np.flatnonzero(suspicious).tolist():
-            dated = int(ts[i]) if good_ms[i] else None
-            rejected.append((int(line[i]), why.LEAN_SUSPICIOUS, where.symbol, dated))
-        keep = ~suspicious
+    keep = ~suspicious
     rows = int(keep.sum())
     columns = {
         "symbol": pa.DictionaryArray.from_arrays(
             pa.array(np.zeros(rows, dtype=np.int32)), pa.array([where.symbol])
         ),
         "timestamp": pa.array(ts[keep], mask=~good_ms[keep]),
-        **{name: values[name][keep] for name in _VALUES[kind]},
+        **{name: column[keep] for name, column in values.items()},
     }
     return Decoded(table=pa.table(columns), row=line[keep], rejected=rejected)
 
 
-def _value(table: pa.Table, name: str, where: LeanPath) -> np.ndarray:
+def _value(table: pa.Table, name: str) -> np.ndarray:
     """A column as float64; a value that is not a number is +inf, which validation calls
     unparseable (NaN would be a missing value); a column the layout lacks is 0 (no size)."""
     if name not in table.column_names:
@@ -168,6 +219,10 @@ def _value(table: pa.Table, name: str, where: LeanPath) -> np.ndarray:
     values, garbage = numbers(table.column(name))
     values = values.copy()
     values[garbage] = np.inf
-    if name in _PRICES and where.security in SCALED:
-        values /= 10_000
     return values
+
+
+def _scaled(name: str, column: np.ndarray, where: LeanPath) -> np.ndarray:
+    if name in _PRICES and where.security in SCALED:
+        return column / 10_000
+    return column.copy()

@@ -117,20 +117,23 @@ def day_bounds(day: date, zone: str) -> tuple[int, int]:
 def ms_to_ns(ms: np.ndarray, day: date, zone: str) -> np.ndarray:
     """Milliseconds since the local midnight of `day` to ns UTC; a day with an offset change (a
     daylight saving day) takes each row's offset from its local hour."""
-    midnight, _ = day_bounds(day, zone)
+    midnight, offsets = _day_offsets(day, zone)
     ns = midnight + ms.astype(np.int64) * _NS_PER_MS
-    tz = ZoneInfo(zone)
-    offsets = np.array(
-        [
-            datetime(day.year, day.month, day.day, hour, tzinfo=tz).utcoffset().total_seconds()  # type: ignore[union-attr]
-            for hour in range(24)
-        ],
-        dtype=np.int64,
-    )
     if (offsets == offsets[0]).all():
         return ns
     hour = np.clip(ms // 3_600_000, 0, 23).astype(np.int64)
     return ns - (offsets[hour] - offsets[0]) * _NS_PER_S
+
+
+@cache
+def _day_offsets(day: date, zone: str) -> tuple[int, np.ndarray]:
+    """The day's midnight (ns UTC) and the zone's UTC offset (s) at each local hour."""
+    tz = ZoneInfo(zone)
+    offsets = [
+        datetime(day.year, day.month, day.day, hour, tzinfo=tz).utcoffset().total_seconds()  # type: ignore[union-attr]
+        for hour in range(24)
+    ]
+    return day_bounds(day, zone)[0], np.array(offsets, dtype=np.int64)
 
 
 def check_zip(path: Path, where: LeanPath) -> str:

@@ -35,7 +35,6 @@ from ticktape.messages.session import Session
 from ticktape.store.parsing import KIND_COLUMNS, to_numpy
 from ticktape.store.reading import walk
 from ticktape.store.repository import (
-    _READ_ERRORS,
     _SCAN_THREADS,
     DataConfigError,
     InputFile,
@@ -94,8 +93,8 @@ class Format(Protocol):
     def scan(self, folder: Path, files: list[Path]) -> list[VendorFile]:
         """Kind, symbols and bounds of each file, from its path and header only."""
 
-    def decode(self, file: VendorFile) -> Decoded:
-        """The file's rows; raises an OSError/ValueError if it cannot be read at all."""
+    def decode_many(self, files: Sequence[VendorFile]) -> list[Decoded | Exception]:
+        """Each file's rows, or why it cannot be read (`Unusable`, an OSError/ValueError)."""
 
 
 @dataclass(slots=True)
@@ -210,15 +209,13 @@ class VendorRepository:
     def _decode(self, due: Sequence[VendorFile], rejected: list[DataRejected]) -> None:
         """Decode the due files and check their rows, kind by kind, in one call each."""
         by_kind: dict[str, list[tuple[VendorFile, Decoded]]] = {}
-        for file in due:
+        for file, decoded in zip(due, self.format.decode_many(due), strict=True):
             self._decoded.add(file.name)
             report = file.name not in self._reported
             self._reported.add(file.name)
-            try:
-                decoded = self.format.decode(file)
-            except (Unusable, *_READ_ERRORS) as exc:
-                logger.warning("cannot read {}: {}", file.path, exc)
-                reason = exc.reason if isinstance(exc, Unusable) else why.UNREADABLE_FILE
+            if isinstance(decoded, Exception):
+                logger.warning("cannot read {}: {}", file.path, decoded)
+                reason = decoded.reason if isinstance(decoded, Unusable) else why.UNREADABLE_FILE
                 if report:
                     rejected.append(DataRejected(ts=0, reason=reason, file=file.name, row=0))
                 continue
