@@ -184,6 +184,9 @@ def test_ingest_format_option_reads_lean_and_refuses_a_mixed_folder(
 ) -> None:
     root = write_lean(tmp_path / "Data", minutes=5)
     assert main(["ingest", str(root), "--catalog", str(tmp_path / "c1"), "--format", "lean"]) == 0
-    (root / "equity" / "extra.csv").write_text("symbol,timestamp,price,size\n")
+    (root / "equity" / "usa" / "map_files").mkdir()
+    (root / "equity" / "usa" / "map_files" / "spy.csv").write_text("19980102,spy,P\n")
+    assert detect(root) == "lean"  # LEAN keeps its map and factor files as CSV
+    (root / "equity" / "extra.dbn").write_bytes(b"DBN\x03")
     assert main(["ingest", str(root), "--catalog", str(tmp_path / "c2")]) == 2
     assert "more than one format" in capsys.readouterr().err

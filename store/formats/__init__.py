@@ -51,16 +51,19 @@ def detect(folder: Path) -> str:
         raise DataConfigError(f"source folder {folder} does not exist")
     found: set[str] = set()
     lean_root = data_root(folder) is not None
+    csv = False
     for directory, _, names in os.walk(folder, followlinks=True):
         for name in names:
             if is_data_name(name):
-                found.add("csv")
+                csv = True
                 continue
             magic = _magic(Path(directory) / name)
             if (magic.startswith(DBN_MAGIC) or magic == ZSTD_MAGIC) and is_dbn_name(name):
                 found.add("dbn")
             elif magic == _ZIP_MAGIC and lean_root:
                 found.add("lean")
+    if csv and "lean" not in found:  # a LEAN root keeps its map and factor files as CSV
+        found.add("csv")
     if len(found) > 1:
         raise DataConfigError(
             f"{folder} holds files of more than one format ({', '.join(sorted(found))}); "
