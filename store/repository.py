@@ -261,15 +261,7 @@ class MarketDataRepository:
             if files["bars"] > 1:
                 duplicates = rejected if first_visit else None
                 bars = drop_duplicate_bars(bars, self._names, self.symbols, duplicates)
-            rejected.sort(key=lambda r: (self._position[r.file], r.row))
-            return SessionInput(
-                session=session,
-                symbols=self.symbols,
-                bars=bars,
-                trades=_released(TradeColumns, parts["trades"]),
-                quotes=_released(QuoteColumns, parts["quotes"]),
-                rejected=tuple(rejected),
-            )
+            return session_input(session, self.symbols, bars, parts, rejected, self._position)
 
     def _load(
         self,
@@ -587,6 +579,26 @@ class _Rows:
     ts: np.ndarray
     values: dict[str, np.ndarray]
     source: np.ndarray
+
+
+def session_input(
+    session: Session,
+    symbols: tuple[str, ...],
+    bars: BarColumns,
+    parts: dict[str, list[_Rows]],
+    rejected: list[DataRejected],
+    position: dict[str, int],
+) -> SessionInput:
+    """A session's load: ticks in release order, rejections by file (`position`) and row."""
+    rejected.sort(key=lambda r: (position[r.file], r.row))
+    return SessionInput(
+        session=session,
+        symbols=symbols,
+        bars=bars,
+        trades=_released(TradeColumns, parts["trades"]),
+        quotes=_released(QuoteColumns, parts["quotes"]),
+        rejected=tuple(rejected),
+    )
 
 
 def _released(columns: type[_C], parts: list[_Rows]) -> _C:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from loguru import logger
 
 from ticktape.messages import rejections as why
-from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from ticktape.messages.columns import BarColumns, SessionInput
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
 from ticktape.store.parsing import KIND_COLUMNS, to_numpy
@@ -41,6 +41,7 @@ from ticktape.store.repository import (
     _released,
     _Rows,
     drop_duplicate_bars,
+    session_input,
 )
 from ticktape.store.validation import check
 
@@ -187,15 +188,7 @@ class VendorRepository:
             bars = drop_duplicate_bars(
                 bars, self._names, self.symbols, rejected if first_visit else None
             )
-            rejected.sort(key=lambda r: (self._index[r.file], r.row))
-            return SessionInput(
-                session=session,
-                symbols=self.symbols,
-                bars=bars,
-                trades=_released(TradeColumns, parts["trades"]),
-                quotes=_released(QuoteColumns, parts["quotes"]),
-                rejected=tuple(rejected),
-            )
+            return session_input(session, self.symbols, bars, parts, rejected, self._index)
 
     def _rejection(self, source: int, reason: str, symbol: str) -> DataRejected:
         return DataRejected(
