@@ -212,8 +212,9 @@ def test_bad_dbn_input_costs_its_own_record_or_file(tmp_path: Path) -> None:
         ("book.mbo.dbn", "unsupported DBN schema"),
         ("v9.dbn", "unsupported DBN version"),
     }
-    rejected = [
+    rejected = [  # dated, and undated (the cut: no time of its own)
         *pq.read_table(tmp_path / "catalog/rejected/session=2024-01-02/part.parquet").to_pylist(),
+        *pq.read_table(tmp_path / "catalog/rejected/undated.parquet").to_pylist(),
     ]
     found = {(r["file"], r["row"], r["reason"]) for r in rejected}
     damaged = [r for r in found if r[0] == "ticks.dbn.zst"]

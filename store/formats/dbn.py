@@ -35,6 +35,7 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 _DAY_BITS = 20  # days since 1970 fit 20 bits until the year 4840
 _DENSE_IDS = 1 << 22  # a one-day file looks its instruments up in a table of this many at most
 _PRICE_SCALE = 1e9
+_EARLIEST_NS = 10**17  # as store.parsing: an earlier integer is not ns since the epoch
 _UNDEF_PRICE = np.iinfo(np.int64).max
 _UNDEF_TIMESTAMP = np.iinfo(np.uint64).max
 # schema -> (kind, record class name in databento_dbn, record types of that schema)
@@ -186,7 +187,10 @@ def decode_records(
     for i in np.flatnonzero(bad).tolist():
         reason = why.DBN_UNMAPPED if symbol[i] < 0 else why.DBN_UNDEFINED_PRICE
         name = symbology.names[symbol[i]] if symbol[i] >= 0 else ""
-        rejected.append((int(numbers[i]), reason, name, int(ts[i]) if ts[i] >= 0 else None))
+        dated = int(ts[i]) if ts[i] >= _EARLIEST_NS else None
+        if dated is None:  # a time is checked first, as for CSV
+            reason = why.NOT_NS_TIMESTAMP
+        rejected.append((int(numbers[i]), reason, name, dated))
     keep = ~bad
     values = {name: column[keep] for name, column in values.items()}
     return Decoded(

@@ -162,7 +162,7 @@ def decode_csv(fields: int, files: list[tuple[bytes, LeanPath, str]]) -> list[De
     values = {name: _value(table, name) for name in _VALUES[kind]}
     suspicious = np.zeros(len(line), dtype=bool)
     if "suspicious" in at:
-        suspicious = numbers(table.column("suspicious"))[0] == 1
+        suspicious = (numbers(table.column("suspicious"))[0] == 1) & good_ms  # time first
     rows = np.searchsorted(line, firsts)  # file k's rows are rows[k]:rows[k + 1]
     bad_lines: list[list[tuple[int, str]]] = [[] for _ in files]
     for number, reason, _ in lines.bad:
@@ -191,7 +191,7 @@ def _decoded(
     suspicious: np.ndarray,
 ) -> Decoded:
     rejected: list[tuple[int, str, str, int | None]] = [
-        (int(line[i]), why.LEAN_SUSPICIOUS, where.symbol, int(ts[i]) if good_ms[i] else None)
+        (int(line[i]), why.LEAN_SUSPICIOUS, where.symbol, int(ts[i]))
         for i in np.flatnonzero(suspicious).tolist()
     ]
     if "bid" in values:

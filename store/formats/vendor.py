@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from ticktape.store.repository import (
     InputFile,
     _released,
     _Rows,
+    _widen,
     drop_duplicate_bars,
     session_input,
 )
@@ -150,6 +151,12 @@ class VendorRepository:
         self._decoded: set[str] = set()  # files whose rows are in a batch
         self._reported: set[str] = set()  # files whose undated rejections went out
         self._windows_loaded: set[tuple[int, int]] = set()
+        self._ranges: dict[str, dict[str, tuple[int, int]]] = {}
+
+    def dated_ranges(self, name: str) -> dict[str, tuple[int, int]]:
+        """(first, last) time of the dated rows of file `name` read so far, by symbol: the
+        catalog places a file's undated rejections with these."""
+        return self._ranges.get(name, {})
 
     def input_digests(self) -> tuple[str, ...]:
         return tuple(sorted(self.digests.values()))
@@ -261,6 +268,12 @@ class VendorRepository:
                 rejected.append(self._rejection(source_row, reason, symbol))
             else:
                 dated.append((source_row, reason, symbol, ts))
+        for code, lo, hi in _ranges(checked.dated_symbol, checked.dated):
+            index, symbol = checked.names[code].split(_KEY, 1)
+            _widen(self._ranges.setdefault(self._names[int(index)], {}), {symbol: (lo, hi)})
+        for source_row, _, symbol, ts in dated:
+            name = self._names[source_row >> _ROW_BITS]
+            _widen(self._ranges.setdefault(name, {}), {symbol: (ts, ts)})
         return _Batch(
             kind=kind,
             ts_max=max(f.ts_max for f, _ in files),  # type: ignore[type-var]
@@ -270,6 +283,17 @@ class VendorRepository:
             source=checked.line,
             dated=dated,
         )
+
+
+def _ranges(codes: np.ndarray, ts: np.ndarray) -> Iterable[tuple[int, int, int]]:
+    """(code, first, last) of the times of each code, by one sort."""
+    if not len(ts):
+        return []
+    order = np.argsort(codes, kind="stable")
+    codes, ts = codes[order], ts[order]
+    starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])
+    lo, hi = np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts)
+    return zip(codes[starts].tolist(), lo.tolist(), hi.tolist(), strict=True)
 
 
 def _within_bounds(decoded: Decoded, file: VendorFile) -> Decoded:
