@@ -20,6 +20,7 @@ from typing import Any
 
 import lmdb
 import msgspec
+from loguru import logger
 
 from ticktape.messages.errors import TicktapeError
 from ticktape.store import legacy_log
@@ -113,9 +114,7 @@ class LogFile:
                     if writable:
                         env = _open_env(path, sync=sync, map_size=0, create=False)
                     else:
-                        env = lmdb.open(
-                            str(path), max_dbs=3, readonly=True, create=False, lock=True
-                        )
+                        env = _open_read_only(path)
                     return cls(path, env, lock=lock)
                 except lmdb.MapResizedError:  # a live writer grew the map while we opened
                     env.close()
@@ -222,6 +221,28 @@ def decode_head(raw: bytes | None) -> tuple[int, bytes]:
     if seq < 0 or len(link) != len(GENESIS):
         raise HeadDamaged("the head does not decode")
     return seq, link
+
+
+def _open_read_only(path: Path) -> lmdb.Environment:
+    """Read-only, taking LMDB's reader lock (lock.mdb) when the folder allows it. A log the user
+    may read but not write (a read-only mount, another user's files) has no lock to take: it is
+    opened without one, and then a live writer is not excluded (a reader beside it could see a
+    page the writer is reusing), so this is for logs at rest."""
+    try:
+        return lmdb.open(str(path), max_dbs=3, readonly=True, create=False, lock=True)
+    except lmdb.MapResizedError:
+        raise
+    except lmdb.Error as e:
+        try:
+            env = lmdb.open(str(path), max_dbs=3, readonly=True, create=False, lock=False)
+        except lmdb.Error:
+            raise e from None
+        logger.warning(
+            "log {} cannot be locked ({}): read without a lock; a live writer is not excluded",
+            path,
+            e,
+        )
+        return env
 
 
 def _take_lock(path: Path) -> WriterLock:
