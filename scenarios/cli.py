@@ -62,7 +62,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from ticktape.actors.errors import ActorFailure, ConfigError
     from ticktape.scenarios.commands.common import UsageError
-    from ticktape.store.eventlog import LogDamaged, LogError
+    from ticktape.store.eventlog import DiskRefused, LogDamaged, LogError
 
     sink = None
     try:
@@ -72,7 +72,7 @@ def _main(argv: Sequence[str] | None) -> int:
         level = "INFO" if args.verbose else "WARNING"
         sink = logger.add(sys.stderr, level=level, format="{level}: {message}", catch=False)
         return args.handler(args)
-    except LogDamaged as e:  # one line naming the damage and the last seq to trust
+    except (LogDamaged, DiskRefused) as e:  # one line: the damage or the disk, the last seq
         print(f"ticktape: {e}", file=sys.stderr)
         return 1
     except (UsageError, ConfigError, LogError) as e:

@@ -19,7 +19,14 @@ from ticktape.messages.codec import EncodedBatch
 from ticktape.messages.events import Event
 from ticktape.store import faults
 from ticktape.store.chain import BLOCK_EVENTS, Block, ChainHasher, seq_key
-from ticktape.store.log_file import INITIAL_MAP, SYNC_POLICIES, LogDamaged, LogError, LogFile
+from ticktape.store.log_file import (
+    INITIAL_MAP,
+    SYNC_POLICIES,
+    DiskRefused,
+    LogDamaged,
+    LogError,
+    LogFile,
+)
 from ticktape.store.log_reader import LogReader
 from ticktape.store.log_verifier import VerifyResult, check_head, verify
 from ticktape.store.log_writer import LogWriter
@@ -29,6 +36,7 @@ __all__ = [
     "SYNC_POLICIES",
     "Block",
     "ChainHasher",
+    "DiskRefused",
     "EventLog",
     "LogDamaged",
     "LogError",

@@ -14,6 +14,8 @@ Databases:
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,10 @@ class LogError(TicktapeError):
 class LogDamaged(LogError):
     """A log whose file or records are damaged; the message is one line naming the last
     sequence number that can be trusted, or the first that cannot."""
+
+
+class DiskRefused(LogError):
+    """The disk under the log refused a commit (full, a size limit, an I/O error)."""
 
 
 class HeadDamaged(LogDamaged):
@@ -196,7 +202,9 @@ class LogFile:
             raise LogDamaged(f"log {self.path} is damaged: its manifest does not decode") from None
 
     def write(self, work: Callable[[lmdb.Transaction], None]) -> None:
-        """Run `work` in one write transaction, growing the map when it is full."""
+        """Run `work` in one write transaction, growing the map when it is full. A write the
+        disk refuses (full, a file size limit, an I/O error) is DiskRefused naming the disk;
+        the transaction is not committed, so what was committed before stays intact."""
         while True:
             try:
                 with self.env.begin(write=True) as txn:
@@ -205,6 +213,11 @@ class LogFile:
             except lmdb.MapFullError:
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
                 self.map_growths += 1
+            except lmdb.Error as e:
+                disk = _mount_point(self.path)
+                free = shutil.disk_usage(disk).free >> 20
+                where = f"the disk at {disk} ({free:,} MB free)"
+                raise DiskRefused(f"log {self.path}: {where} refused the write ({e})") from None
 
     def put_meta(self, key: bytes, value: bytes) -> None:
         self.write(lambda txn: txn.put(key, value, db=self.meta))
@@ -221,6 +234,13 @@ def decode_head(raw: bytes | None) -> tuple[int, bytes]:
     if seq < 0 or len(link) != len(GENESIS):
         raise HeadDamaged("the head does not decode")
     return seq, link
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _open_read_only(path: Path) -> lmdb.Environment:

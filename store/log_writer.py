@@ -15,7 +15,7 @@ import numpy as np
 from ticktape.messages.codec import EncodedBatch, decode, encode
 from ticktape.messages.events import Event
 from ticktape.store.chain import GENESIS, Block, ChainHasher, seq_key
-from ticktape.store.log_file import LogError, LogFile
+from ticktape.store.log_file import DiskRefused, LogError, LogFile
 from ticktape.store.log_reader import LogReader
 
 StoredBlock = tuple[int, bytes, bytes]  # key, stored block, link
@@ -40,6 +40,7 @@ class LogWriter:
         self._group_size = group_size
         self.commit_interval = commit_interval
         self.commits = 0
+        self._refused = ""  # why the disk refused a commit, once it has
         block_events = file.block_events
         committed_seq, committed_link = file.head()
         self._committed_seq = committed_seq
@@ -145,7 +146,16 @@ class LogWriter:
             self._put_blocks(txn, blocks)
             txn.put(b"head", head, db=self.file.meta)
 
-        self.file.write(commit)
+        if self._refused:
+            raise DiskRefused(self._refused)
+        try:
+            self.file.write(commit)
+        except DiskRefused as e:  # later commits would fail alike: say it once, write no more
+            self._refused = (
+                f"{e}; events up to seq {self._committed_seq} are committed: free space, then "
+                f"`ticktape resume {self.file.path}`"
+            )
+            raise DiskRefused(self._refused) from None
         self._hasher.completed.clear()
         self._stored_partial = partial[0] if partial else None
         self._committed_seq = last
@@ -173,7 +183,8 @@ class LogWriter:
         self.write_manifest(manifest)
 
     def close(self) -> None:
-        self.flush()
+        if not self._refused:
+            self.flush()
 
     # -- resuming ------------------------------------------------------------------------------
 
