@@ -54,6 +54,8 @@ def _outcome(process: subprocess.Popen[str], log: Path, signum: int) -> str:
     if process.returncode == -signum and not log.exists():  # Python itself was starting
         assert not err, said
         return "before start-up"
+    if process.returncode == 1 and "Fatal Python error: init_" in err and not log.exists():
+        return "before start-up"  # the interpreter's own init took it (no ticktape code ran yet)
     if process.returncode == -signum:  # Python was ending: the run was over, its digest out
         assert "digest" in out and isinstance(read(log)[-1], RunFinished), said
         return "after the end"
