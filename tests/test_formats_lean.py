@@ -190,3 +190,25 @@ def test_ingest_format_option_reads_lean_and_refuses_a_mixed_folder(
     (root / "equity" / "extra.dbn").write_bytes(b"DBN\x03")
     assert main(["ingest", str(root), "--catalog", str(tmp_path / "c2")]) == 2
     assert "more than one format" in capsys.readouterr().err
+
+
+def test_lean_times_follow_the_zone_across_a_daylight_saving_change(tmp_path: Path) -> None:
+    """09:30 in New York is 13:30 UTC on Friday 2013-11-01 and 14:30 UTC on Monday 2013-11-04."""
+    root = tmp_path / "Data"
+    (root / "market-hours").mkdir(parents=True)
+    (root / "market-hours" / "market-hours-database.json").write_text(
+        json.dumps({"entries": MARKET_HOURS})
+    )
+    for day in ("20131101", "20131104"):
+        bar = "34200000,1674100,1674200,1674000,1674100,10"
+        _zip(root / f"equity/usa/minute/spy/{day}_trade.zip", f"{day}_spy_minute_trade.csv", [bar])
+    ingest([root], tmp_path / "catalog")
+    repository = CatalogRepository(tmp_path / "catalog", None)
+    for session in TradingCalendar().sessions("2013-11-01", "2013-11-04"):
+        bars = repository.load_session(session).bars
+        assert bars.ts_start.tolist() == [session.open]
+    utc = [
+        s.open // 10**9 % 86_400 // 3600
+        for s in TradingCalendar().sessions("2013-11-01", "2013-11-04")
+    ]
+    assert utc == [13, 14]
