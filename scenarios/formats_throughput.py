@@ -22,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pyarrow as pa
 
 from ticktape.store.catalog import ingest
 from ticktape.store.formats import open_source
@@ -97,6 +98,21 @@ def write_dbn(folder: Path, schema: str, records: int, symbols: int = 500) -> in
     return records
 
 
+def write_csv(dbn_folder: Path, folder: Path) -> int:
+    """The DBN trades as the project's own CSV: the baseline of the whole ingest."""
+    import pyarrow.csv as pacsv
+
+    from ticktape.store.formats.dbn import Dbn
+
+    reader = Dbn()
+    (file,) = reader.scan(dbn_folder, sorted(dbn_folder.glob("*.dbn")))
+    (decoded,) = reader.decode_many([file])
+    table = decoded.table.set_column(0, "symbol", decoded.table["symbol"].cast(pa.string()))
+    folder.mkdir()
+    pacsv.write_csv(table, folder / "trades.csv")
+    return table.num_rows
+
+
 def median_rate(rows: int, repeat: int, work: Callable[[], object]) -> float:
     times = []
     for _ in range(repeat):
@@ -122,9 +138,14 @@ def main() -> None:
             folder = base / schema
             folder.mkdir()
             sources[f"DBN {schema}"] = (folder, write_dbn(folder, schema, 2_000_000))
+        sources["CSV, same as trades"] = (base / "csv", write_csv(base / "trades", base / "csv"))
         print(f"{'source':<18} {'rows':>10} {'reader rows/s':>15} {'ingest rows/s':>15}")
         for name, (folder, rows) in sources.items():
             repository = open_source(folder)
+            if not hasattr(repository, "format"):  # the CSV baseline: whole ingest only
+                whole = median_rate(rows, args.repeat, lambda f=folder: ingest_anew(f, base))
+                print(f"{name:<18} {rows:>10,} {'':>15} {whole:>15,.0f}")
+                continue
 
             def read(repository: object = repository) -> None:
                 files = repository._files  # type: ignore[attr-defined]
