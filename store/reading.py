@@ -255,6 +255,19 @@ def header_fields(block: Block) -> tuple[tuple[str, ...], int] | str:
     return why.NO_HEADER
 
 
+def _utf8(line: bytes, used: tuple[int, ...] | None, fields: int) -> bool:
+    """The used fields decode; a line whose commas do not split it into its fields (quoted
+    commas) is checked whole."""
+    parts = line.split(b",")
+    checked = [parts[j] for j in used] if used is not None and len(parts) == fields else [line]
+    try:
+        for part in checked:
+            part.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _leading_lines(data: bytes) -> Iterator[bytes]:
     """The lines of `data` one at a time, so that finding the header does not split a block."""
     at = 0
@@ -267,9 +280,12 @@ def _leading_lines(data: bytes) -> Iterator[bytes]:
         at = end.end()
 
 
-def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:
+def split_lines(
+    block: Block, after: int, fields: int, symbol_at: int, used: tuple[int, ...] | None = None
+) -> Lines:
     """Cut a block into lines and check each for shape; lines up to `after` (the header) are
-    skipped, and blank lines are not rows."""
+    skipped, and blank lines are not rows. Only the `used` fields (all when None) must be
+    UTF-8: the bytes of a column no kind reads are never decoded."""
     data = block.data
     if block.offset == 0 and data.startswith(_BOM):
         data = b"   " + data[3:]  # keep byte positions; the header is not read from here
@@ -310,9 +326,7 @@ def split_lines(block: Block, after: int, fields: int, symbol_at: int) -> Lines:
 
     bad_reason: dict[int, str] = {}
     for i in np.flatnonzero(_count_in(high_at, starts, stops)):
-        try:
-            data[starts[i] : stops[i]].decode("utf-8")
-        except UnicodeDecodeError:
+        if not _utf8(data[starts[i] : stops[i]], used, fields):
             bad_reason[int(i)] = why.INVALID_UTF8
     for i in np.flatnonzero(odd_quotes):
         bad_reason.setdefault(int(i), why.UNBALANCED_QUOTES)

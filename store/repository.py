@@ -345,7 +345,7 @@ class MarketDataRepository:
         ranges: dict[str, tuple[int, int]] = {}
         for block in _chain(first, cut):
             before = dict(carry)
-            lines = split_lines(block, header_line, len(fields), at["symbol"])
+            lines = split_lines(block, header_line, len(fields), at["symbol"], tuple(at.values()))
             table, line = csv_rows(lines, len(fields), at)
             checked = check(kind, table, line, self._wanted, self.label, carry)
             bad_lines = self._line_rejections(source, lines)
@@ -455,7 +455,13 @@ class MarketDataRepository:
         last = max(numbers)
         for block in found:
             b = numbers[block.number]
-            lines = split_lines(block, source.header_line, source.width, source.at["symbol"])
+            lines = split_lines(
+                block,
+                source.header_line,
+                source.width,
+                source.at["symbol"],
+                tuple(source.at.values()),
+            )
             table, line = csv_rows(lines, source.width, source.at)
             checked = check(kind, table, line, self._wanted, self.label, dict(b.carry))
             read = _Read(b, checked, self._line_rejections(source, lines))

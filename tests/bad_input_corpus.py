@@ -242,6 +242,12 @@ def _symbol_as(spelling: bytes) -> Callable[[Path], Fault]:
     return apply
 
 
+def _latin1_note(folder: Path) -> Fault:
+    lines = _lines(folder / "AAA.csv")
+    _write(folder / "AAA.csv", [lines[0] + b",note", *(line + b",caf\xe9" for line in lines[1:])])
+    return Fault(0)
+
+
 def _missing_column(folder: Path) -> Fault:
     lines = _lines(folder / "BBB.csv")
     _write(folder / "less.csv", [b",".join(line.split(b",")[:-1]) for line in lines[:20]])
@@ -329,6 +335,7 @@ DECISIONS: dict[str, tuple[str, str]] = {
     "same trades in two files": ("accept", "identical prints at one time are real in tick data"),
     "lowercase symbol": ("accept", "symbols are case-sensitive names: another instrument"),
     "look-alike symbol": ("accept", "another instrument; ticktape does not guess identities"),
+    "Latin-1 in an unused column": ("accept", "a column no kind reads is never decoded"),
 }
 _QUOTES, _TRADES = "AAA_quotes.csv", "AAA_trades.csv"
 FAULTS.update(
@@ -352,6 +359,7 @@ FAULTS.update(
         "same trades in two files": _same_trades_twice,
         "lowercase symbol": _symbol_as(b"aaa"),
         "look-alike symbol": _symbol_as("ААА".encode()),  # Cyrillic capital A, three times
+        "Latin-1 in an unused column": _latin1_note,
     }
 )
 
