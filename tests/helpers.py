@@ -107,3 +107,10 @@ def market(kind: str, folder: Path) -> Market:
         return Market(kind, bar_files_only(REALDATA, folder), REAL_SYMBOLS, "SPY")
     spec = DemoSpec(symbols=("ACME", "BOLT", "CRUX", "DUNE"), start="2024-11-21", end="2024-11-29")
     return Market(kind, generate(folder, spec), spec.symbols, "ACME")
+
+
+def run_argv(data: Path, log: Path, spec: DemoSpec, *more: object) -> list[str]:
+    """`ticktape run` over data generated from `spec`: all its symbols, all its dates."""
+    argv = ["run", "--data", data, "--symbols", ",".join(spec.symbols), "--start", spec.start,
+            "--end", spec.end, "--log", log, "--sync", "none", *more]  # fmt: skip
+    return [str(a) for a in argv]

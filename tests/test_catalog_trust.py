@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import run_argv
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.catalog import MANIFEST, _sha256, ingest
@@ -26,8 +27,7 @@ FIRST = "bars/session=2024-11-26/part.parquet"
 
 
 def run_args(data: Path, log: Path) -> list[str]:
-    return ["run", "--data", str(data), "--symbols", "ACME", "--start", SPEC.start, "--end",
-            SPEC.end, "--log", str(log), "--sync", "none"]  # fmt: skip
+    return run_argv(data, log, SPEC)
 
 
 @pytest.fixture

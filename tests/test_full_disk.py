@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.helpers import config, run
+from tests.helpers import config, run, run_argv
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.eventlog import EventLog
@@ -38,8 +38,7 @@ def _small_disk() -> None:
 def test_a_full_disk_stops_the_run_with_one_line_and_the_prefix_resumes(tmp_path: Path) -> None:
     data = generate(tmp_path / "data", SPEC)
     log = tmp_path / "log"
-    argv = ["run", "--data", data, "--symbols", "ACME,BOLT", "--start", SPEC.start, "--end",
-            SPEC.end, "--log", log]  # fmt: skip
+    argv = run_argv(data, log, SPEC, "--sync", "full")
     done = subprocess.run(
         [sys.executable, "-m", "ticktape.scenarios.cli", *map(str, argv)],
         cwd=ROOT,

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import run_argv
 from tests.test_tamper import SPEC
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import generate
@@ -47,9 +48,7 @@ def read_only_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("readonly")
     data = generate(root / "data", SPEC)
     log = root / "run.lmdb"
-    argv = ["run", "--data", data, "--symbols", "ACME,BOLT", "--start", SPEC.start, "--end",
-            SPEC.end, "--log", log, "--sync", "none"]  # fmt: skip
-    assert main([str(a) for a in argv]) == 0
+    assert main(run_argv(data, log, SPEC)) == 0
     shared = Path(tempfile.mkdtemp(prefix="ticktape-readonly-"))
     try:
         shutil.copytree(log, shared / "log")

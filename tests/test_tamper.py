@@ -14,6 +14,7 @@ import lmdb
 import msgspec
 import pytest
 
+from tests.helpers import run_argv
 from tests.test_eventlog import tamper
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
@@ -30,9 +31,7 @@ def run_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tamper")
     data = generate(root / "data", SPEC)
     log = root / "run.lmdb"
-    argv = ["run", "--data", data, "--symbols", "ACME,BOLT", "--start", SPEC.start, "--end",
-            SPEC.end, "--log", log, "--sync", "none"]  # fmt: skip
-    assert main([str(a) for a in argv]) == 0
+    assert main(run_argv(data, log, SPEC)) == 0
     with EventLog.open(log) as opened:
         assert opened.verify().ok and opened.committed()[0] > 2 * opened.block_events
     return log

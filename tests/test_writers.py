@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import run_argv
 from tests.test_catalog import files_hashes
 from tests.test_eventlog import bars
 from ticktape.messages.events import ActorFailed, RunFinished
@@ -34,9 +35,8 @@ def ticktape(*args: object, wait: bool = True) -> subprocess.Popen | subprocess.
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def run_args(data: Path, log: Path, *more: object) -> list[object]:
-    return ["run", "--data", data, "--symbols", "ACME", "--start", SPEC.start, "--end", SPEC.end,
-            "--log", log, "--sync", "none", *more]  # fmt: skip
+def run_args(data: Path, log: Path, *more: object) -> list[str]:
+    return run_argv(data, log, SPEC, *more)
 
 
 def refused(done: subprocess.CompletedProcess | tuple[int, str]) -> str:
