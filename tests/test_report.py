@@ -32,6 +32,7 @@ from ticktape.scenarios.shards import run_sharded
 from ticktape.store.eventlog import EventLog
 from ticktape.store.runset_log import open_log
 
+pytest.importorskip("plotly", reason="the report needs Plotly (pip install -e '.[test]')")
 ET = zoneinfo.ZoneInfo("America/New_York")
 SPEC = DemoSpec(
     symbols=("ACME", "BOLT"),
