@@ -76,6 +76,18 @@ def time_axis(summary: RunSummary, **more: Any) -> dict[str, Any]:
     return _grid_axis(type="date", rangebreaks=breaks, range=span, **more)
 
 
+def session_axis(columns: int, most: int = 40, **more: Any) -> dict[str, Any]:
+    """A category axis of sessions (or spans of them) with at most about `most` labels."""
+    return {
+        "type": "category",
+        "tickangle": -45 if columns > 8 else 0,
+        "dtick": max(1, -(-columns // most)),
+        "range": [-0.5, columns - 0.5],
+        "automargin": True,
+        **more,
+    }
+
+
 def _b64(values: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(values).tobytes()).decode("ascii")
 
@@ -91,8 +103,9 @@ def session_marks(summary: RunSummary) -> dict[str, list[int]]:
     for i in range(len(s)):
         if s.early_close[i]:
             marks["early close"].append(i)
-        # A break is known from the event, or from fewer minutes expected than the session has.
-        if s.break_minutes[i] or 0 < int(expected[i]) < s.minutes(i):
+        # A break is known from the event, or from a closed session's expecting fewer minutes
+        # than it has (a session still open has expected only the minutes so far).
+        if s.break_minutes[i] or (s.bars[i] >= 0 and 0 < int(expected[i]) < s.minutes(i)):
             marks["midday break"].append(i)
         if s.bars[i] == 0 or (int(expected[i]) > 0 and summary.real[:, i].max() <= 0):
             marks["no data"].append(i)
@@ -190,13 +203,7 @@ def coverage(summary: RunSummary) -> Figure:
             height,
             barmode="stack",
             plot_bgcolor="#f1f3f5",  # a cell with no report shows through as grey
-            xaxis={
-                "type": "category",
-                "tickangle": -45 if len(labels) > 8 else 0,
-                "anchor": "y2",
-                "range": [-0.5, len(labels) - 0.5],
-                "automargin": True,
-            },
+            xaxis=session_axis(len(labels), anchor="y2"),
             yaxis=_grid_axis(
                 domain=[heat_share + 0.04, 1], title={"text": "minutes"}, rangemode="tozero"
             ),
@@ -324,12 +331,7 @@ def _gap_heatmap(summary: RunSummary, runs: dict[str, np.ndarray]) -> Figure:
         ],
         "layout": _layout(
             _rows_height(summary, 18),
-            xaxis={
-                "type": "category",
-                "showticklabels": True,
-                "tickangle": -45,
-                "automargin": True,
-            },
+            xaxis=session_axis(columns),
             yaxis={"type": "category", "automargin": True},
         ),
     }
@@ -470,14 +472,10 @@ def throughput(summary: RunSummary) -> Figure:
             barmode="stack",
             xaxis=_grid_axis(domain=[0, 0.42], title={"text": "wall seconds since the run began"}),
             yaxis=_grid_axis(title={"text": "events committed"}, rangemode="tozero"),
-            xaxis2={
-                "domain": [0.55, 1],
-                "type": "category",
-                "anchor": "y2",
-                "title": {"text": "session"},
-            },
+            xaxis2=session_axis(len(labels), 16, domain=[0.55, 1], anchor="y2"),
             yaxis2=_grid_axis(anchor="x2", title={"text": "events"}, rangemode="tozero"),
-            legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0.55},
+            legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"},
+            margin={"l": 70, "r": 150, "t": 30, "b": 50},
         ),
     }
 

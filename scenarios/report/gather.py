@@ -153,7 +153,8 @@ class RunSummary:
 
     def local_ms(self, ts: np.ndarray, session: np.ndarray) -> np.ndarray:
         """Exchange wall-clock time in ms (what a date axis shows), by each session's offset."""
-        offset = np.asarray(self.sessions.offset, np.int64)[session] if len(ts) else 0
+        offsets = np.asarray(self.sessions.offset or [0], np.int64)
+        offset = offsets[np.clip(session, 0, len(offsets) - 1)] if len(ts) else 0
         return ((np.asarray(ts, np.int64) + offset) // 1_000_000).astype(np.float64)
 
 

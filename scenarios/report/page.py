@@ -41,8 +41,10 @@ def _local(summary: RunSummary, ts: int, session: int, fmt: str = "%Y-%m-%d %H:%
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.2f} s"
+    if seconds >= 86_400:
+        return f"{seconds / 3600:,.0f} h"
     hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours:,} h {minutes:02d} min" if hours else f"{minutes} min"
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
@@ -166,12 +168,16 @@ def _sessions(summary: RunSummary) -> str:
     return _table(head, rows, "sessions")
 
 
+def _session_at(opens: np.ndarray, ts: int) -> int:
+    return max(0, int(np.searchsorted(opens, ts, "right")) - 1)
+
+
 def _controls(summary: RunSummary) -> str:
     if not summary.controls:
         return ""
-    last = max(0, len(summary.sessions) - 1)
+    opens = np.array(summary.sessions.open, np.int64)
     rows = [
-        [_e(kind), _e(_local(summary, ts, last, "%Y-%m-%d %H:%M:%S")), _e(detail)]
+        [_e(kind), _e(_local(summary, ts, _session_at(opens, ts), "%Y-%m-%d %H:%M:%S")), _e(detail)]
         for kind, ts, detail in summary.controls
     ]
     return "<h3>Controls and failures</h3>" + _table(["event", "simulated time", "detail"], rows)
@@ -307,9 +313,11 @@ def render(summary: RunSummary) -> str:
     if rejected is not None:
         figures["rejections-chart"] = rejected
     per_span = len(charts.gap_runs(summary)["ts"]) > charts.GAP_POINTS
+    span = charts.gap_span(summary)
     gaps_note = (
-        f" Too many to draw one by one: each cell counts a symbol's gap minutes over "
-        f"{charts.gap_span(summary)} session(s); hover for what became of them."
+        " Too many to draw one by one: each cell counts a symbol's gap minutes "
+        + ("in a session" if span == 1 else f"over {span} sessions")
+        + "; hover for what became of them."
         if per_span
         else ""
     )
