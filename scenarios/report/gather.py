@@ -23,7 +23,9 @@ import numpy as np
 
 from ticktape.messages.codec import decode_columns
 from ticktape.messages.session import NS_PER_MINUTE
+from ticktape.store import runset
 from ticktape.store.eventlog import EventLog, LogDamaged, VerifyResult
+from ticktape.store.runset import is_run_set
 from ticktape.store.runset_log import RunSetLog, open_log
 
 PRICE_POINTS = 120_000  # buckets of price over all symbols together (the page's largest part)
@@ -54,6 +56,7 @@ _DRAWN = (
     "RunFinished",
     "SessionOpened",
     "SessionClosed",
+    "SessionBreak",
     "Bar",
     "GapDetected",
     "GapFilled",
@@ -74,6 +77,7 @@ class Sessions:
     close: list[int] = field(default_factory=list)
     early_close: list[bool] = field(default_factory=list)
     break_minutes: list[int] = field(default_factory=list)  # minutes of a midday break
+    break_start: list[int] = field(default_factory=list)  # ns UTC; 0: no break
     bars: list[int] = field(default_factory=list)  # 1m bars released (-1: never closed)
     left_out: list[int] = field(default_factory=list)
     offset: list[int] = field(default_factory=list)
@@ -250,8 +254,6 @@ class _Gatherer:
         self.sorted_symbols = np.array(self.symbols, str)[self.order]
 
     def _SessionOpened(self, cols: dict[str, np.ndarray]) -> None:
-        starts = cols.get("break_start")
-        ends = cols.get("break_end")
         for i in range(len(cols["seq"])):
             s = self.sessions
             label = str(cols["session"][i])
@@ -261,14 +263,22 @@ class _Gatherer:
             s.open.append(int(cols["open"][i]))
             s.close.append(int(cols["close"][i]))
             s.early_close.append(bool(cols["early_close"][i]))
-            breaks = 0 if starts is None else int(ends[i] - starts[i]) // NS_PER_MINUTE
-            s.break_minutes.append(breaks)
+            s.break_minutes.append(0)  # a SessionBreak follows when it has one
+            s.break_start.append(0)
             s.bars.append(-1)
             s.left_out.append(0)
             opened = dt.datetime.fromtimestamp(s.open[-1] / 1e9, self.zone)
             s.offset.append(int(opened.utcoffset().total_seconds()) * 10**9)  # type: ignore[union-attr]
             self.per_session = np.vstack([self.per_session, np.zeros((1, len(GROUPS)), np.int64)])
             self._price_block(len(s) - 1)
+
+    def _SessionBreak(self, cols: dict[str, np.ndarray], session: np.ndarray) -> None:
+        for i, label in enumerate(cols["session"].tolist()):
+            s = self.session_index.get(label)
+            if s is not None:
+                start, end = int(cols["break_start"][i]), int(cols["break_end"][i])
+                self.sessions.break_minutes[s] = (end - start) // NS_PER_MINUTE
+                self.sessions.break_start[s] = start
 
     def _SessionClosed(self, cols: dict[str, np.ndarray], session: np.ndarray) -> None:
         for i, label in enumerate(cols["session"].tolist()):
@@ -465,8 +475,14 @@ def _concat(parts: list[tuple[np.ndarray, ...]], dtypes: tuple[Any, ...]) -> lis
 
 
 def _verify(path: str) -> VerifyResult:
-    with open_log(path) as log:
-        return log.verify()
+    """Run in its own process. A run set's check opens each shard log itself (LMDB allows one
+    handle per process, so not through an open `RunSetLog`)."""
+    if not is_run_set(path):
+        with EventLog.open(path) as log:
+            return log.verify()
+    check = runset.verify(path)
+    problems = "; ".join(check.problems)
+    return VerifyResult(check.ok, check.events, check.digest, None if check.ok else 0, problems)
 
 
 def gather(path: str | Path, tz: str) -> RunSummary:

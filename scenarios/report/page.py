@@ -155,6 +155,9 @@ def _sessions(summary: RunSummary) -> str:
         hours = (
             f"{_local(summary, s.open[i], i, '%H:%M')}–{_local(summary, s.close[i], i, '%H:%M')}"
         )
+        if s.break_minutes[i]:
+            pause = _local(summary, s.break_start[i], i, "%H:%M")
+            hours += f", break {pause} for {s.break_minutes[i]} min"
         rows.append(
             [
                 _e(s.labels[i]),
