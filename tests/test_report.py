@@ -227,7 +227,6 @@ def _run_set(config: RunConfig, count: int) -> Path:
     for shard in manifest.shards:
         done = run_shard(shard_config(config, shard))
         shard.state, shard.events, shard.digest = "done", done["events"], done["digest"]
-        shard.session_digests = done["session_digests"]
     write_manifest(folder, seal(manifest))
     return folder
 
