@@ -46,6 +46,9 @@ class RunSetLog:
         self.path = Path(path)
         self._manifest = read_manifest(self.path)
         self._parts: list[_Part] = []
+        self._open()
+
+    def _open(self) -> None:
         try:
             for shard in self._manifest.shards:
                 if shard.state == "pending" and not (self.path / shard.log).exists():
@@ -112,8 +115,14 @@ class RunSetLog:
             yield from enumerate(events, start=first)
 
     def verify(self) -> VerifyResult:
-        """The set's check (`store.runset.verify`) in a log's terms; every problem in `reason`."""
-        check = verify(self.path)
+        """The set's check (`store.runset.verify`) in a log's terms; every problem in `reason`.
+        The check opens each shard log itself and LMDB allows one handle per process, so the
+        set's own are closed meanwhile."""
+        self.close()
+        try:
+            check = verify(self.path)
+        finally:
+            self._open()
         reason = "; ".join(check.problems)
         return VerifyResult(check.ok, check.events, check.digest, None if check.ok else 0, reason)
 
