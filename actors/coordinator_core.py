@@ -330,7 +330,7 @@ class CoordinatorCore:
         self._rejections = loaded.input.rejected
         self.cursor = StreamCursor(plan)
         self._tell(SESSION_DATA, BeginSession(plan.session))
-        self._tell(UPKEEP, OpenSession(plan.session, plan.start))
+        self._tell(UPKEEP, OpenSession(plan.session, plan.start, loaded.backfill))
         self.phase = Phase.OPENING
 
     # -- steps -------------------------------------------------------------------------------

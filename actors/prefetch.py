@@ -12,15 +12,22 @@ from ticktape.store.repository import MarketDataRepository
 
 
 def prefetch_receive(
-    repository: MarketDataRepository, extended_hours: bool, message: Any
+    repository: MarketDataRepository,
+    backfill: MarketDataRepository | None,
+    extended_hours: bool,
+    message: Any,
 ) -> list[Effect]:
-    """A session's input, and for a session to stream its release stream too: planning here
-    takes that work off the coordinator, which is streaming the session before."""
+    """A session's input, and for a session to stream its release stream and its backfill rows
+    too: reading and planning here take that work off the coordinator and Upkeep, which are
+    busy with the session before."""
     match message:
-        case LoadSession(session=session, history=history):
+        case LoadSession(session=session, history=True):
+            return [Tell(COORDINATOR, SessionLoaded(repository.load_session(session), True))]
+        case LoadSession(session=session):
             data = repository.load_session(session)
-            plan = None if history else plan_session(data, extended_hours)
-            return [Tell(COORDINATOR, SessionLoaded(data, history, plan))]
+            plan = plan_session(data, extended_hours)
+            extra = None if backfill is None else backfill.load_session(session)
+            return [Tell(COORDINATOR, SessionLoaded(data, False, plan, extra))]
     raise TypeError(f"Prefetch cannot handle {type(message).__name__}")
 
 
@@ -34,11 +41,18 @@ class Prefetch(Shell):
     name = "Prefetch"
 
     def __init__(
-        self, supervisor: Any, repository: MarketDataRepository, extended_hours: bool
+        self,
+        supervisor: Any,
+        repository: MarketDataRepository,
+        backfill: MarketDataRepository | None,
+        extended_hours: bool,
     ) -> None:
         super().__init__(supervisor)
         self.repository = repository
+        self.backfill = backfill
         self.extended_hours = extended_hours
 
     def handle(self, message: Any) -> None:
-        self.carry_out(prefetch_receive(self.repository, self.extended_hours, message))
+        self.carry_out(
+            prefetch_receive(self.repository, self.backfill, self.extended_hours, message)
+        )

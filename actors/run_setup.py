@@ -22,7 +22,6 @@ from ticktape.actors.upkeep_core import UpkeepCore
 from ticktape.messages.config import RunConfig
 from ticktape.messages.events import SCHEMA_VERSION, RunStarted
 from ticktape.messages.session import Session
-from ticktape.store.backfill import BackfillSource
 from ticktape.store.calendar import CalendarError, TradingCalendar
 from ticktape.store.catalog import CatalogRepository
 from ticktape.store.repository import DataConfigError, MarketDataRepository
@@ -57,7 +56,6 @@ class RunSetup:
             self.repository.symbols,
             derived=tuple(sorted(set(config.derived))),
             gap_policy=config.gap_policy,
-            backfill=BackfillSource(self.backfill) if self.backfill else None,
             fill_retries=config.fill_retries,
         )
 

@@ -78,7 +78,9 @@ def simulate(config: RunConfig, seed: int) -> RunTotals:
     receivers: dict[str, Callable[[Any], Any]] = {
         COORDINATOR: partial(coordinator.receive, emit=effects),
         UPKEEP: partial(upkeep_receive, setup.upkeep_core()),
-        PREFETCH: partial(prefetch_receive, setup.repository, config.extended_hours),
+        PREFETCH: partial(
+            prefetch_receive, setup.repository, setup.backfill, config.extended_hours
+        ),
         SESSION_DATA: SessionDataCore(setup.repository.symbols, config.trailing_days).receive,
         CLOCK: lambda message: clock.receive(message, wall.now),
         _TIMER: lambda _: _timer(clock, wall, rng),

@@ -92,7 +92,7 @@ class System:
         self._refs = {  # Upkeep first, then the coordinator: the order they stop in (DESIGN §10)
             UPKEEP: Upkeep.start(sup, setup.upkeep_core()),
             COORDINATOR: StreamCoordinator.start(sup, core, self.log, self.output),
-            PREFETCH: Prefetch.start(sup, setup.repository, config.extended_hours),
+            PREFETCH: Prefetch.start(sup, setup.repository, setup.backfill, config.extended_hours),
             CLOCK: Clock.start(sup, config.speed),
             SESSION_DATA: SessionData.start(sup, SessionDataCore(symbols, config.trailing_days)),
         }

@@ -7,7 +7,7 @@ from typing import Any
 from ticktape.actors.effects import Effect, Tell
 from ticktape.actors.session_plan import session_break
 from ticktape.actors.shell import Shell
-from ticktape.actors.upkeep_core import UpkeepCore
+from ticktape.actors.upkeep_core import SessionBackfill, UpkeepCore
 from ticktape.messages.codec import EncodedBatch
 from ticktape.messages.commands import (
     CLOCK,
@@ -42,8 +42,8 @@ def session_opened(session: Session, start: int) -> list[Event]:
 def upkeep_receive(core: UpkeepCore, message: Any) -> list[Effect]:
     """Moves the clock at day transitions; answers each step with its findings per boundary."""
     match message:
-        case OpenSession(session=session, start=start):
-            core.open_session(session)
+        case OpenSession(session=session, start=start, backfill=backfill):
+            core.open_session(session, None if backfill is None else SessionBackfill(backfill))
             return [
                 Tell(CLOCK, AdvanceTo(start)),
                 Tell(COORDINATOR, UpkeepReply(EncodedBatch.of(session_opened(session, start)))),

@@ -17,9 +17,10 @@ import numpy as np
 from ticktape.actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
 from ticktape.messages.arrays import distinct, on_minute
 from ticktape.messages.codec import EMPTY_BATCH, EncodedBatch, decode_many, encode_columns
-from ticktape.messages.columns import BarColumns, DerivedBarColumns
+from ticktape.messages.columns import BarColumns, DerivedBarColumns, SessionInput
 from ticktape.messages.config import GAP_POLICIES
 from ticktape.messages.events import (
+    DataRejected,
     DerivedBar,
     DerivedBarRevised,
     Event,
@@ -32,7 +33,31 @@ from ticktape.messages.session import NS_PER_MINUTE, Session
 
 Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
 """backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs.
-A backfill with a `rejected` list (`store.backfill.BackfillSource`) hands its bad rows to upkeep."""
+A backfill with a `rejected` list (`SessionBackfill`) hands its bad rows to upkeep."""
+
+
+class SessionBackfill:
+    """One session of the backfill repository, read by Prefetch and handed in with the session:
+    the core looks gaps up in memory and never reads a file. Its bad rows are logged where the
+    backfill is first consulted (`rejected` is emptied then)."""
+
+    def __init__(self, data: SessionInput) -> None:
+        self.bars = data.bars
+        self.rejected: list[DataRejected] = list(data.rejected)
+        window_start = data.session.window_start
+        self._have = self._cells(self.bars.symbol, self.bars.ts_start, window_start)
+
+    def __call__(
+        self, session: Session, symbol_ids: np.ndarray, ts_starts: np.ndarray
+    ) -> BarColumns:
+        want = self._cells(symbol_ids, ts_starts, session.window_start)
+        return self.bars.take(np.isin(self._have, want))
+
+    @staticmethod
+    def _cells(symbol: np.ndarray, ts_start: np.ndarray, window_start: int) -> np.ndarray:
+        return (
+            np.asarray(symbol).astype(np.int64) << 32 | (ts_start - window_start) // NS_PER_MINUTE
+        )
 
 
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -99,7 +124,6 @@ class UpkeepCore:
         *,
         derived: tuple[int, ...] = (5, 15),
         gap_policy: str = "leave",
-        backfill: Backfill | None = None,
         fill_retries: int = 3,
     ) -> None:
         if gap_policy not in GAP_POLICIES:
@@ -111,7 +135,7 @@ class UpkeepCore:
         self.symbols = tuple(symbols)
         self.derived_intervals = tuple(int(n) for n in derived)
         self.gap_policy = gap_policy
-        self.backfill = backfill
+        self.backfill: Backfill | None = None  # the open session's
         self.fill_retries = fill_retries
         self._grid: MinuteGrid | None = None
 
@@ -126,8 +150,10 @@ class UpkeepCore:
     def session(self) -> Session:
         return self.grid.session
 
-    def open_session(self, session: Session) -> None:
-        """Start a fresh grid and fresh counters; nothing of the previous session is kept."""
+    def open_session(self, session: Session, backfill: Backfill | None = None) -> None:
+        """Start a fresh grid and fresh counters; nothing of the previous session is kept.
+        `backfill` answers this session's gaps (None: gaps are left, or forward-filled)."""
+        self.backfill = backfill
         self._grid = MinuteGrid(session, len(self.symbols))
         self._now = session.open
         self._checked = 0
@@ -143,12 +169,13 @@ class UpkeepCore:
         }
 
     def advance(self, now: int, bars: BarColumns) -> list[Event]:
-        """Take the real 1m bars released since the last call and run upkeep up to `now`."""
-        parts = _Parts()
-        self._advance(parts, 0, now, bars)
-        return parts.findings(1).events()[0]
+        """`advance_many` at the one time `now`, as Structs (for tests and people)."""
+        release = np.asarray(bars.ts_start) + NS_PER_MINUTE
+        return self.advance_many(np.array([now]), bars, release).events()[0]
 
-    def _advance(self, parts: _Parts, at: int, now: int, bars: BarColumns) -> None:
+    def _take_real(self, now: int, bars: BarColumns) -> MinuteGrid:
+        """Put released real bars on the grid: none may end after `now` (look-ahead), none may
+        come after its minute was checked for gaps."""
         grid = self._live_grid(now)
         if len(bars):
             if (np.asarray(bars.ts_start) + NS_PER_MINUTE > now).any():
@@ -156,6 +183,11 @@ class UpkeepCore:
             if (grid.minute_of(bars.ts_start) < self._checked).any():
                 raise ValueError("a bar arrived after its minute had already been checked for gaps")
         grid.put(bars, REAL)
+        return grid
+
+    def _advance(self, parts: _Parts, at: int, now: int, bars: BarColumns) -> None:
+        """One boundary, fills attempted (each attempt depends on the ones before it)."""
+        grid = self._take_real(now, bars)
         self._now = now
 
         due = int(np.clip((now - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
@@ -174,12 +206,12 @@ class UpkeepCore:
     def advance_many(
         self, boundaries: np.ndarray, bars: BarColumns, release: np.ndarray
     ) -> Findings:
-        """Upkeep at each minute boundary of a step; `bars` are sorted by `release`.
+        """Upkeep at each minute boundary of a step, the one way in; `bars` are sorted by
+        `release`. Encoded, one batch per boundary, the same whatever the step's size.
 
-        Gives exactly what `advance` at each boundary would, encoded, one batch per boundary.
         Without fills to attempt (no backfill, gaps left as gaps, or no gap at all) the step is
         done in one vectorized pass; otherwise boundary by boundary, since each fill attempt
-        depends on the ones before it.
+        depends on the ones before it. The two share every piece but the loop.
         """
         grid = self._live_grid(int(boundaries[0]))
         last = int(boundaries[-1])
@@ -193,21 +225,13 @@ class UpkeepCore:
                 self._advance(parts, j, boundary, bars.take(slice(start, end)))
                 start = end
             return parts.findings(len(boundaries))
-        if len(bars) and (np.asarray(bars.ts_start) + NS_PER_MINUTE > last).any():
-            raise ValueError("a bar that ends after now was handed to upkeep (look-ahead)")
-        grid.put(bars, REAL)
+        self._take_real(last, bars)
         gap_symbol, gap_minute = self._detect_gaps(due)
         self._now = last
         self._last_minute = (last - grid.session.open) // NS_PER_MINUTE
         gap_at = np.searchsorted(boundaries, self._ts_start(gap_minute) + NS_PER_MINUTE, "left")
         parts.add(gap_at, self._gap_records(boundaries[gap_at], gap_symbol, gap_minute))
-        pieces: list[DerivedBarColumns] = []
-        for interval in self.derived_intervals:
-            released = self._released[interval]
-            now_due = grid.buckets_ended(interval, due)
-            if now_due > released:
-                self._released[interval] = now_due
-                pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
+        pieces = [bars for n in self.derived_intervals for bars in self._newly_due(n, due)]
         derived = DerivedBarColumns.concat(pieces)
         at = np.searchsorted(boundaries, derived.ts_end, side="left")
         parts.add(at, self._derived_records(boundaries[at], derived))
@@ -449,12 +473,19 @@ class UpkeepCore:
                 )
                 pieces.append(changed.take(wanted))
 
-            now_due = grid.buckets_ended(interval, due)
-            if now_due > released:
-                pieces.append(grid.derived(interval, buckets=np.arange(released, now_due)))
-                self._released[interval] = now_due
+            pieces += self._newly_due(interval, due)
 
         parts.add(at, self._derived_records(np.int64(now), DerivedBarColumns.concat(pieces)))
+
+    def _newly_due(self, interval: int, due: int) -> list[DerivedBarColumns]:
+        """The derived bars of `interval` that ended by minute `due` and are not out yet."""
+        grid = self.grid
+        released = self._released[interval]
+        now_due = grid.buckets_ended(interval, due)
+        if now_due <= released:
+            return []
+        self._released[interval] = now_due
+        return [grid.derived(interval, buckets=np.arange(released, now_due))]
 
     def _derived_records(self, now: np.ndarray, bars: DerivedBarColumns) -> EncodedBatch:
         """A first release is a `DerivedBar`; a bucket already released gets a revision.

@@ -71,11 +71,13 @@ class SessionLoaded(msgspec.Struct, frozen=True):
     input: SessionInput
     history: bool
     plan: SessionPlan | None = None  # the release stream of a session to stream (not history)
+    backfill: SessionInput | None = None  # the backfill repository's rows of that session
 
 
 class OpenSession(msgspec.Struct, frozen=True):
     session: Session
     start: int  # when the session's stream starts (the open, or earlier with extended hours)
+    backfill: SessionInput | None = None  # where Upkeep looks gaps up (None: no backfill)
 
 
 class UpkeepStep(msgspec.Struct, frozen=True):

@@ -125,11 +125,13 @@ def test_a_stop_while_the_next_session_loads_is_graceful(
     """Prefetch answers after the coordinator has stopped: moot, not `ActorFailed` (issue 15)."""
     loading = threading.Event()
 
-    def slow_load(repository: object, extended_hours: bool, message: LoadSession) -> list:
+    def slow_load(repository: object, *more: object) -> list:
+        message = more[-1]
+        assert isinstance(message, LoadSession)
         if message.session.label != "2024-11-25":
             loading.set()
             time.sleep(0.5)
-        return prefetch_receive(repository, extended_hours, message)
+        return prefetch_receive(repository, *more)
 
     monkeypatch.setattr(prefetch_module, "prefetch_receive", slow_load)
     with System(_config(demo, tmp_path / "log")) as system:

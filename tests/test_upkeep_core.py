@@ -110,6 +110,7 @@ def _drive(
     step: int = 1,
     extra: tuple[int, ...] = (),
     clock: list[int] | None = None,
+    backfill: Callable | None = None,
 ) -> tuple[list[tuple[int, list[Event]]], list[Event]]:
     """Open the session, advance every `step` minutes (and at the `extra` times) handing over the
     bars that ended since the last call, advance to the close and close the session. Each `now` is
@@ -118,7 +119,7 @@ def _drive(
     end = bars.ts_start + NS_PER_MINUTE
     nows = set(range(session.open + step * NS_PER_MINUTE, session.close, step * NS_PER_MINUTE))
     nows = sorted(nows | set(extra) | {session.close})
-    core.open_session(session)
+    core.open_session(session, backfill)
     calls, prev = [], session.open
     for now in nows:
         if clock is not None:
@@ -259,8 +260,8 @@ def test_backfill_fills_every_dropped_bar_at_detection(realdata: Path) -> None:
         asked = lookup(session, symbols, ts_starts)
         return BarColumns.concat([everything, asked])
 
-    core = UpkeepCore(("SPY",), backfill=backfill)
-    calls, closing = _drive(core, session, lossy)
+    core = UpkeepCore(("SPY",))
+    calls, closing = _drive(core, session, lossy, backfill=backfill)
     _check_call_shape(calls)
 
     dropped_ts = {int(full["ts"][m]) for m in dropped}
@@ -298,8 +299,8 @@ def test_a_late_fill_revises_the_released_derived_bar(realdata: Path) -> None:
         return attempts[ts_start] >= 2
 
     backfill, backfill_calls = _lookup(full, second_time)
-    core = UpkeepCore(("SPY",), backfill=backfill)
-    calls, _ = _drive(core, session, full[full["ts"] != missing])
+    core = UpkeepCore(("SPY",))
+    calls, _ = _drive(core, session, full[full["ts"] != missing], backfill=backfill)
     _check_call_shape(calls)
     by_now = dict(calls)
 
@@ -333,10 +334,12 @@ def test_a_bar_never_found_is_given_up_after_the_retries(realdata: Path) -> None
         return backfill(session, symbols, ts_starts)
 
     clock: list[int] = []
-    core = UpkeepCore(("SPY",), backfill=counting, fill_retries=3)
+    core = UpkeepCore(("SPY",), fill_retries=3)
     # Half-minute advances in between start no new minute, so they are no retry.
     halves = tuple(session.open + m * NS_PER_MINUTE + 30 * 10**9 for m in range(8, 20))
-    calls, closing = _drive(core, session, full[full["ts"] != missing], extra=halves, clock=clock)
+    calls, closing = _drive(
+        core, session, full[full["ts"] != missing], extra=halves, clock=clock, backfill=counting
+    )
 
     assert len(_all(calls, GapDetected)) == 1
     assert backfill_calls == [[(0, missing)]] * 4
@@ -355,8 +358,8 @@ def test_forward_fill_makes_flat_synthetic_bars_that_quality_ignores(
     dropped = [0, 100, 101, 204]  # 09:30 has no earlier bar: it stays a gap
     lossy = full.drop(index=dropped)
     backfill, backfill_calls = _lookup(full, lambda s, t: False) if with_backfill else (None, [])
-    core = UpkeepCore(("SPY",), gap_policy="forward-fill", backfill=backfill, fill_retries=1)
-    calls, closing = _drive(core, session, lossy)
+    core = UpkeepCore(("SPY",), gap_policy="forward-fill", fill_retries=1)
+    calls, closing = _drive(core, session, lossy, backfill=backfill)
     _check_call_shape(calls)
 
     fills = _all(calls, GapFilled)
