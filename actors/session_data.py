@@ -229,6 +229,10 @@ def _grid_bars(grid: MinuteGrid, sid: int) -> BarColumns:
     )
 
 
+QUERIES = frozenset({"bars", "last_bars", "trades", "quotes", "session_metrics", "retained_bytes"})
+"""What a caller may ask SessionData (`System.query`): read-only; the rest belongs to the run."""
+
+
 class SessionData(Shell):
     """Answers queries with `ask`; receives releases and findings with `tell`."""
 
@@ -241,6 +245,8 @@ class SessionData(Shell):
     def handle(self, message: Any) -> Any:
         if isinstance(message, tuple):
             query, args, kwargs = message
+            if query not in QUERIES:
+                return False, ValueError(f"{query!r} is not a query; ask one of {sorted(QUERIES)}")
             try:  # a bad query is the caller's error, not a failure of the run
                 return True, getattr(self.core, query)(*args, **kwargs)
             except Exception as error:

@@ -311,6 +311,8 @@ def test_a_bad_query_is_the_callers_error_not_a_failure(market: Market, tmp_path
         with pytest.raises(KeyError, match="MSFT is not in this run"):
             system.query("last_bars", "MSFT", 3)
         assert len(system.query("last_bars", market.main, 3)) == 3
+        with pytest.raises(ValueError, match="'begin' is not a query"):
+            system.query("begin", system.sessions[0])  # state belongs to the run, not to callers
     assert system.supervisor.failure is None
 
 
