@@ -3,6 +3,9 @@ threads, no files: sessions and columns are made here, in memory."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import msgspec
 import numpy as np
 import pytest
 
@@ -10,7 +13,7 @@ from ticktape.actors.clock import ClockCore, ClockError
 from ticktape.actors.coordinator_core import CoordinatorCore, Phase
 from ticktape.actors.effects import Finish, Measure, Tell, Write
 from ticktape.actors.session_plan import StreamCursor, plan_session
-from ticktape.actors.upkeep_core import UpkeepCore
+from ticktape.actors.upkeep_core import SessionBackfill, UpkeepCore
 from ticktape.messages.codec import EncodedBatch, decode_many
 from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
 from ticktape.messages.commands import (
@@ -35,6 +38,7 @@ from ticktape.messages.commands import (
     WakeAt,
 )
 from ticktape.messages.events import (
+    DataRejected,
     GapDetected,
     Paused,
     QualityUpdated,
@@ -405,3 +409,23 @@ def test_upkeep_refuses_a_bar_from_the_future() -> None:
     bars = _bars(session, range(2))
     with pytest.raises(ValueError, match="look-ahead"):
         core.advance_many(np.array([OPEN + MINUTE]), bars, bars.ts_start + MINUTE)
+
+
+def test_a_gap_is_filled_from_the_backfill_handed_in_with_the_session() -> None:
+    core, session = _upkeep()
+    bad = DataRejected(ts=0, reason="high below low", file="bf.csv", row=3, symbol="BOLT")
+    data = _input(session, _bars(session, range(3)))
+    backfill = SessionBackfill(dataclasses.replace(data, rejected=(bad,)))
+    core.open_session(session, backfill)
+    bars = _bars(session, range(3), missing={(1, 1)})
+    boundaries = OPEN + MINUTE * np.arange(1, 4)
+    findings = core.advance_many(boundaries, bars, bars.ts_start + MINUTE).events()
+    at = OPEN + 2 * MINUTE
+    kinds = [type(e).__name__ for e in findings[1]]
+    # the backfill's bad row is logged where it was first consulted, before the fills
+    assert kinds == ["GapDetected", "DataRejected", "GapFilled", "QualityUpdated"]
+    assert findings[1][1] == msgspec.structs.replace(bad, ts=at)
+    filled = findings[1][2]
+    assert (filled.symbol, filled.ts_start, filled.close, filled.synthetic) == (
+        "BOLT", OPEN + MINUTE, 101.5, False)  # fmt: skip
+    assert backfill.rejected == []  # logged once
