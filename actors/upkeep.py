@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ticktape.actors.backfill import SessionBackfill
 from ticktape.actors.effects import Effect, Tell
 from ticktape.actors.session_plan import session_break
 from ticktape.actors.shell import Shell
-from ticktape.actors.upkeep_core import SessionBackfill, UpkeepCore
+from ticktape.actors.upkeep_core import UpkeepCore
 from ticktape.messages.codec import EncodedBatch
 from ticktape.messages.commands import (
     CLOCK,

@@ -1,112 +1,37 @@
 """Data upkeep for one session at a time (DESIGN §4): gaps, fills, derived bars and quality.
 
 A pure, single-threaded core: the Upkeep actor feeds it the released 1m bars and the simulated time.
-Its findings leave it as `Findings`: one encoded batch per minute boundary, in log order, with the
-bulk (gaps, derived bars) written from columns by `encode_columns` and the rare kinds through
-msgspec, so no Struct is built per derived bar. Everything it keeps is per session and dropped at
-`open_session`, so memory stays flat over a long run.
+Its findings leave it as `Findings` (`upkeep_findings`): one encoded batch per minute boundary, in
+log order. Everything it keeps is per session and dropped at `open_session`, so memory stays flat
+over a long run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import msgspec
 import numpy as np
 
+from ticktape.actors.backfill import Backfill
 from ticktape.actors.minute_grid import FILLED, MISSING, REAL, SYNTHETIC, MinuteGrid
+from ticktape.actors.upkeep_findings import (
+    EMPTY,
+    Findings,
+    FindingsBuilder,
+    derived_records,
+    fill_events,
+    gap_records,
+    quality_events,
+)
 from ticktape.messages.arrays import distinct, on_minute
-from ticktape.messages.codec import EMPTY_BATCH, EncodedBatch, decode_many, encode_columns
-from ticktape.messages.columns import BarColumns, DerivedBarColumns, SessionInput
+from ticktape.messages.codec import EMPTY_BATCH, EncodedBatch
+from ticktape.messages.columns import BarColumns, DerivedBarColumns
 from ticktape.messages.config import GAP_POLICIES
 from ticktape.messages.events import (
-    DataRejected,
-    DerivedBar,
-    DerivedBarRevised,
     Event,
-    GapDetected,
-    GapFilled,
     QualityUpdated,
     SessionClosed,
 )
 from ticktape.messages.session import NS_PER_MINUTE, Session
-
-Backfill = Callable[[Session, np.ndarray, np.ndarray], BarColumns]
-"""backfill(session, symbol_ids, ts_starts) -> the bars it has for those (symbol, minute) pairs.
-A backfill with a `rejected` list (`SessionBackfill`) hands its bad rows to upkeep."""
-
-
-class SessionBackfill:
-    """One session of the backfill repository, read by Prefetch and handed in with the session:
-    the core looks gaps up in memory and never reads a file. Its bad rows are logged where the
-    backfill is first consulted (`rejected` is emptied then)."""
-
-    def __init__(self, data: SessionInput) -> None:
-        self.bars = data.bars
-        self.rejected: list[DataRejected] = list(data.rejected)
-        window_start = data.session.window_start
-        self._have = self._cells(self.bars.symbol, self.bars.ts_start, window_start)
-
-    def __call__(
-        self, session: Session, symbol_ids: np.ndarray, ts_starts: np.ndarray
-    ) -> BarColumns:
-        want = self._cells(symbol_ids, ts_starts, session.window_start)
-        return self.bars.take(np.isin(self._have, want))
-
-    @staticmethod
-    def _cells(symbol: np.ndarray, ts_start: np.ndarray, window_start: int) -> np.ndarray:
-        return (
-            np.asarray(symbol).astype(np.int64) << 32 | (ts_start - window_start) // NS_PER_MINUTE
-        )
-
-
-_EMPTY = np.empty(0, dtype=np.int64)
-
-
-class Findings(msgspec.Struct):
-    """Upkeep's findings at the boundaries of one call, encoded in log order, and the ones that
-    change session state (fills and quality) for SessionData."""
-
-    records: EncodedBatch
-    ends: np.ndarray  # records through each boundary: boundary j's are [ends[j-1], ends[j])
-    changes: list[Event]
-
-    @property
-    def batches(self) -> list[EncodedBatch]:
-        """One batch per boundary."""
-        ends = self.ends.tolist()
-        return [self.records.take(slice(a, b)) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-
-    def events(self) -> list[list[Event]]:
-        """The findings as Structs, boundary by boundary (for tests and people)."""
-        return [decode_many(batch) for batch in self.batches]
-
-
-class _Parts:
-    """Findings as they are made, piece by piece in the upkeep order, each record tagged with the
-    index of its boundary; `findings` then sorts them stably by boundary."""
-
-    def __init__(self) -> None:
-        self.batches: list[EncodedBatch] = []
-        self.at: list[np.ndarray] = []
-        self.changes: list[Event] = []
-
-    def add(self, at: int | np.ndarray, batch: EncodedBatch) -> None:
-        self.batches.append(batch)
-        self.at.append(np.broadcast_to(np.asarray(at, dtype=np.int64), (len(batch),)))
-
-    def add_events(self, at: int | np.ndarray, events: list[Event], changes: bool = False) -> None:
-        if events:
-            self.add(at, EncodedBatch.of(events))
-            if changes:
-                self.changes += events
-
-    def findings(self, n_boundaries: int) -> Findings:
-        batch = EncodedBatch.concat(self.batches)
-        at = np.concatenate(self.at) if self.at else _EMPTY
-        order = np.argsort(at, kind="stable")
-        ends = np.searchsorted(at[order], np.arange(1, n_boundaries + 1))
-        return Findings(batch.take(order).packed(), ends, self.changes)
 
 
 class UpkeepCore:
@@ -159,9 +84,9 @@ class UpkeepCore:
         self._checked = 0
         self._last_minute: int | None = None
         self._closed = False
-        self._pending_symbol = _EMPTY
-        self._pending_minute = _EMPTY
-        self._pending_retries = _EMPTY
+        self._pending_symbol = EMPTY
+        self._pending_minute = EMPTY
+        self._pending_retries = EMPTY
         self._released = dict.fromkeys(self.derived_intervals, 0)
         self._emitted = {
             n: np.zeros((len(self.symbols), self._grid.n_buckets(n)), dtype=bool)
@@ -185,20 +110,20 @@ class UpkeepCore:
         grid.put(bars, REAL)
         return grid
 
-    def _advance(self, parts: _Parts, at: int, now: int, bars: BarColumns) -> None:
+    def _advance(self, parts: FindingsBuilder, at: int, now: int, bars: BarColumns) -> None:
         """One boundary, fills attempted (each attempt depends on the ones before it)."""
         grid = self._take_real(now, bars)
         self._now = now
 
         due = int(np.clip((now - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
         gap_symbol, gap_minute = self._detect_gaps(due)
-        parts.add(at, self._gap_records(np.int64(now), gap_symbol, gap_minute))
+        parts.add(at, gap_records(self.grid, self.symbols, np.int64(now), gap_symbol, gap_minute))
 
         minute = (now - grid.session.open) // NS_PER_MINUTE
         retry = self._last_minute is not None and minute > self._last_minute
         self._last_minute = minute
-        fill_symbol, fill_minute, fill_events = self._fill(now, gap_symbol, gap_minute, retry)
-        parts.add_events(at, fill_events, changes=True)
+        fill_symbol, fill_minute, filled = self._fill(now, gap_symbol, gap_minute, retry)
+        parts.add_events(at, filled, changes=True)
         self._derived_events(parts, at, now, due, fill_symbol, fill_minute)
         touched = distinct(np.concatenate([gap_symbol, fill_symbol]))
         parts.add_events(at, self._quality_events(now, touched), changes=True)
@@ -217,7 +142,7 @@ class UpkeepCore:
         last = int(boundaries[-1])
         due = int(np.clip((last - grid.session.open) // NS_PER_MINUTE, 0, grid.minutes))
         gaps_stay_gaps = self.backfill is None and self.gap_policy == "leave"
-        parts = _Parts()
+        parts = FindingsBuilder()
         if not gaps_stay_gaps and not self._quiet(bars, due):
             ends = np.searchsorted(release, boundaries, side="right").tolist()
             start = 0
@@ -230,7 +155,9 @@ class UpkeepCore:
         self._now = last
         self._last_minute = (last - grid.session.open) // NS_PER_MINUTE
         gap_at = np.searchsorted(boundaries, self._ts_start(gap_minute) + NS_PER_MINUTE, "left")
-        parts.add(gap_at, self._gap_records(boundaries[gap_at], gap_symbol, gap_minute))
+        parts.add(
+            gap_at, gap_records(self.grid, self.symbols, boundaries[gap_at], gap_symbol, gap_minute)
+        )
         pieces = [bars for n in self.derived_intervals for bars in self._newly_due(n, due)]
         derived = DerivedBarColumns.concat(pieces)
         at = np.searchsorted(boundaries, derived.ts_end, side="left")
@@ -270,8 +197,8 @@ class UpkeepCore:
             raise ValueError("close_session needs advance(close, ...) first")
         self._now = now
         symbol, minute = self._pending_symbol, self._pending_minute
-        self._pending_symbol = self._pending_minute = self._pending_retries = _EMPTY
-        parts = _Parts()
+        self._pending_symbol = self._pending_minute = self._pending_retries = EMPTY
+        parts = FindingsBuilder()
         fill_symbol, fill_minute, events = self._give_up(now, symbol, minute)
         parts.add_events(0, events, changes=True)
         self._derived_events(parts, 0, now, grid.minutes, fill_symbol, fill_minute)
@@ -301,15 +228,10 @@ class UpkeepCore:
         """(symbol, minute) of the newly due minutes with no bar, by minute then symbol."""
         start, self._checked = self._checked, max(self._checked, due)
         if due <= start:
-            return _EMPTY, _EMPTY
+            return EMPTY, EMPTY
         missing = self.grid.state[:, start:due].T == MISSING
         minute, symbol = np.nonzero(missing & self.grid.expected[start:due, None])
         return symbol.astype(np.int64), minute.astype(np.int64) + start
-
-    def _gap_records(self, now: np.ndarray, symbol: np.ndarray, minute: np.ndarray) -> EncodedBatch:
-        """`GapDetected` records; `now` is one time for all, or each gap's detection time."""
-        ts = np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape)
-        return encode_columns(GapDetected, [ts, self._ts_start(minute)], symbol, self.symbols)
 
     def _fill(
         self, now: int, symbol: np.ndarray, minute: np.ndarray, retry: bool
@@ -325,9 +247,9 @@ class UpkeepCore:
             symbol = np.concatenate([self._pending_symbol, symbol])
             minute = np.concatenate([self._pending_minute, minute])
             retries = np.concatenate([self._pending_retries + 1, retries])
-            self._pending_symbol = self._pending_minute = self._pending_retries = _EMPTY
+            self._pending_symbol = self._pending_minute = self._pending_retries = EMPTY
         if len(symbol) == 0:
-            return _EMPTY, _EMPTY, []
+            return EMPTY, EMPTY, []
         order = np.lexsort((symbol, minute))
         symbol, minute, retries = symbol[order], minute[order], retries[order]
 
@@ -352,7 +274,11 @@ class UpkeepCore:
         cell_minute = np.concatenate([found_minute, synth_minute])
         order = np.lexsort((cell_symbol, cell_minute))
         cell_symbol, cell_minute = cell_symbol[order], cell_minute[order]
-        return cell_symbol, cell_minute, rejected + self._fill_events(now, cell_symbol, cell_minute)
+        return (
+            cell_symbol,
+            cell_minute,
+            rejected + fill_events(self.grid, self.symbols, now, cell_symbol, cell_minute),
+        )
 
     def _backfill_rejections(self, now: int) -> list[Event]:
         """Bad rows the backfill met while loading a session, stamped with the boundary that
@@ -392,7 +318,7 @@ class UpkeepCore:
         no earlier bar the gap stays a gap.
         """
         if self.gap_policy != "forward-fill" or len(symbol) == 0:
-            return _EMPTY, _EMPTY, []
+            return EMPTY, EMPTY, []
         grid = self.grid
         rows, row_of = np.unique(symbol, return_inverse=True)
         close = grid.close[rows]
@@ -417,38 +343,11 @@ class UpkeepCore:
         )
         order = np.lexsort((symbol, minute))
         symbol, minute = symbol[order], minute[order]
-        return symbol, minute, self._fill_events(now, symbol, minute)
-
-    def _fill_events(self, now: int, symbol: np.ndarray, minute: np.ndarray) -> list[Event]:
-        grid = self.grid
-        columns = (
-            symbol.tolist(),
-            self._ts_start(minute).tolist(),
-            grid.open[symbol, minute].tolist(),
-            grid.high[symbol, minute].tolist(),
-            grid.low[symbol, minute].tolist(),
-            grid.close[symbol, minute].tolist(),
-            grid.volume[symbol, minute].tolist(),
-            (grid.state[symbol, minute] == SYNTHETIC).tolist(),
-        )
-        return [
-            GapFilled(
-                ts=now,
-                symbol=self.symbols[s],
-                ts_start=t,
-                open=o,
-                high=h,
-                low=lo,
-                close=c,
-                volume=v,
-                synthetic=synthetic,
-            )
-            for s, t, o, h, lo, c, v, synthetic in zip(*columns, strict=True)
-        ]
+        return symbol, minute, fill_events(self.grid, self.symbols, now, symbol, minute)
 
     def _derived_events(
         self,
-        parts: _Parts,
+        parts: FindingsBuilder,
         at: int,
         now: int,
         due: int,
@@ -501,54 +400,14 @@ class UpkeepCore:
             emitted = self._emitted[interval]
             revised[rows] = emitted[symbol[rows], bucket]
             emitted[symbol[rows], bucket] = True
-        ts = np.broadcast_to(np.asarray(now, dtype=np.int64), symbol.shape)
-        columns = [ts, bars.ts_start, bars.interval, bars.open, bars.high, bars.low, bars.close]
-        columns += [bars.volume, bars.bars, bars.filled]
-        if not revised.any():
-            return encode_columns(DerivedBar, columns, symbol, self.symbols)
-        kinds = []
-        for kind, rows in ((DerivedBar, ~revised), (DerivedBarRevised, revised)):
-            picked = [np.asarray(c)[rows] for c in columns]
-            kinds.append(encode_columns(kind, picked, symbol[rows], self.symbols))
-        order = np.empty(len(bars), dtype=np.int64)  # back to the rows' order
-        order[~revised] = np.arange(len(kinds[0]))
-        order[revised] = len(kinds[0]) + np.arange(len(kinds[1]))
-        return EncodedBatch.concat(kinds).take(order)
+        return derived_records(self.symbols, now, bars, revised)
 
     def _quality_events(
-        self,
-        now: int | np.ndarray,
-        symbols: np.ndarray,
-        minutes: int | np.ndarray | None = None,
+        self, now: int | np.ndarray, symbols: np.ndarray, minutes: int | np.ndarray | None = None
     ) -> list[QualityUpdated]:
-        """Each symbol's quality over its first `minutes` minutes, as of `now` (one time and
-        count for all, or one per symbol); a break's minutes are not expected."""
-        if len(symbols) == 0:
-            return []
-        shape = np.shape(symbols)
-        minutes = np.broadcast_to(self._checked if minutes is None else minutes, shape)
-        counts = self.grid.counts_at(symbols, minutes)
-        expected = self.grid.expected_until(minutes)
-        label = self.grid.session.label
-        return [
-            QualityUpdated(
-                ts=ts,
-                symbol=self.symbols[s],
-                session=label,
-                expected=e,
-                real=real,
-                filled=filled,
-                synthetic=synthetic,
-                quality=(real + filled) / e if e else 0.0,
-            )
-            for ts, s, e, (_, real, filled, synthetic) in zip(
-                np.broadcast_to(now, shape).tolist(),
-                np.asarray(symbols).tolist(),
-                expected.tolist(),
-                counts.tolist(),
-                strict=True,
-            )
-        ]
+        """Quality as of the minutes checked so far, unless `minutes` says otherwise."""
+        minutes = self._checked if minutes is None else minutes
+        return quality_events(self.grid, self.symbols, now, symbols, minutes)
 
     def _ts_start(self, minute: np.ndarray) -> np.ndarray:
         return self.grid.session.open + np.asarray(minute, dtype=np.int64) * NS_PER_MINUTE

@@ -9,11 +9,12 @@ import msgspec
 import numpy as np
 import pytest
 
+from ticktape.actors.backfill import SessionBackfill
 from ticktape.actors.clock import ClockCore, ClockError
 from ticktape.actors.coordinator_core import CoordinatorCore, Phase
 from ticktape.actors.effects import Finish, Measure, Tell, Write
 from ticktape.actors.session_plan import StreamCursor, plan_session
-from ticktape.actors.upkeep_core import SessionBackfill, UpkeepCore
+from ticktape.actors.upkeep_core import UpkeepCore
 from ticktape.messages.codec import EncodedBatch, decode_many
 from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
 from ticktape.messages.commands import (
