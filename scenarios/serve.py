@@ -18,8 +18,9 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ from ticktape.store.runset_log import RunSetLog, open_log
 
 T = TypeVar("T")
 POLL_S = 0.02  # how often a follower looks for new commits (the writer commits every <= 0.25 s)
+_SHARED_STRETCHES = 32  # stretches (of FOLLOW_BLOCKS stored blocks) kept for other followers
 _PACE_STEP_S = 0.005  # a paced stream is sent in pieces this far apart in wall time
 ACTIONS = {
     "stats": "counts by kind, digest and session digests of a log, as JSON",
@@ -82,8 +84,39 @@ class _Guarded:
 
 @dataclass
 class _Shared:
+    """An open log and what its readers share: the chunks of the stretches read last, so that
+    followers at the live edge (who all read commit to commit) decode each stretch once."""
+
     log: _Guarded
     users: int = 0
+    recent: OrderedDict[tuple[Selection, int], list[tables.Chunk]] = field(
+        default_factory=OrderedDict
+    )
+    reading: threading.Lock = field(default_factory=threading.Lock)
+
+    def read_range(
+        self, selection: Selection, stop: int, schema: pa.Schema
+    ) -> Iterator[tables.Chunk]:
+        """The chunks of [selection.start_seq, stop), a group of stored blocks at a time."""
+        step = tables.FOLLOW_BLOCKS * self.log.log.block_events
+        at = selection.start_seq
+        while at < stop:
+            end = min(stop, ((at - 1) // step + 1) * step + 1)
+            yield from self._stretch(replace(selection, start_seq=at), end, schema)
+            at = end
+
+    def _stretch(self, selection: Selection, stop: int, schema: pa.Schema) -> list[tables.Chunk]:
+        with self.reading:  # a second follower of the same stretch waits, then finds it here
+            key = (selection, stop)
+            if key not in self.recent:
+                log: Any = self.log
+                chunks = list(tables.read(log, selection, stop, blocks=tables.FOLLOW_BLOCKS))
+                for chunk in chunks:
+                    chunk.table(schema)
+                self.recent[key] = chunks
+                while len(self.recent) > _SHARED_STRETCHES:
+                    self.recent.popitem(last=False)
+            return self.recent[key]
 
 
 @dataclass
@@ -95,14 +128,14 @@ class _OpenLogs:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextlib.contextmanager
-    def use(self, path: Path) -> Iterator[_Guarded]:
+    def use(self, path: Path) -> Iterator[_Shared]:
         with self._lock:
             shared = self._open.get(path)
             if shared is None:
                 shared = self._open[path] = _Shared(_Guarded(open_log(path)))
             shared.users += 1
         try:
-            yield shared.log
+            yield shared
         finally:
             with self._lock:
                 shared.users -= 1
@@ -163,6 +196,7 @@ class LogServer(flight.FlightServerBase):
         super().__init__(location, tls_certificates=certificates, middleware=middleware)
         self.root = Path(root).resolve()
         self.poll = poll
+        _warm_up()
         self._logs = _OpenLogs()
         self._stopping = threading.Event()
 
@@ -218,8 +252,9 @@ class LogServer(flight.FlightServerBase):
         return flight.SchemaResult(tables.union_schema())
 
     def _info(self, name: str) -> flight.FlightInfo:
-        with self._logs.use(self._resolve(name)) as log:
-            count = log.count() if tables.has_ended(log) else -1
+        with self._logs.use(self._resolve(name)) as shared:
+            log = shared.log
+            count = log.count() if tables.has_ended(log) else -1  # type: ignore[arg-type]
         ticket = flight.Ticket(json.dumps({"log": name}).encode())
         return flight.FlightInfo(
             tables.union_schema(),
@@ -233,8 +268,8 @@ class LogServer(flight.FlightServerBase):
         def start() -> flight.GeneratorStream:
             request = parse_ticket(ticket.ticket)
             path = self._resolve(request.log)
-            with self._logs.use(path) as log:
-                selection = _selection(request, log)
+            with self._logs.use(path) as shared:
+                selection = _selection(request, shared.log)
             schema = tables.schema_for(request.kinds)
             stream = self._stream(path, request, selection, schema, context.is_cancelled)
             compression = None if request.compression == "none" else request.compression
@@ -252,19 +287,22 @@ class LogServer(flight.FlightServerBase):
         cancelled: Callable[[], bool],
     ) -> Iterator[pa.RecordBatch]:
         pacer = _Pacer(request.speed, self._stopping) if request.speed > 0 else None
-        one_kind = request.kinds[0] if len(request.kinds) == 1 else None
-        with self._logs.use(path) as log:
+        with self._logs.use(path) as shared:
+            log = shared.log
             if request.follow and not isinstance(log.log, RunSetLog):
                 stopped = lambda: self._stopping.is_set() or cancelled()  # noqa: E731
-                chunks = tables.follow(log, selection, poll=self.poll, stopped=stopped)
+                chunks = tables.follow(
+                    log,  # type: ignore[arg-type]
+                    selection,
+                    poll=self.poll,
+                    stopped=stopped,
+                    read_range=lambda at, stop: shared.read_range(at, stop, schema),
+                )
             else:
-                chunks = tables.read(log, selection)
+                chunks = tables.read(log, selection)  # type: ignore[arg-type]
             for chunk in chunks:
-                if one_kind:
-                    batch = chunk.batches.get(one_kind)
-                else:
-                    batch = tables.union(chunk.batches, schema) if chunk.rows else None
-                if batch is None or not batch.num_rows:
+                batch = chunk.table(schema)
+                if batch is None:
                     continue
                 if pacer is None:
                     yield batch
@@ -281,16 +319,29 @@ class LogServer(flight.FlightServerBase):
             if action.type not in ACTIONS:
                 raise BadRequest(f"unknown action {action.type!r} (actions: {', '.join(ACTIONS)})")
             body = parse_action(action.body.to_pybytes() if action.body else b"")
-            with self._logs.use(self._resolve(body.log)) as log, log.lock:
+            with self._logs.use(self._resolve(body.log)) as shared, shared.log.lock:
+                log = shared.log.log
                 if action.type == "stats":  # as `log stats --json` prints it
-                    summary = stats(log.log)
+                    summary = stats(log)
                     summary["sessions_digest"] = sessions_digest(summary["session_digests"])
                     answer = msgspec.json.encode(summary)
                 else:
-                    answer = msgspec.json.encode(log.log.verify())
+                    answer = msgspec.json.encode(log.verify())
             return [flight.Result(answer)]
 
         return iter(_answer(run))
+
+
+def _warm_up() -> None:
+    """Convert and write one made-up trade, so the first client does not wait for what a first
+    conversion loads (pandas on a first `pa.array`, Arrow's kernels, the LZ4 codec)."""
+    trade = {"seq": np.ones(1, np.int64), "ts": np.zeros(1, np.int64), "symbol": np.array(["A"]),
+             "price": np.ones(1), "size": np.ones(1)}  # fmt: skip
+    schema = tables.union_schema()
+    batch = tables.union(tables.kind_batches({"Trade": trade}), schema)
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with pa.ipc.new_stream(pa.BufferOutputStream(), schema, options=options) as writer:
+        writer.write_batch(batch)
 
 
 def _name_of(descriptor: flight.FlightDescriptor) -> str:

@@ -96,12 +96,16 @@ def follower(location: str, log: str, out: Path, release: Path | None) -> None:
 def heads(log: Path, out: Path, done: Path) -> None:
     """Note the wall time at which each committed head is first seen, every millisecond,
     until `done` exists."""
-    from ticktape.store.eventlog import EventLog
+    from ticktape.store.eventlog import EventLog, LogError
 
-    while not (log / "data.mdb").exists():
-        time.sleep(_POLL_S)
+    while True:  # the file appears a moment before the writer has made its databases
+        try:
+            opened = EventLog.open(log)
+            break
+        except LogError:
+            time.sleep(_POLL_S)
     seen, last = [], 0
-    with EventLog.open(log) as opened:
+    with opened:
         while not done.exists():
             head = opened.committed()[0]
             if head > last:

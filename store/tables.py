@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -35,6 +35,7 @@ _TIMES = {"ts", "ts_start", "session_open", "session_close", "break_start", "bre
 _KIND_TIMES = {"SessionOpened": {"open", "close"}}
 _BAR_BYTES = {"symbol": "<i4", "ts_start": "<i8"}  # TrailingBars' byte columns; the rest <f8
 _BLOCKS = 64  # stored blocks per batch read
+FOLLOW_BLOCKS = 8  # a live commit is sent on in pieces, the first before the rest is decoded
 EVERYTHING = Selection()
 
 
@@ -232,10 +233,23 @@ class Chunk:
     stop: int
     batches: dict[str, pa.RecordBatch]
     ended: bool
+    _made: dict[pa.Schema, pa.RecordBatch | None] = field(default_factory=dict, compare=False)
 
     @property
     def rows(self) -> int:
         return sum(b.num_rows for b in self.batches.values())
+
+    def table(self, schema: pa.Schema) -> pa.RecordBatch | None:
+        """The chunk in `schema` (a `schema_for`): one kind's batch or the union of its kinds;
+        None when it has no rows. Made once per schema, so readers sharing a chunk share it."""
+        if schema not in self._made:
+            kind = next((k for k in self.batches if kind_schema(k) == schema), None)
+            if kind is not None:
+                made = self.batches[kind]
+            else:
+                made = union(self.batches, schema) if self.rows else None
+            self._made[schema] = made if made is not None and made.num_rows else None
+        return self._made[schema]
 
 
 def run_symbols(log: EventLog) -> tuple[str, ...]:
@@ -286,10 +300,17 @@ def follow(
     *,
     poll: float = 0.02,
     stopped: Callable[[], bool] = lambda: False,
+    read_range: Callable[[Selection, int], Iterable[Chunk]] | None = None,
 ) -> Iterator[Chunk]:
     """Read a live log at the pace of its commits until its run ends (or `stopped()`). Each
-    read is a few short read transactions: the writer never waits for a follower."""
-    symbols: Sequence[str] | None = None
+    read is a few short read transactions: the writer never waits for a follower. At the live
+    edge every follower reads the same stretches (commit to commit); `read_range(selection,
+    stop)` may hand the chunks of one to all of them."""
+    if read_range is None:
+
+        def read_range(at: Selection, stop: int) -> Iterable[Chunk]:
+            return read(log, at, stop, blocks=FOLLOW_BLOCKS)
+
     start = selection.start_seq
     ended = has_ended(log)
     while not stopped():
@@ -299,9 +320,7 @@ def follow(
                 return
             time.sleep(poll)
             continue
-        if symbols is None:
-            symbols = run_symbols(log)
-        for chunk in read(log, replace(selection, start_seq=start), head + 1, symbols=symbols):
+        for chunk in read_range(replace(selection, start_seq=start), head + 1):
             yield chunk
             if chunk.ended:
                 return
