@@ -21,6 +21,7 @@ _MODULES = {
     "replay": "replay",
     "resume": "resume",
     "ingest": "ingest",
+    "data": "data",
     "log": "log",
     "bench": "bench",
     "sweep": "sweep",
