@@ -363,18 +363,28 @@ def _new_rows(
     order among the catalog's, so that is (time, symbol, file, line) in the catalog too.
     """
     source = columns.source
-    file = names.take(pa.array(source >> _ROW_BITS))
+    file = source >> _ROW_BITS
+    fresh = np.array([name in new for name in names.to_pylist()], dtype=bool)
+    keep = fresh[file]
+    if not keep.all():
+        columns, source, file = columns.take(keep), source[keep], file[keep]
     table = pa.table(
         {
-            "symbol": pa.array(symbols, type=pa.string()).take(pa.array(columns.symbol)),
+            "symbol": _dictionary(columns.symbol, pa.array(symbols, type=pa.string())),
             _TIME[kind]: getattr(columns, _TIME[kind]),
             **{name: getattr(columns, name) for name in KIND_COLUMNS[kind]},
-            "file": file,
+            "file": _dictionary(file, names),
             "line": source & _ROW_MASK,
         }
     )
-    table = table.filter(pc.is_in(file, value_set=pa.array(sorted(new))))
     return table.cast(_kind_schema(kind))
+
+
+def _dictionary(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+    """`values.take(codes)` as a dictionary column without making a string per row: the
+    dictionary holds the used values in order of first appearance, as a cast to it would."""
+    encoded = pc.dictionary_encode(pa.array(codes))
+    return pa.DictionaryArray.from_arrays(encoded.indices, values.take(encoded.dictionary))
 
 
 def _split_rejections(rejected: Sequence[DataRejected], new: set[str]) -> tuple[pa.Table, pa.Table]:
@@ -405,7 +415,14 @@ def _symbols(table: pa.Table) -> set[str]:
     if "reason" in table.column_names:
         lines = pa.array([why.is_line(r) for r in table["reason"].to_pylist()], pa.bool_())
         table = table.filter(pc.invert(lines))
-    return set(pc.unique(pc.cast(table["symbol"], pa.string())).to_pylist())
+    column = table["symbol"]
+    if not pa.types.is_dictionary(column.type):
+        return set(pc.unique(column).to_pylist())
+    return {
+        symbol
+        for chunk in column.chunks
+        for symbol in chunk.dictionary.take(pc.unique(chunk.indices)).to_pylist()
+    }
 
 
 def _ordered(table: pa.Table, ranks: pa.Array, keys: Sequence[str]) -> pa.Table:

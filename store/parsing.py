@@ -198,6 +198,8 @@ def symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def symbol_codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
     """The distinct symbols (trimmed, in order of first appearance) and each row's index into
     them. A block usually holds one symbol, which needs no hashing."""
+    if pa.types.is_dictionary(column.type):
+        return _dictionary_codes(column)
     if len(column) and not column.null_count and _is_text(column.type):
         first = column.slice(0, 1)
         if pc.all(pc.equal(column, first[0])).as_py():
@@ -205,6 +207,32 @@ def symbol_codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
     encoded = pc.dictionary_encode(symbol_text(column)).combine_chunks()
     codes = to_numpy(encoded.indices).astype(np.int32)
     return encoded.dictionary.to_pylist(), codes
+
+
+def _dictionary_codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """`symbol_codes` of a dictionary column, trimming per distinct value, not per row.
+
+    Every chunk's dictionary goes into one pool (with a "" for missing rows); rows become
+    positions in the pool, then the distinct trimmed text of their position, numbered in order
+    of first appearance as for a text column."""
+    chunks = column.chunks
+    pool = pa.concat_arrays([c.dictionary.cast(pa.string()) for c in chunks] + [strings([""])])
+    distinct = pc.dictionary_encode(symbol_text(pool))
+    of_pool = to_numpy(distinct.indices)
+    rows, offset = [], 0
+    for chunk in chunks:
+        wide = pc.cast(chunk.indices, pa.int64())  # values under nulls are overwritten below
+        indices = np.frombuffer(wide.buffers()[1], np.int64, len(wide), wide.offset * 8) + offset
+        if chunk.null_count:
+            indices[~to_numpy(pc.is_valid(chunk))] = len(pool) - 1
+        rows.append(of_pool[indices])
+        offset += len(chunk.dictionary)
+    row = np.concatenate(rows) if rows else np.empty(0, dtype=of_pool.dtype)
+    first = pc.dictionary_encode(
+        pa.Array.from_buffers(pa.int32(), len(row), [None, pa.py_buffer(row.astype(np.int32))])
+    )
+    names = distinct.dictionary.take(first.dictionary).to_pylist()
+    return names, to_numpy(first.indices).astype(np.int32)
 
 
 def _filled(text: pa.ChunkedArray) -> pa.ChunkedArray:
