@@ -52,6 +52,9 @@ MANIFEST = "catalog.json"
 FORMAT = "ticktape-catalog"
 VERSION = 2  # 2: sources with undated rows keep their dated ranges by symbol
 ROW_GROUP_ROWS = 128 * 1024
+# Text columns repeat a few values; numbers are mostly distinct, so a dictionary tried on them
+# only costs time and bytes before Parquet falls back to plain pages.
+_DICTIONARY_COLUMNS = ["symbol", "file", "reason"]
 
 _ROW_BITS = 32
 _ROW_MASK = (1 << _ROW_BITS) - 1
@@ -469,6 +472,7 @@ def _write_table(table: pa.Table, folder: Path, name: str) -> dict[str, Any]:
         partial,
         row_group_size=ROW_GROUP_ROWS,
         compression="zstd",
+        use_dictionary=_DICTIONARY_COLUMNS,
         write_statistics=True,
     )
     os.replace(partial, path)
