@@ -116,6 +116,7 @@ class LogFile:
         lock = _take_lock(path) if writable else None
         try:
             for _ in range(_OPEN_ATTEMPTS):
+                env = None
                 try:
                     if writable:
                         env = _open_env(path, sync=sync, map_size=0, create=False)
@@ -123,9 +124,13 @@ class LogFile:
                         env = _open_read_only(path)
                     return cls(path, env, lock=lock)
                 except lmdb.MapResizedError:  # a live writer grew the map while we opened
-                    env.close()
+                    _close(env)
                 except lmdb.Error as e:
+                    _close(env)
                     raise LogError(f"cannot open event log {path}: {e}") from None
+                except BaseException:
+                    _close(env)
+                    raise
             raise LogError(f"cannot open event log {path}: it kept growing while it was opened")
         except BaseException:
             if lock is not None:
@@ -263,6 +268,12 @@ def _open_read_only(path: Path) -> lmdb.Environment:
             e,
         )
         return env
+
+
+def _close(env: lmdb.Environment | None) -> None:
+    """Closes an environment an open gave up on (None: lmdb.open itself failed)."""
+    if env is not None:
+        env.close()
 
 
 def _take_lock(path: Path) -> WriterLock:

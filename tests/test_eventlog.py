@@ -437,6 +437,27 @@ def test_verify_beside_a_live_writer_never_calls_it_tampered(tmp_path: Path) -> 
     assert len({r.events for r in results}) > 1  # it really ran while the log grew
 
 
+GROWING_WRITER = MID_BLOCK_WRITER.replace("block_events=64)", "block_events=64, map_size=1 << 16)")
+
+
+def test_readers_open_beside_a_writer_that_keeps_growing_the_map(tmp_path: Path) -> None:
+    """The map starts at 64 KB and doubles as the writer fills it, so readers open while it
+    grows (LMDB's MapResizedError inside the open itself): every open succeeds."""
+    path = tmp_path / "log"
+    writer = live_writer(path, GROWING_WRITER)
+    counts = []
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and len(counts) < 200:
+            with EventLog.open(path) as reader:
+                counts.append(reader.count())
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=10)
+    assert len(set(counts)) > 2  # readers opened while it grew
+    assert (path / "data.mdb").stat().st_size > 8 << 16  # past the map three doublings made
+
+
 def test_a_log_of_the_first_layout_stays_readable(tmp_path: Path) -> None:
     """One record per key and a link per record, written the way the first layout did."""
     path = tmp_path / "old"
