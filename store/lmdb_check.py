@@ -130,6 +130,19 @@ def _walk(fd: int, size: int, meta: _Meta) -> str | None:
     return None
 
 
+def committed_once(path: Path) -> bool:
+    """Whether `data.mdb` holds a committed transaction (LMDB writes its meta pages with
+    transaction 0 when it creates the file; a log's first commit is its creation)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        return any(meta.txnid > 0 for meta in _read_metas(fd))
+    finally:
+        os.close(fd)
+
+
 def check_data_file(path: Path) -> str | None:
     """None when `data.mdb` is sound, else one line saying what is damaged and the last seq
     that can be trusted."""

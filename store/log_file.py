@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,16 @@ import msgspec
 from loguru import logger
 
 from ticktape.messages.errors import TicktapeError
-from ticktape.store import legacy_log
+from ticktape.store import legacy_log, writer_lock
 from ticktape.store.chain import GENESIS, Block, seq_key
-from ticktape.store.lmdb_check import check_data_file
+from ticktape.store.lmdb_check import check_data_file, committed_once
 from ticktape.store.writer_lock import Busy, WriterLock
 
 SYNC_POLICIES = ("full", "data", "none")
 LAYOUT_FORMAT = "ticktape-blocks/1"
 INITIAL_MAP = 64 << 20
 _OPEN_ATTEMPTS = 5
+CREATION_WAIT = 5.0  # seconds a reader waits for a log's writer to commit its creation
 
 
 class LogError(TicktapeError):
@@ -87,10 +89,7 @@ class LogFile:
             if (path / "data.mdb").exists():  # another writer created it meanwhile
                 raise LogError(exists)
             env = _open_env(path, sync=sync, map_size=map_size)
-            with env.begin(write=True) as txn:
-                meta = env.open_db(b"meta", txn=txn)
-                layout = {"format": LAYOUT_FORMAT, "block_events": block_events}
-                txn.put(b"layout", msgspec.json.encode(layout), db=meta)
+            initialize(env, block_events)
             return cls(path, env, lock=lock)
         except (OSError, lmdb.Error) as e:
             if lock is not None:
@@ -108,6 +107,8 @@ class LogFile:
 
         The data file is checked for truncation and zeroed pages first (LogDamaged), since LMDB
         itself would crash the process on them."""
+        if not writable:
+            _await_creation(path)
         if not (path / "data.mdb").exists():
             raise LogError(f"no event log at {path}")
         problem = check_data_file(path / "data.mdb")
@@ -226,6 +227,29 @@ class LogFile:
 
     def put_meta(self, key: bytes, value: bytes) -> None:
         self.write(lambda txn: txn.put(key, value, db=self.meta))
+
+
+def initialize(env: lmdb.Environment, block_events: int) -> None:
+    """A new log's first commit: its three databases and its layout together, so a reader sees
+    either no commit (the log is being created) or a log it can open."""
+    with env.begin(write=True) as txn:
+        meta = env.open_db(b"meta", txn=txn)
+        for name in (b"events", b"chain"):
+            env.open_db(name, txn=txn)
+        layout = {"format": LAYOUT_FORMAT, "block_events": block_events}
+        txn.put(b"layout", msgspec.json.encode(layout), db=meta)
+
+
+def _await_creation(path: Path) -> None:
+    """Waits while a writer creates the log (it holds writer.lock and its first commit is not on
+    disk yet), so a reader beside it then sees an empty log, not an error (DESIGN §7). A log that
+    was never committed and has no writer is left to the checks that name it."""
+    deadline = time.monotonic() + CREATION_WAIT
+    while not committed_once(path / "data.mdb") and writer_lock.held(path):
+        if time.monotonic() > deadline:
+            waited = f"{CREATION_WAIT:g} s"
+            raise LogError(f"log {path} is still being created after {waited}; try again")
+        time.sleep(0.01)
 
 
 def decode_head(raw: bytes | None) -> tuple[int, bytes]:

@@ -51,3 +51,20 @@ class WriterLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the only descriptor drops the lock
             self._fd = None
+
+
+def held(folder: Path) -> bool:
+    """Whether a writer holds the lock of `folder` now. It probes with a shared lock released at
+    once, which would refuse a writer taking the lock in that instant: ask only about a log that
+    is not readable yet (store/log_file.py), never on every read."""
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

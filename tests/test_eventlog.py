@@ -37,7 +37,9 @@ from ticktape.messages.events import (
     TimeAdvanced,
     Trade,
 )
+from ticktape.store import log_file
 from ticktape.store.eventlog import Block, EventLog, LogDamaged, LogError, seq_key
+from ticktape.store.writer_lock import WriterLock
 
 SYMBOLS = ("AAA", "BRK.B", "C")
 
@@ -456,6 +458,67 @@ def test_readers_open_beside_a_writer_that_keeps_growing_the_map(tmp_path: Path)
         writer.wait(timeout=10)
     assert len(set(counts)) > 2  # readers opened while it grew
     assert (path / "data.mdb").stat().st_size > 8 << 16  # past the map three doublings made
+
+
+def _half_created(path: Path) -> lmdb.Environment:
+    """What a writer has made before its first commit: the LMDB file, no databases."""
+    return lmdb.open(str(path), max_dbs=3)
+
+
+SLOW_CREATOR = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from pathlib import Path
+    from tests.test_eventlog import _half_created
+    from ticktape.store import log_file
+    from ticktape.store.writer_lock import WriterLock
+    path = Path({path!r})
+    path.mkdir()
+    lock = WriterLock.take(path, "log")
+    env = _half_created(path)
+    print("half", flush=True)
+    time.sleep(0.5)
+    log_file.initialize(env, 64)
+    """
+)
+
+
+def test_a_log_being_created_reads_as_empty_not_as_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    creator = live_writer(path, SLOW_CREATOR)  # returns between lmdb.open and its first commit
+    started = time.monotonic()
+    try:
+        with EventLog.open(path) as reader:
+            assert reader.count() == 0 and reader.committed()[0] == 0
+    finally:
+        assert creator.wait(timeout=30) == 0
+    assert time.monotonic() - started >= 0.2  # it waited for the creation, not a blind read
+
+
+def test_a_log_never_created_and_without_a_writer_stays_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    _half_created(path).close()  # its writer died before the first commit
+    started = time.monotonic()
+    with pytest.raises(LogError, match="MDB_NOTFOUND"):
+        EventLog.open(path)
+    assert time.monotonic() - started < 1  # no wait: nobody is creating it
+
+
+def test_a_creation_that_never_commits_is_named_after_a_bounded_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_file, "CREATION_WAIT", 0.2)
+    path = tmp_path / "log"
+    path.mkdir()
+    lock = WriterLock.take(path, "log")
+    env = _half_created(path)
+    try:
+        with pytest.raises(LogError, match=r"still being created after 0\.2 s"):
+            EventLog.open(path)
+    finally:
+        env.close()
+        lock.release()
 
 
 def test_a_log_of_the_first_layout_stays_readable(tmp_path: Path) -> None:
