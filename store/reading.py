@@ -23,6 +23,7 @@ import numpy as np
 from loguru import logger
 
 from ticktape.messages import rejections as why
+from ticktape.store import stopping
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 BLOCK_BYTES = 1 << 19  # a larger block costs more memory per open file, a smaller one more time
@@ -84,6 +85,7 @@ def walk(folder: Path, wanted: Callable[[str], bool] = is_data_name) -> FolderSc
             return
         seen.add((info.st_dev, info.st_ino))
         for entry in entries:
+            stopping.check()
             path = Path(entry.path)
             try:
                 mode = os.stat(path).st_mode
@@ -134,10 +136,12 @@ def _chunks(path: Path, block_bytes: int, damage: Damage) -> Iterator[bytes]:
     with path.open("rb") as fh:
         if not is_gzip(path):
             while chunk := fh.read(block_bytes):
+                stopping.check()
                 yield chunk
             return
         inflate = zlib.decompressobj(wbits=47)
         while raw := fh.read(block_bytes):
+            stopping.check()
             try:
                 while raw:
                     yield inflate.decompress(raw)

@@ -40,6 +40,7 @@ from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, Tr
 from ticktape.messages.errors import TicktapeError
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
+from ticktape.store import stopping
 from ticktape.store.parsing import KIND_COLUMNS, classify, csv_rows
 from ticktape.store.reading import (
     BLOCK_BYTES,
@@ -312,6 +313,7 @@ class MarketDataRepository:
     def _scan(self, index: int, path: Path) -> _Source | DataRejected:
         """Digest, kind, symbols and block index of a file; a whole-file problem is a rejection."""
         name = self._names[index]
+        stopping.check()  # the files still queued after Ctrl-C are not read
         try:
             with path.open("rb") as fh:
                 self._digests[index] = hashlib.file_digest(fh, "sha256").hexdigest()

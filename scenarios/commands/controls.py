@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ticktape.store import stopping
+
 KEYS = "p pause/resume · s step · +/- speed · q stop"
 _KEY_WAIT = 0.5
 
@@ -40,6 +42,7 @@ def _handle(signum: int, frame: Any) -> None:
     run exists (the input scan), the command itself is interrupted."""
     _Signals.signum = signum
     if _Signals.stop_run is None:
+        stopping.request()  # the scan's threads stop too, not only this one
         raise Interrupted(signum)
     _Signals.stop_run()
 
@@ -51,12 +54,14 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     _Signals.signum, _Signals.stop_run = None, None
+    stopping.clear()
     previous = {s: signal.signal(s, _handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        stopping.clear()
 
 
 @contextlib.contextmanager
