@@ -198,7 +198,9 @@ class System:
         if self._failure_logged:
             raise ActorFailure(actor, error)
         self._failure_logged = True
-        logger.error("{} failed: {!r}; stopping the system", actor, error)
+        # Said once, by the ActorFailure raised below (the CLI's one line); this is the early
+        # notice for -v, before the actors' stop, which may take a while.
+        logger.info("{} failed: {!r}; stopping the system", actor, error)
         self._stop_actors()
         self.log.flush()
         last = self.log.next_seq - 1

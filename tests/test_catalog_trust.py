@@ -88,9 +88,10 @@ def test_rows_are_revalidated_even_when_the_hashes_were_forged(
     nan_close(catalog / FIRST)
     record(catalog, FIRST)
     assert main(run_args(catalog, tmp_path / "log")) == 1  # found at the session's load
-    err = capsys.readouterr().err
-    assert "run failed" in err and "a row the repository rejects: NaN price" in err
-    assert "Traceback" not in err
+    [line] = capsys.readouterr().err.strip().splitlines()  # one line: not the actors' too
+    assert line.startswith("ticktape: run failed") and "repository rejects: NaN price" in line
+    assert main(["-v", *run_args(catalog, tmp_path / "verbose")]) == 1
+    assert "INFO: Prefetch failed: " in capsys.readouterr().err  # the early notice, asked for
     with EventLog.open(tmp_path / "log") as log:  # it stopped where the bad row was
         assert log.verify().ok
         assert not any(type(e).__name__ == "Bar" for _, e in log.events())
