@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -19,15 +19,17 @@ import pykka
 from loguru import logger
 
 from ticktape.actors.clock import Clock
+from ticktape.actors.consumer import Consumer, Kinds
 from ticktape.actors.coordinator import StreamCoordinator
 from ticktape.actors.coordinator_core import RunTotals
 from ticktape.actors.errors import ActorFailure, ConfigError
 from ticktape.actors.prefetch import Prefetch
 from ticktape.actors.run_setup import manifest, prepare
-from ticktape.actors.session_data import SessionData, SessionDataCore
+from ticktape.actors.session_data import QUERIES, SessionData, SessionDataCore
+from ticktape.actors.session_view import SessionView
 from ticktape.actors.shell import Connect, RunSupervisor
 from ticktape.actors.upkeep import Upkeep
-from ticktape.messages.codec import decode
+from ticktape.messages.codec import EncodedBatch
 from ticktape.messages.commands import (
     CLOCK,
     COORDINATOR,
@@ -50,7 +52,7 @@ _GRACEFUL_STOP = 1.0  # leaving a run early: how long `Stopped` may take to be w
 _POLL = 0.25  # how often a waiting caller checks that every actor is still alive
 
 
-class System:
+class System(Consumer):
     """One run: `System(config).run()`, or start/events/pause/resume/step/stop for finer control.
 
     `log` may be an already open log (resume opens one that checks the prefix it regenerates).
@@ -78,6 +80,8 @@ class System:
         self._closed = False
         self._frozen = False  # gc.freeze() at start, undone at close
         self._failure_logged = False
+        self.view = SessionView()  # SessionData as of what the consumer took
+        self._consuming = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -211,13 +215,21 @@ class System:
 
     # -- consuming -----------------------------------------------------------------------------
 
-    def events(self) -> Iterator[Event]:
-        """The ordered event stream, as the log receives it (needs `output_queue` > 0).
+    def events(
+        self, *, kinds: Kinds = None, symbols: Iterable[str] | None = None
+    ) -> Iterator[Event]:
+        """The ordered event stream, as the log receives it (needs `output_queue` > 0). `kinds`
+        (event types or names) and `symbols` narrow what this consumer sees (an event with no
+        symbol, such as `SessionOpened`, passes a symbol filter); the log is unchanged.
 
         Leaving the loop early stops the run (gracefully, `Stopped` written) within a second.
         """
         if self.output is None:
             raise RuntimeError("events() needs a RunConfig with output_queue > 0")
+        self._consuming = True
+        return self._deliver(self._published(), kinds, symbols)
+
+    def _published(self) -> Iterator[tuple[EncodedBatch, None, None]]:
         finished = False
         try:
             while True:
@@ -230,15 +242,32 @@ class System:
                             self._fail_stop()
                         return
                     continue
-                for record in batch.records():
-                    yield decode(record)
+                yield batch, None, None
         finally:
             if not finished and not self.supervisor.done.is_set():
                 self.request_stop()
 
-    def query(self, name: str, *args: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
-        """Ask SessionData, e.g. `query("last_bars", "SPY", 5, as_of=event.ts)`."""
+    def _core(self) -> SessionDataCore | None:
+        return self.view.core() if self._consuming else None
+
+    def _symbols(self) -> tuple[str, ...]:
+        return self.setup.repository.symbols
+
+    def _no_view(self, name: str, args: tuple, kwargs: dict) -> Any:
+        """No consumer takes the stream: SessionData answers as of its own present."""
+        return self._ask_session_data(name, *args, **kwargs)
+
+    def _ask_session_data(self, name: str, *args: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
+        if name not in (*QUERIES, "retained_bytes"):
+            raise ValueError(f"unknown query {name!r}; the queries are: {', '.join(QUERIES)}")
         ok, answer = self._refs[SESSION_DATA].ask((name, args, kwargs), timeout=timeout)
         if not ok:
             raise answer
         return answer
+
+    def query(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A query by name, e.g. `query("last_bars", "SPY", 5)`; the typed methods say more.
+        A consumer of `events()` is answered as of the last event it took."""
+        if name == "retained_bytes":
+            return self._ask_session_data(name)
+        return super().query(name, *args, **kwargs)

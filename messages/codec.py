@@ -455,6 +455,28 @@ def _columns_of_events(kind: type[Event], events: list[Event]) -> dict[str, np.n
     return out
 
 
+def _padded(batch: EncodedBatch) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes the batch's records span, zero-padded for fixed-width reads, and the records'
+    offsets in them (a batch cut from a plan's buffer costs its records, not the buffer)."""
+    lo = int(batch.offsets.min())
+    hi = int((batch.offsets + batch.lengths).max())
+    return np.concatenate([batch.buffer[lo:hi], np.zeros(128, np.uint8)]), batch.offsets - lo
+
+
+def record_kinds(batch: EncodedBatch) -> np.ndarray:
+    """The kind name of each record, read from the headers (msgspec only for an older schema),
+    so a consumer can pick the kinds it wants before decoding anything."""
+    if not len(batch):
+        return np.empty(0, dtype=object)
+    padded, offsets = _padded(batch)
+    kinds = _kinds_of(padded, offsets, batch.lengths)
+    names = np.array(_KIND_NAMES, dtype=object)[kinds]
+    unmatched = np.flatnonzero(kinds < 0)
+    if len(unmatched):
+        names[unmatched] = [type(e).__name__ for e in decode_many(batch.take(unmatched))]
+    return names
+
+
 def decode_columns(
     batch: EncodedBatch, first_seq: int | None = None, only: Collection[str] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -467,8 +489,8 @@ def decode_columns(
     """
     if not len(batch):
         return {}
-    padded = np.concatenate([batch.buffer, np.zeros(128, np.uint8)])
-    kinds = _kinds_of(padded, batch.offsets, batch.lengths)
+    padded, offsets = _padded(batch)
+    kinds = _kinds_of(padded, offsets, batch.lengths)
     unmatched = np.flatnonzero(kinds < 0)  # another header (an older schema): ask msgspec
     if len(unmatched):
         events = decode_many(batch.take(unmatched))  # raises on a record that does not decode
@@ -485,7 +507,7 @@ def decode_columns(
             continue
         columns = None
         if name in FIXED_KINDS and not np.isin(rows, unmatched).any():
-            columns = _read_fixed(padded, batch.offsets[rows] + len(_HEADERS[name]), kind)
+            columns = _read_fixed(padded, offsets[rows] + len(_HEADERS[name]), kind)
         if columns is None:
             columns = _columns_of_events(kind, decode_many(batch.take(rows)))
         if first_seq is not None:
