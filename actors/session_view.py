@@ -26,6 +26,7 @@ from ticktape.messages.session import Session
 
 _MOST_WAITING = 2_000_000  # records fed but not yet sorted in
 _TURNS = ("RunStarted", "TrailingBars", "SessionOpened", "SessionBreak")
+_SORTED_IN = ("Bar", "Trade", "Quote", "TimeAdvanced", "GapFilled", "QualityUpdated")
 _BAR_FIELDS = ("ts_start", "open", "high", "low", "close", "volume")
 
 
@@ -101,7 +102,7 @@ class SessionView:
     def _sort_in(self, batch: EncodedBatch) -> None:
         """Records in log order: between two turns (a run start, a trailing session, a session
         open), releases and findings go in as columns."""
-        columns = decode_columns(batch, first_seq=0)
+        columns = decode_columns(batch, first_seq=0, only=_SORTED_IN)
         turns = np.sort(
             np.concatenate([columns[k]["seq"] for k in _TURNS if k in columns] + [[len(batch)]])
         ).astype(np.int64)
