@@ -27,7 +27,6 @@ from ticktape.scenarios.commands.common import (
     local_time,
 )
 from ticktape.store.eventlog import EventLog, LogDamaged
-from ticktape.store.export import export_parquet
 from ticktape.store.inspect import Selection, diff, export_jsonl, select, stats
 from ticktape.store.runset import is_run_set, session_digests, sessions_digest, verify
 from ticktape.store.runset_log import open_log
@@ -278,6 +277,8 @@ def _export(args: argparse.Namespace) -> int:
             if not args.out:
                 what = "FILE" if args.union else "FOLDER"
                 raise UsageError(f"export --format parquet needs --out {what}")
+            from ticktape.store.export import export_parquet  # Arrow tables: not on run's path
+
             export_parquet(log, selection, Path(args.out), union=args.union)
         elif args.out:
             with open(args.out, "wb") as out:
