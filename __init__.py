@@ -17,7 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
 from ticktape.messages.errors import TicktapeError
+
+# A library prints nothing unless asked: `logger.enable("ticktape")` shows its progress and
+# warnings (the command line does; every bad row is in the log as `DataRejected` anyway).
+logger.disable("ticktape")
 
 _EVENTS = [
     "Event",
@@ -55,6 +61,8 @@ _WHERE: dict[str, str] = {
     "LogDamaged": "ticktape.store.eventlog",
     "DataConfigError": "ticktape.store.repository",
     "CalendarError": "ticktape.store.calendar",
+    "Columns": "ticktape.actors.results",
+    "timestamp": "ticktape.actors.results",
     "run_sharded": "ticktape.scenarios.shards",
     "ShardFailed": "ticktape.scenarios.shards",
     "sweep_configs": "ticktape.scenarios.sweep",
@@ -82,6 +90,7 @@ if TYPE_CHECKING:
     from ticktape.actors.coordinator_core import RunTotals
     from ticktape.actors.errors import ActorFailure, ConfigError
     from ticktape.actors.replay import Replay
+    from ticktape.actors.results import Columns, timestamp
     from ticktape.actors.system import System
     from ticktape.messages.config import RunConfig
     from ticktape.messages.events import (

@@ -60,7 +60,8 @@ class Consumer:
         wanted_symbols = {symbols} if isinstance(symbols, str) else symbols
         wanted_symbols = None if wanted_symbols is None else set(wanted_symbols)
         view, at_slice = self.view, self._at_slice
-        new_slice = True  # a slice began after the last record delivered
+        new_slice = False  # a slice began after the last record delivered (the run's start
+        # before the first slice is not held: a paused replay shows it, then waits)
         for batch, allowed, names in batches:
             view.feed(batch)
             if names is None and (wanted_kinds is not None or at_slice is not None):

@@ -198,16 +198,20 @@ class Replay(Consumer):
     def paused(self) -> bool:
         return self._paused
 
-    def stop(self) -> RunTotals:
+    def request_stop(self) -> None:
+        """Stop at the next event and return at once (safe from another thread)."""
         self._stop.set()
         with self._changed:
             self._changed.notify_all()
+
+    def stop(self) -> RunTotals:
+        self.request_stop()
         return self.wait()
 
     def wait(self, timeout: float | None = None) -> RunTotals:
         """Replays whatever was not yet consumed, then returns the totals of what was delivered."""
         if not self.totals.state and not self._started:
-            for _ in self.events(kinds=()):
+            for _ in self.events(kinds=("TimeAdvanced",)):  # a slice at a time, for pacing
                 pass
         if not self.totals.state:  # the consumer left the loop early
             self.totals.state = "stopped"

@@ -126,7 +126,15 @@ class System(Consumer):
         return self.supervisor.result
 
     def run(self, timeout: float | None = None) -> RunTotals:
+        """Start, wait for the end, close. Nobody reads `events()` here, so a bounded
+        `output_queue` would fill and hold the run forever: that is refused at once."""
         try:
+            if self.output is not None and not self._consuming:
+                raise ConfigError(
+                    f"run() reads no events, so output_queue={self.config.output_queue} would "
+                    "fill and hold the run: iterate events() (or subscribe) after start(), "
+                    "or leave output_queue at 0"
+                )
             return self.start().wait(timeout)
         finally:
             self.close()

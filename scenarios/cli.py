@@ -37,12 +37,38 @@ def _parser(argv: Sequence[str]):
 
     parser = Parser(prog="ticktape", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--version", action="version", version=f"ticktape {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     asked = next((a for a in argv if not a.startswith("-")), None)
     names = [_MODULES[asked]] if asked in _MODULES else sorted(set(_MODULES.values()))
     for name in dict.fromkeys(names):
         importlib.import_module(f"ticktape.scenarios.commands.{name}").register(sub)
+    _verbose_anywhere(parser)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ticktape")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _verbose_anywhere(parser) -> None:
+    """`-v` after a command (`ticktape run -v ...`, `ticktape log show -v ...`) as before it."""
+    import argparse
+
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                if not any("-v" in a.option_strings for a in command._actions):
+                    command.add_argument(
+                        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log progress to stderr",
+                    )  # fmt: skip
+                _verbose_anywhere(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +96,7 @@ def _main(argv: Sequence[str] | None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = _parser(argv).parse_args(argv)
         logger.remove()
+        logger.enable("ticktape")
         level = "INFO" if args.verbose else "WARNING"
         sink = logger.add(sys.stderr, level=level, format="{level}: {message}", catch=False)
         return args.handler(args)

@@ -259,3 +259,101 @@ def test_handlers_per_kind_on_a_replay(recorded: tuple[Path, list[ticktape.Event
     assert bars == [e for e in events if isinstance(e, ticktape.Bar)]
     assert gaps == [e for e in events if isinstance(e, ticktape.GapDetected)] and gaps
     assert totals.state == "finished" and totals.events == len(events)
+
+
+def test_results_convert_to_arrow_and_pandas_with_names_and_zones(
+    recorded: tuple[Path, list[ticktape.Event]],
+) -> None:
+    import pyarrow as pa
+
+    log, events = recorded
+    last_trade = next(e for e in reversed(events) if isinstance(e, ticktape.Trade))
+    with ticktape.Replay(log) as replay:
+        replay.wait()
+        bars = replay.last_bars("BOLT", 3)
+        table = bars.to_arrow()
+        frame = replay.trades("ACME").to_pandas(tz="America/New_York")
+        derived = replay.bars("ACME", interval=15).to_pandas()
+    assert table.column_names == ["symbol", "ts_start", "open", "high", "low", "close", "volume"]
+    assert table.schema.field("ts_start").type == pa.timestamp("ns", tz="UTC")
+    assert table.column("symbol").to_pylist() == ["BOLT"] * 3
+    assert table.column("ts_start").cast(pa.int64()).to_pylist() == bars.ts_start.tolist()
+    assert str(frame["ts"].dt.tz) == "America/New_York" and set(frame["symbol"]) == {"ACME"}
+    assert frame["ts"].iloc[-1] == ticktape.timestamp(last_trade.ts, "America/New_York")
+    assert (derived["ts_end"] - derived["ts_start"]).max().total_seconds() == 15 * 60
+
+
+def test_a_partial_range_counts_what_it_delivered(
+    recorded: tuple[Path, list[ticktape.Event]],
+) -> None:
+    log, events = recorded
+    opened = next(e for e in events if isinstance(e, ticktape.SessionOpened))
+    start, end = opened.open + 30 * MINUTE, opened.open + 90 * MINUTE
+    inside = [e for e in events if start <= e.ts < end]
+    with ticktape.Replay(log, start_ts=start, end_ts=end) as replay:
+        delivered = list(replay.events())
+        totals = replay.wait()
+    assert delivered == inside
+    assert totals.events == len(inside)
+    assert totals.bars == sum(isinstance(e, ticktape.Bar) for e in inside) > 0
+
+
+def test_replay_pauses_steps_one_slice_at_a_time_and_changes_speed(
+    recorded: tuple[Path, list[ticktape.Event]],
+) -> None:
+    """Paused, a replay shows the run's start and holds; each step lets exactly one slice (one
+    release time) through; resumed at a speed, it paces."""
+    import threading
+
+    log, events = recorded
+    slices = [i for i, e in enumerate(events) if isinstance(e, ticktape.TimeAdvanced)]
+    got: list[ticktape.Event] = []
+    seen_at: list[int] = []
+
+    def drive(replay: ticktape.Replay) -> None:
+        for _ in range(3):
+            time.sleep(0.2)
+            seen_at.append(len(got))  # the consumer is held: what it has is final
+            replay.step()
+        time.sleep(0.2)
+        seen_at.append(len(got))
+        replay.set_speed(0)
+        replay.resume()
+
+    with ticktape.Replay(log) as replay:
+        replay.pause()
+        driver = threading.Thread(target=drive, args=(replay,))
+        driver.start()
+        got.extend(replay.events())
+        driver.join(5)
+    assert seen_at == [slices[0], slices[1], slices[2], slices[3]]
+    assert got == events
+    with pytest.raises(ValueError, match="speed"):
+        replay.set_speed(-1)
+    window = events[slices[200]].ts, events[slices[200]].ts + 10 * MINUTE  # ten minutes
+    with ticktape.Replay(log, start_ts=window[0], end_ts=window[1]) as paced:
+        paced.set_speed(1200)  # half a second
+        began = time.perf_counter()
+        paced.run()
+    assert time.perf_counter() - began >= 0.4
+
+
+def test_run_refuses_an_unread_bounded_queue(inputs: Path, tmp_path: Path) -> None:
+    began = time.perf_counter()
+    with pytest.raises(ticktape.ConfigError, match=r"iterate events\(\)"):
+        ticktape.System(config(inputs, tmp_path / "log")).run(timeout=60)
+    assert time.perf_counter() - began < 10
+
+
+def test_a_plain_python_run_prints_nothing(inputs: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import ticktape;"
+        f"c = ticktape.RunConfig(data={str(inputs / 'data')!r}, symbols=('ACME',),"
+        f" start='2024-11-26', end='2024-11-26', log={str(tmp_path / 'log')!r}, sync='none');"
+        "ticktape.System(c).run(timeout=60)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr

@@ -85,7 +85,7 @@ class KeyReader:
     def __init__(self, system: Any, status: Any) -> None:
         self.system = system
         self.status = status  # called with a short text after each key
-        self.speed = system.config.speed
+        self.speed = system.speed if hasattr(system, "speed") else system.config.speed
         self.paused = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._read, name="ticktape-keys", daemon=True)
@@ -130,4 +130,4 @@ class KeyReader:
             self.status(f"speed {self.speed:g}x")
         elif key == "q":
             self._done.set()
-            system.stop()
+            system.request_stop()

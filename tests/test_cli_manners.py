@@ -1,0 +1,90 @@
+"""The command line's manners, through the real CLI (a subprocess) where it matters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import ticktape
+from tests.conftest import ROOT
+from ticktape.scenarios.commands.controls import KeyReader
+from ticktape.scenarios.demo_data import DemoSpec, generate
+
+SPEC = DemoSpec(symbols=("ACME", "BOLT"), start="2024-11-26", end="2024-11-26",
+                extended_hours=False)  # fmt: skip
+
+
+def ticktape_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ticktape.scenarios.cli", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("manners")
+    data = generate(root / "data", SPEC)
+    done = ticktape_cli("run", "--data", str(data), "--symbols", "ACME,BOLT", "--start",
+                        SPEC.start, "--end", SPEC.end, "--log", str(root / "day.lmdb"),
+                        "--sync", "none")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return root / "day.lmdb"
+
+
+def test_version_and_verbose_after_the_command(day: Path) -> None:
+    done = ticktape_cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"ticktape {_installed()}"
+    quiet = ticktape_cli("replay", str(day))
+    loud = ticktape_cli("replay", str(day), "-v")  # -v after the command, as before it
+    assert quiet.returncode == loud.returncode == 0
+    assert quiet.stdout.splitlines()[-1] == loud.stdout.splitlines()[-1]  # the digest
+    shown = ticktape_cli("log", "show", str(day), "--limit", "1", "-v")
+    assert shown.returncode == 0, shown.stderr
+
+
+def _installed() -> str:
+    from importlib.metadata import version
+
+    return version("ticktape")
+
+
+def test_a_paced_replay_takes_the_keys_of_run(day: Path, tmp_path: Path) -> None:
+    """p pauses, s steps one slice, + doubles the speed, q stops: the same keys as `run`."""
+    notes: list[str] = []
+    with ticktape.Replay(day, speed=600.0) as replay:
+        keys = KeyReader(replay, notes.append)
+        taken: list[ticktape.Event] = []
+
+        def press() -> None:
+            keys.press("p")
+            time.sleep(0.3)
+            held = len(taken)
+            keys.press("s")
+            time.sleep(0.3)
+            notes.append(f"held {held} then {len(taken)}")
+            keys.press("+")
+            keys.press("q")
+
+        presser = threading.Thread(target=press)
+        presser.start()
+        taken.extend(replay.events())
+        presser.join(5)
+        totals = replay.wait()
+    held, stepped = (int(n) for n in notes[2].split()[1::2])
+    slice_of_step = taken[held:stepped]
+    assert stepped > held and len({e.ts for e in slice_of_step}) == 1  # exactly one slice
+    assert notes[:2] == ["paused", "stepped one slice"] and notes[3] == "speed 1200x"
+    assert replay.speed == 1200.0 and totals.state == "stopped"
+
+
+def test_a_paced_replay_of_a_range_prints_its_digest(day: Path) -> None:
+    done = ticktape_cli("replay", str(day), "--speed", "3600", "--from", "2024-11-26T10:00",
+                        "--to", "2024-11-26T10:10")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("digest ")
