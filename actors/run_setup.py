@@ -78,7 +78,7 @@ def prepare(config: RunConfig) -> RunSetup:
         if config.backfill and Path(config.backfill).resolve().is_relative_to(
             repository.folder.resolve()
         ):
-            raise ValueError("--backfill must not be inside --data (it would be read twice)")
+            raise ValueError("`backfill` must not be inside `data` (it would be read twice)")
         backfill = (
             open_repository(
                 config.backfill,
@@ -120,7 +120,7 @@ def _pace_from(config: RunConfig, calendar: TradingCalendar, first: Session) -> 
     if when >= first.close and first.open <= evening:
         when = evening
     if when >= first.close:
-        raise ValueError(f"--start {config.start} is at or after the {first.label} session's close")
+        raise ValueError(f"`start` {config.start} is at or after the {first.label} session's close")
     return when
 
 

@@ -47,6 +47,14 @@ def _parser(argv: Sequence[str]):
     return parser
 
 
+def as_flags(message: str) -> str:
+    """An error raised to Python names its arguments (`trailing_days`); said on the command
+    line, it names the options (--trailing-days)."""
+    import re
+
+    return re.sub(r"`([a-z][a-z_]*)`", lambda m: "--" + m[1].replace("_", "-"), message)
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -104,7 +112,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"ticktape: {e}", file=sys.stderr)
         return 1
     except (UsageError, ConfigError, LogError) as e:
-        print(f"ticktape: error: {e}", file=sys.stderr)
+        print(f"ticktape: error: {as_flags(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

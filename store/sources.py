@@ -31,4 +31,4 @@ def open_repository(
     except DataConfigError as exc:
         if role == "data":
             raise
-        raise DataConfigError(f"--{role}: {exc}") from None
+        raise DataConfigError(f"`{role}`: {exc}") from None

@@ -88,3 +88,23 @@ def test_a_paced_replay_of_a_range_prints_its_digest(day: Path) -> None:
                         "--to", "2024-11-26T10:10")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].startswith("digest ")
+
+
+def test_errors_name_arguments_in_python_and_options_on_the_command_line(
+    day: Path, tmp_path: Path
+) -> None:
+    from typing import Literal, get_args, get_type_hints
+
+    data = str(day.parent / "data")
+    config = ticktape.RunConfig(data=data, symbols=("ACME",), start=SPEC.start, end=SPEC.end,
+                                log=str(tmp_path / "py.lmdb"), trailing_days=-1)  # fmt: skip
+    with pytest.raises(ticktape.ConfigError, match=r"^`trailing_days` must be 0 or more$"):
+        ticktape.System(config)
+    done = ticktape_cli("run", "--data", data, "--symbols", "ACME", "--start", SPEC.start,
+                        "--end", SPEC.end, "--log", str(tmp_path / "cli.lmdb"),
+                        "--trailing-days", "-1")  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == "ticktape: error: --trailing-days must be 0 or more\n"
+    hints = get_type_hints(ticktape.RunConfig)
+    assert get_args(hints["gap_policy"]) == ("leave", "forward-fill")
+    assert hints["sync"].__origin__ is Literal and "output_queue" in ticktape.RunConfig.__doc__

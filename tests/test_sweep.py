@@ -79,7 +79,7 @@ def test_a_script_swept_over_a_grid_reports_the_failed_run(
     script.write_text(SCRIPT)
     rows = sweep_script(script, {"data": [str(data)], "derived": [5, 0, 30]}, tmp_path / "out")
     assert [r["state"] for r in rows] == ["done", "failed", "done"]
-    assert "--derived intervals must be whole minutes" in rows[1]["error"]
+    assert "`derived` intervals must be whole minutes" in rows[1]["error"]
     for row in (rows[0], rows[2]):
         derived = row["settings"]["derived"]
         reference = _direct_digest(
