@@ -17,13 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger
-
 from ticktape.messages.errors import TicktapeError
-
-# A library prints nothing unless asked: `logger.enable("ticktape")` shows its progress and
-# warnings (the command line does; every bad row is in the log as `DataRejected` anyway).
-logger.disable("ticktape")
 
 _EVENTS = [
     "Event",
@@ -77,9 +71,26 @@ __all__ = ["TicktapeError", *_WHERE]
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'ticktape' has no attribute {name!r}")
+    _quiet()
     value = getattr(importlib.import_module(_WHERE[name]), name)
     globals()[name] = value
     return value
+
+
+_quieted = False
+
+
+def _quiet() -> None:
+    """A library prints nothing unless asked: on first use of the public API, ticktape's loguru
+    messages are switched off; `logger.enable("ticktape")` after that shows its progress and
+    warnings. (Not at import: the command line, which logs, imports no loguru before it has
+    installed its signal handlers.)"""
+    global _quieted
+    if not _quieted:
+        _quieted = True
+        from loguru import logger
+
+        logger.disable("ticktape")
 
 
 def __dir__() -> list[str]:

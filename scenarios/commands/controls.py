@@ -131,3 +131,30 @@ class KeyReader:
         elif key == "q":
             self._done.set()
             system.request_stop()
+
+
+@contextlib.contextmanager
+def live_status(counted: Callable[[], str]) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr saying `replaying: <counted()>  <note>` every 0.2 s while the block
+    runs; yields what sets the note (the keys' feedback, the keys' help at first)."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ticktape.scenarios.commands.common import stderr_progress
+
+    with stderr_progress(SpinnerColumn(), TextColumn("{task.description}"),
+                         TimeElapsedColumn()) as progress:  # fmt: skip
+        task = progress.add_task("replaying", total=None)
+        note = [KEYS if sys.stdin.isatty() else ""]
+        done = threading.Event()
+
+        def report() -> None:
+            while not done.wait(0.2):
+                progress.update(task, description=f"replaying: {counted()}  {note[0]}")
+
+        reporter = threading.Thread(target=report, daemon=True)
+        reporter.start()
+        try:
+            yield lambda text: note.__setitem__(0, text)
+        finally:
+            done.set()
+            reporter.join(1.0)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import threading
 
 from ticktape.actors.coordinator_core import RunTotals
 from ticktape.actors.replay import Replay
-from ticktape.scenarios.commands.common import console, exchange_tz, local_time, stderr_progress
-from ticktape.scenarios.commands.controls import KEYS, KeyReader, graceful
+from ticktape.scenarios.commands.common import console, exchange_tz, local_time
+from ticktape.scenarios.commands.controls import KeyReader, graceful, live_status
 from ticktape.store.runset_log import open_log
 
 
@@ -39,27 +37,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def replay_with_status(replay: Replay) -> RunTotals:
     """A paced replay shows what it delivered and takes the same keys as `run` (p, s, +/-, q);
     Ctrl-C or SIGTERM stop it at the next slice."""
-    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with stderr_progress(SpinnerColumn(), TextColumn("{task.description}"),
-                         TimeElapsedColumn()) as progress:  # fmt: skip
-        task = progress.add_task("replaying", total=None)
-        note = [KEYS if sys.stdin.isatty() else ""]
-        done = threading.Event()
-
-        def report() -> None:
-            while not done.wait(0.2):
-                events = f"{replay.totals.events:,} events at {replay.speed:g}x"
-                progress.update(task, description=f"replaying: {events}  {note[0]}")
-
-        reporter = threading.Thread(target=report, daemon=True)
-        reporter.start()
-        try:
-            with (
-                graceful(replay.request_stop),
-                KeyReader(replay, lambda text: note.__setitem__(0, text)),
-            ):
-                return replay.run()
-        finally:
-            done.set()
-            reporter.join(1.0)
+    counted = lambda: f"{replay.totals.events:,} events at {replay.speed:g}x"  # noqa: E731
+    with live_status(counted) as note, graceful(replay.request_stop), KeyReader(replay, note):
+        return replay.run()

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import runpy
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ticktape.actors.coordinator_core import RunTotals
@@ -21,9 +18,8 @@ from ticktape.scenarios.commands.common import (
     console,
     csv_list,
     key_values,
-    stderr_progress,
 )
-from ticktape.scenarios.commands.controls import KEYS, Interrupted, KeyReader, graceful
+from ticktape.scenarios.commands.controls import Interrupted, KeyReader, graceful, live_status
 from ticktape.scenarios.commands.log import stats_table
 from ticktape.store.eventlog import SYNC_POLICIES, EventLog
 from ticktape.store.inspect import stats
@@ -100,36 +96,18 @@ def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
     (setup included). Ctrl-C or SIGTERM stop it gracefully, then raise `Interrupted`."""
     began = time.perf_counter()
     system = System(config)
-    with stderr_progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-    ) as progress:
-        task = progress.add_task("replaying", total=None)
-        note = [KEYS if sys.stdin.isatty() else ""]
-        done = threading.Event()
-
-        def report() -> None:
-            while not done.wait(0.2):
-                events = f"{system.log.next_seq - 1:,} events"
-                progress.update(task, description=f"replaying: {events}  {note[0]}")
-
-        reporter = threading.Thread(target=report, daemon=True)
-        try:
-            with graceful(system.request_stop):  # a signal during close() waits for it too
-                try:
-                    system.start()
-                    reporter.start()
-                    with KeyReader(system, lambda text: note.__setitem__(0, text)):
-                        totals = system.wait()
-                finally:
-                    done.set()
-                    if reporter.is_alive():
-                        reporter.join(1.0)
-                    system.close()
-        except Interrupted as stopped:
-            stopped.totals = system.supervisor.result
-            raise
+    counted = lambda: f"{system.log.next_seq - 1:,} events"  # noqa: E731
+    try:
+        with graceful(system.request_stop), live_status(counted) as note:  # a signal during
+            try:  # close() waits for it too
+                system.start()
+                with KeyReader(system, note):
+                    totals = system.wait()
+            finally:
+                system.close()
+    except Interrupted as stopped:
+        stopped.totals = system.supervisor.result
+        raise
     return totals, time.perf_counter() - began
 
 
