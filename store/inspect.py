@@ -32,7 +32,8 @@ from ticktape.store.eventlog import EventLog
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Which events a listing or export takes: kinds, symbols, simulated time [start_ts, end_ts)."""
+    """Which events a listing or export takes: kinds, symbols, simulated time [start_ts, end_ts).
+    A symbol filter keeps the events that carry no symbol (`SessionOpened`, `TimeAdvanced`)."""
 
     kinds: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
@@ -43,7 +44,7 @@ class Selection:
     def takes(self, event: Event) -> bool:
         return (
             (not self.kinds or type(event).__name__ in self.kinds)
-            and (not self.symbols or getattr(event, "symbol", None) in self.symbols)
+            and (not self.symbols or getattr(event, "symbol", "") in ("", *self.symbols))
             and (self.start_ts is None or event.ts >= self.start_ts)
             and (self.end_ts is None or event.ts < self.end_ts)
         )
@@ -51,8 +52,8 @@ class Selection:
     def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """The same test over one kind's columns."""
         keep = np.ones(len(columns["ts"]), bool)
-        if self.symbols:
-            keep &= np.isin(columns.get("symbol", np.full(len(keep), None)), self.symbols)
+        if self.symbols and "symbol" in columns:
+            keep &= np.isin(columns["symbol"], ("", *self.symbols))
         if self.start_ts is not None:
             keep &= columns["ts"] >= self.start_ts
         if self.end_ts is not None:

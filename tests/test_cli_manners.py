@@ -108,3 +108,59 @@ def test_errors_name_arguments_in_python_and_options_on_the_command_line(
     hints = get_type_hints(ticktape.RunConfig)
     assert get_args(hints["gap_policy"]) == ("leave", "forward-fill")
     assert hints["sync"].__origin__ is Literal and "output_queue" in ticktape.RunConfig.__doc__
+
+
+def test_every_option_has_help_and_its_default() -> None:
+    import argparse
+
+    from ticktape.scenarios.cli import _parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        assert parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter, name
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for command, sub in action.choices.items():
+                    walk(sub, f"{name} {command}")
+            elif not action.help:
+                missing.append(f"{name} {action.option_strings or action.dest}")
+
+    walk(_parser([]), "ticktape")
+    assert missing == []
+
+
+def test_show_says_when_it_stops_at_its_limit_and_a_symbol_keeps_unsymbolled_events(
+    day: Path,
+) -> None:
+    shown = ticktape_cli("log", "show", str(day), "--kind", "SessionOpened,Bar", "--symbol",
+                         "BOLT", "--limit", "3")  # fmt: skip
+    lines = shown.stdout.splitlines()
+    assert shown.returncode == 0 and len(lines) == 3
+    assert "SessionOpened" in lines[0] and all("symbol=BOLT" in x for x in lines[1:])
+    assert shown.stderr.startswith("ticktape: stopped at --limit 3; more events match")
+    everything = ticktape_cli("log", "show", str(day), "--kind", "SessionOpened")
+    assert everything.returncode == 0 and everything.stderr == ""
+
+
+def test_tail_filters_and_follows_a_log_that_does_not_exist_yet(day: Path, tmp_path: Path) -> None:
+    tail = ticktape_cli("log", "tail", str(day), "-n", "2", "--kind", "Bar", "--symbol", "ACME")
+    assert tail.returncode == 0
+    assert len(tail.stdout.splitlines()) == 2 and all(
+        " Bar " in x and "symbol=ACME" in x for x in tail.stdout.splitlines()
+    )
+    later = tmp_path / "later.lmdb"
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "ticktape.scenarios.cli", "log", "tail", str(later), "--follow",
+         "--kind", "RunFinished", "--timeout", "60"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.0)  # the follower waits for the log to appear
+    assert follower.poll() is None
+    done = ticktape_cli("run", "--data", str(day.parent / "data"), "--symbols", "ACME",
+                        "--start", SPEC.start, "--end", SPEC.end, "--log", str(later),
+                        "--sync", "none")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    assert [x.split()[1] for x in out.splitlines()] == ["RunFinished"]

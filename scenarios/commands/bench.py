@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--peers", action="store_true", help="also NautilusTrader (pip install 'ticktape[peers]')"
     )
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--json", action="store_true", help="print the results as one JSON object")
     bench.set_defaults(handler=cmd_bench)
 
 

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sources", nargs="+", metavar="SRC", help="folders of CSV/Parquet, LEAN or DBN files"
     )
     p.add_argument("--catalog", required=True, help="catalog folder to create or extend")
-    p.add_argument("--calendar", default="XNYS")
+    p.add_argument("--calendar", default="XNYS", help="exchange calendar (exchange-calendars code)")
     p.add_argument(
         "--label",
         choices=("start", "end"),

@@ -7,6 +7,7 @@ A damaged log is one line naming the seq it stopped at, never a traceback.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -40,26 +41,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     log_sub = log.add_subparsers(dest="log_command", required=True)
     for name in ("stats", "show", "tail", "verify", "export", "diff"):
         p = log_sub.add_parser(name)
-        p.add_argument("path")
+        p.add_argument("path", help="the event log, or a run set")
         p.set_defaults(handler=cmd_log)
         if name == "stats":
             p.add_argument("--json", action="store_true", help="print one JSON object")
-        if name in ("show", "export"):
+        if name in ("show", "export", "tail"):
             p.add_argument(
                 "--kind", type=csv_list, default=(), help="event kinds, e.g. Bar,GapDetected"
             )
-            p.add_argument("--symbol", type=csv_list, default=(), help="symbols")
+            p.add_argument(
+                "--symbol", type=csv_list, default=(),
+                help="symbols (events that carry none, such as SessionOpened, are kept)",
+            )  # fmt: skip
+        if name in ("show", "export"):
             p.add_argument("--from", dest="start", help="simulated time, exchange time zone")
             p.add_argument("--to", dest="end", help="simulated time (exclusive)")
-            p.add_argument("--from-seq", type=int, default=1)
+            p.add_argument("--from-seq", type=int, default=1, help="first sequence number")
         if name == "show":
-            p.add_argument("--limit", type=int, default=50)
+            p.add_argument("--limit", type=int, default=50, help="most events to print")
         if name == "tail":
             p.add_argument("-n", type=int, default=10, help="how many events")
-            p.add_argument("--follow", action="store_true", help="keep printing new events")
+            p.add_argument(
+                "--follow", action="store_true",
+                help="keep printing new events (waits for a log that does not exist yet)",
+            )  # fmt: skip
             p.add_argument("--timeout", type=float, help="give up following after S seconds")
         if name == "export":
-            p.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+            p.add_argument(
+                "--format", choices=("jsonl", "parquet"), default="jsonl", help="output format"
+            )
             p.add_argument(
                 "--out",
                 help="file to write (default: stdout); parquet: a folder, one file per kind",
@@ -126,9 +136,9 @@ def _selection(args: argparse.Namespace, log: EventLog) -> Selection:
     return Selection(
         kinds=args.kind,
         symbols=args.symbol,
-        start_ts=local_time(args.start, tz, "--from"),
-        end_ts=local_time(args.end, tz, "--to"),
-        start_seq=args.from_seq,
+        start_ts=local_time(getattr(args, "start", None), tz, "--from"),
+        end_ts=local_time(getattr(args, "end", None), tz, "--to"),
+        start_seq=getattr(args, "from_seq", 1),
     )
 
 
@@ -221,6 +231,16 @@ def _rerun(args: argparse.Namespace, data: str, changed: list[str]) -> int:
     return 1
 
 
+def _appears(path: Path, deadline: float | None) -> bool:
+    """`tail --follow` of a run about to start: wait for its log to be created."""
+    while not (path / "data.mdb").exists() and not path.is_file():
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(_FOLLOW_POLL_S)
+    time.sleep(_FOLLOW_POLL_S)  # the writer has opened it; its first commit follows
+    return True
+
+
 def _rerun_run(path: str, data: str):
     from ticktape.scenarios.audit import rerun
 
@@ -233,22 +253,33 @@ def _show(args: argparse.Namespace) -> int:
         tz = exchange_tz(log)
         for n, (seq, event) in enumerate(chosen):
             if n >= args.limit:
+                more = f"more events match: --from-seq {seq}, or a larger --limit"
+                print(f"ticktape: stopped at --limit {args.limit}; {more}", file=sys.stderr)
                 break
             print(line(seq, event, tz))
     return 0
 
 
 def _tail(args: argparse.Namespace) -> int:
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    if args.follow and not _appears(Path(args.path), deadline):
+        print(f"ticktape: no log at {args.path} within {args.timeout:g} s", file=sys.stderr)
+        return 1
     with open_log(args.path) as log:
         tz = exchange_tz(log)
         last = log.committed()[0]
+        wanted = _selection(args, log).takes
         ended = False
-        for seq, event in log.events(max(1, last - args.n + 1), last + 1):
+        start = 1 if args.kind or args.symbol else max(1, last - args.n + 1)
+        shown = collections.deque(
+            ((s, e) for s, e in log.events(start, last + 1) if wanted(e)), maxlen=args.n
+        )
+        for seq, event in shown:
             print(line(seq, event, tz))
-            ended = isinstance(event, _END_KINDS)
+        if last:
+            ended = isinstance(next(iter(log.events(last, last + 1)))[1], _END_KINDS)
         if not args.follow:
             return 0
-        deadline = None if args.timeout is None else time.monotonic() + args.timeout
         try:
             while not ended:
                 sys.stdout.flush()
@@ -260,7 +291,8 @@ def _tail(args: argparse.Namespace) -> int:
                     time.sleep(_FOLLOW_POLL_S)
                     continue
                 for seq, event in log.events(last + 1, head + 1):
-                    print(line(seq, event, tz))
+                    if wanted(event):
+                        print(line(seq, event, tz))
                     ended = ended or isinstance(event, _END_KINDS)
                 last = head
         except KeyboardInterrupt:

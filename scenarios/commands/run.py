@@ -51,12 +51,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", help="last session, YYYY-MM-DD")
     p.add_argument("--log", help="path of the event log to create")
     p.add_argument("--speed", type=float, default=0.0, help="0 = data-driven; else sim/wall ratio")
-    p.add_argument("--calendar", default="XNYS")
-    p.add_argument("--extended-hours", action="store_true")
+    p.add_argument("--calendar", default="XNYS", help="exchange calendar (exchange-calendars code)")
+    p.add_argument(
+        "--extended-hours", action="store_true", help="also release rows outside regular hours"
+    )
     p.add_argument("--derived", type=_minutes, default=(5, 15), help="derived intervals, e.g. 5,15")
-    p.add_argument("--trailing-days", type=int, default=0)
+    p.add_argument(
+        "--trailing-days", type=int, default=0, help="sessions of history queries reach into"
+    )
     p.add_argument("--backfill", help="folder to fetch missing bars from")
-    p.add_argument("--gap-policy", choices=GAP_POLICIES, default="leave")
+    p.add_argument(
+        "--gap-policy", choices=GAP_POLICIES, default="leave",
+        help="leave a gap, or fill it with a synthetic bar",
+    )  # fmt: skip
     p.add_argument(
         "--label", choices=("start", "end"), default="start", help="bar stamp convention"
     )
