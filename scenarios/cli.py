@@ -103,6 +103,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = _parser(argv).parse_args(argv)
+        args.argv = argv  # which options were given, not only their values (run --config)
         logger.remove()
         logger.enable("ticktape")
         level = "INFO" if args.verbose else "WARNING"

@@ -164,3 +164,43 @@ def test_tail_filters_and_follows_a_log_that_does_not_exist_yet(day: Path, tmp_p
     out, err = follower.communicate(timeout=60)
     assert follower.returncode == 0, err
     assert [x.split()[1] for x in out.splitlines()] == ["RunFinished"]
+
+
+def test_run_from_a_toml_config_with_a_default_log_and_force(day: Path, tmp_path: Path) -> None:
+    data = day.parent / "data"
+    (tmp_path / "run.toml").write_text(
+        f'data = "{data}"\nsymbols = ["ACME", "BOLT"]\nstart = "{SPEC.start}"\n'
+        f'end = "{SPEC.end}"\nsync = "none"\ntrailing_days = 3\n'
+    )
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ticktape.scenarios.cli", "run", "--config",
+             str(tmp_path / "run.toml"), *extra],
+            cwd=cwd, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    first = run("--trailing-days", "0")  # an option given here overrides the file
+    assert first.returncode == 0, first.stderr
+    log = cwd / "runs" / f"{SPEC.start}_{SPEC.end}.lmdb"
+    assert f"log: runs/{SPEC.start}_{SPEC.end}.lmdb" in first.stdout
+    with ticktape.open_log(log) as opened:
+        started = next(e for _, e in opened.events() if isinstance(e, ticktape.RunStarted))
+    assert started.trailing_days == 0 and started.symbols == ("ACME", "BOLT")
+    again = run("--trailing-days", "0")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    forced = run("--trailing-days", "0", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]  # the same digest
+
+
+def test_options_beside_a_scenario_script_are_refused(tmp_path: Path) -> None:
+    script = tmp_path / "scenario.py"
+    script.write_text("print('ran')\n")
+    refused = ticktape_cli("run", str(script), "--speed", "60", "--symbols", "SPY")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("ticktape: error: --speed, --symbols would not reach")
+    ran = ticktape_cli("run", str(script))
+    assert ran.returncode == 0 and ran.stdout == "ran\n"

@@ -49,7 +49,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--start", help="first session, YYYY-MM-DD, or YYYY-MM-DDTHH:MM to pace from that time"
     )
     p.add_argument("--end", help="last session, YYYY-MM-DD")
-    p.add_argument("--log", help="path of the event log to create")
+    p.add_argument("--log", help="path of the event log to create (default: runs/START_END.lmdb)")
+    p.add_argument(
+        "--config", help="a TOML file of RunConfig settings; options given here override it"
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing event log at --log")
     p.add_argument("--speed", type=float, default=0.0, help="0 = data-driven; else sim/wall ratio")
     p.add_argument("--calendar", default="XNYS", help="exchange calendar (exchange-calendars code)")
     p.add_argument(
@@ -76,26 +80,50 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _given(args: argparse.Namespace) -> dict[str, object]:
+    """The run options given on the command line (a default given explicitly included)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_run_options(parser)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    argv = getattr(args, "argv", [])
+    after = argv[argv.index(args.command) + 1 :] if args.command in argv else []
+    return vars(parser.parse_known_args(after)[0])
+
+
+def _from_file(args: argparse.Namespace) -> argparse.Namespace:
+    """--config FILE.toml: its settings (RunConfig's names) under the options given."""
+    import tomllib
+
+    try:
+        with open(args.config, "rb") as f:
+            settings = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"--config {args.config}: {e}") from None
+    fields = set(RunConfig.__struct_fields__)
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise UsageError(f"--config {args.config}: unknown setting {unknown[0]!r}")
+    for name in ("symbols", "derived"):
+        if isinstance(settings.get(name), str):
+            settings[name] = csv_list(settings[name])
+    merged = {**vars(args), **{k.replace("-", "_"): v for k, v in settings.items()}}
+    return argparse.Namespace(**{**merged, **_given(args)})
+
+
 def _config(args: argparse.Namespace) -> RunConfig:
-    missing = [f"--{k}" for k in ("data", "symbols", "start", "end", "log") if not getattr(args, k)]
+    if args.config:
+        args = _from_file(args)
+    missing = [f"--{k}" for k in ("data", "symbols", "start", "end") if not getattr(args, k)]
     if missing:
         raise UsageError(f"run needs {', '.join(missing)} (or a scenario script)")
-    return RunConfig(
-        data=args.data,
-        symbols=args.symbols,
-        start=args.start,
-        end=args.end,
-        log=args.log,
-        speed=args.speed,
-        calendar=args.calendar,
-        extended_hours=args.extended_hours,
-        derived=args.derived,
-        trailing_days=args.trailing_days,
-        backfill=args.backfill,
-        gap_policy=args.gap_policy,
-        label=args.label,
-        sync=args.sync,
-    )
+    if not args.log:
+        args.log = f"runs/{args.start.replace(':', '')}_{args.end}.lmdb"
+        console.print(f"log: {args.log}")
+    if Path(args.log).exists() and args.force:
+        _remove_log(Path(args.log))
+    given = {f: getattr(args, f) for f in RunConfig.__struct_fields__ if hasattr(args, f)}
+    return RunConfig(**given)
 
 
 def run_with_progress(config: RunConfig) -> tuple[RunTotals, float]:
@@ -138,11 +166,26 @@ def _summary(totals: RunTotals, seconds: float, log: str) -> Table:
     return key_values("ticktape run", rows)
 
 
+def _remove_log(path: Path) -> None:
+    """--force: an event log (or run set) is replaced; anything else at the path is not."""
+    import shutil
+
+    if not ((path / "data.mdb").exists() or (path / "manifest.json").exists()):
+        raise UsageError(f"--force replaces an event log; {path} is not one")
+    shutil.rmtree(path)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.scenario:
         script = Path(args.scenario)
         if not script.is_file():
             raise UsageError(f"no scenario script at {script}")
+        given = sorted(f"--{k.replace('_', '-')}" for k in _given(args) if k != "scenario")
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} would not reach the scenario script: a script makes its "
+                "own RunConfig (set them there)"
+            )
         runpy.run_path(str(script), run_name="__main__")
         return 0
     config = _config(args)
