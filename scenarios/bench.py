@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def _run(data: Path, symbols: tuple[str, ...], start: str, end: str) -> tuple[An
 def _measure_ticktape(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:
     totals, log, stream_s = _run(data, symbols, start, end)
     log_bytes = (log / "data.mdb").stat().st_size
+    shutil.rmtree(log.parent, ignore_errors=True)
     return Measure(totals.bars, totals.events, stream_s, log_bytes)
 
 
@@ -128,6 +130,7 @@ def _measure_replay(data: Path, symbols: tuple[str, ...], start: str, end: str) 
     """A run first (not timed), then its log replayed into objects and into columns."""
     totals, log, _ = _run(data, symbols, start, end)
     objects, columns = _replay_rates(log, totals.events)
+    shutil.rmtree(log.parent, ignore_errors=True)
     return Measure(totals.bars, totals.events, 0.0, 0, objects, columns)
 
 
@@ -166,7 +169,9 @@ def _measure_ceiling(data: Path, symbols: tuple[str, ...], start: str, end: str)
                 encode_columns(Bar, [*columns, b.volume], b.symbol, repository.symbols)
             )
     n = sum(len(b) for b in sessions)
-    return Measure(n, n, time.perf_counter() - began, (log / "data.mdb").stat().st_size)
+    seconds, size = time.perf_counter() - began, (log / "data.mdb").stat().st_size
+    shutil.rmtree(log.parent, ignore_errors=True)
+    return Measure(n, n, seconds, size)
 
 
 def _measure_nautilus(data: Path, symbols: tuple[str, ...], start: str, end: str) -> Measure:

@@ -204,3 +204,17 @@ def test_options_beside_a_scenario_script_are_refused(tmp_path: Path) -> None:
     assert refused.stderr.startswith("ticktape: error: --speed, --symbols would not reach")
     ran = ticktape_cli("run", str(script))
     assert ran.returncode == 0 and ran.stdout == "ran\n"
+
+
+def test_verify_rerun_leaves_no_temp_folder(day: Path, tmp_path: Path) -> None:
+    import os
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "ticktape.scenarios.cli", "log", "verify", str(day), "--rerun"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("ok: the re-run gave the same")
+    assert list(scratch.iterdir()) == []

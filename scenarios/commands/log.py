@@ -10,6 +10,7 @@ import argparse
 import collections
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -217,6 +218,7 @@ def _rerun(args: argparse.Namespace, data: str, changed: list[str]) -> int:
         return 1
     totals, divergence, out = rerun(args.path, data=data)
     if divergence is None:
+        shutil.rmtree(out.parent, ignore_errors=True)  # kept only to look at a divergence
         print(f"ok: the re-run gave the same {totals.events} events, digest {totals.digest}")
         return 0
     with EventLog.open(args.path) as log:
