@@ -218,3 +218,26 @@ def test_verify_rerun_leaves_no_temp_folder(day: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0 and done.stdout.startswith("ok: the re-run gave the same")
     assert list(scratch.iterdir()) == []
+
+
+def test_the_bench_tables_fit_80_columns() -> None:
+    from rich.console import Console
+
+    from ticktape.scenarios.bench import CASES, BenchRow
+    from ticktape.scenarios.commands.bench import bench_tables
+
+    def row(case: str, engine: str) -> BenchRow:  # the widest figures a bench prints
+        return BenchRow(case, engine, 780_000, 1_500_000, 123.45, 99.9, 12_345.0, 9_999_999.0,
+                        99_999_999.0, 123.4, 9_999_999.0, 99_999_999.0, 123.4)  # fmt: skip
+
+    engines = ("ticktape", "log ceiling", "replay", "nautilus")
+    rows = [row(case.name, engine) for case in CASES.values() for engine in engines]
+    tables = bench_tables(rows)
+    assert len(tables) == len(CASES)
+    wide = Console(width=200)
+    for table in tables:
+        assert wide.measure(table).maximum <= 80
+        with wide.capture() as shown:
+            wide.print(table)
+        assert max(len(x) for x in shown.get().splitlines()) <= 80
+        assert "replay: 9,999,999 events/s" in shown.get() and "nautilus" in shown.get()

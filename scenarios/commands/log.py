@@ -99,6 +99,15 @@ def stats_table(summary: dict) -> Table:
     return table
 
 
+def kinds_table(summary: dict) -> Table:
+    table = Table(title="events by kind")
+    table.add_column("kind")
+    table.add_column("events", justify="right")
+    for kind, count in sorted(summary["kinds"].items(), key=lambda kv: -kv[1]):
+        table.add_row(kind, f"{count:,}")
+    return table
+
+
 def sessions_table(summary: dict) -> Table:
     table = Table(title="session digests")
     table.add_column("session")
@@ -171,7 +180,7 @@ def _stats(args: argparse.Namespace) -> int:
         console.print(stats_table(summary))
         if summary["session_digests"]:
             console.print(sessions_table(summary))
-        console.print(dict(summary["kinds"].items()))
+        console.print(kinds_table(summary))
     return 0
 
 
