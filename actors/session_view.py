@@ -24,7 +24,7 @@ from ticktape.messages.events import (
 )
 from ticktape.messages.session import Session
 
-_MOST_WAITING = 2_000_000  # records fed but not yet sorted in
+_MOST_WAITING = 1_000_000  # records fed but not yet sorted in (memory: their bytes)
 _TURNS = ("RunStarted", "TrailingBars", "SessionOpened", "SessionBreak")
 _SORTED_IN = ("Bar", "Trade", "Quote", "TimeAdvanced", "GapFilled", "QualityUpdated")
 _BAR_FIELDS = ("ts_start", "open", "high", "low", "close", "volume")
