@@ -208,7 +208,7 @@ def test_bad_rows_are_rejected_one_by_one_and_good_rows_stream(tmp_path: Path) -
         ({"start": "2013-10-09", "end": "2013-10-08"}, "after"),
         ({"calendar": "MOON"}, "unknown calendar"),
         ({"start": "2013-10-05", "end": "2013-10-06"}, "no XNYS sessions"),
-        ({"gap_policy": "guess"}, "gap-policy"),
+        ({"gap_policy": "guess"}, "`gap_policy` must be one of"),
     ],
 )
 def test_bad_config_is_one_sentence_before_any_actor_starts(
