@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from ticktape.actors.consumer import Consumer, Kinds
@@ -95,18 +96,29 @@ class Replay(Consumer):
         """The log's batches, each with the records its time range lets through; delivered
         records join the digest and the totals once the consumer is past them."""
         totals = self.totals
-        for _, batch in self.log.batches(blocks=_BLOCKS_PER_BATCH):
+        for batch, kinds in self._readable():
             if self._stop.is_set():
                 return
             allowed = self._in_range(batch) if self._ranged else None
             self._chain.add(batch if allowed is None else batch.take(np.flatnonzero(allowed)))
-            kinds = record_kinds(batch)
             yield batch, allowed, kinds
             if allowed is not None:
                 kinds = kinds[allowed]
             totals.events += len(kinds)
             totals.bars += int(np.count_nonzero(kinds == "Bar"))
             totals.sessions += int(np.count_nonzero(kinds == "SessionClosed"))
+
+    def _readable(self) -> Iterator[tuple[EncodedBatch, np.ndarray]]:
+        """The log's batches; at a record that does not decode, the records before it, then
+        the log's own one-line `LogDamaged` naming its seq (as every log tool says it)."""
+        for first, batch in self.log.batches(blocks=_BLOCKS_PER_BATCH):
+            try:
+                kinds = record_kinds(batch)
+            except msgspec.DecodeError:
+                for _, good, _ in self.log.decoded(first, first + len(batch)):
+                    yield good, record_kinds(good)  # then `decoded` raises LogDamaged
+                raise
+            yield batch, kinds
 
     def _in_range(self, batch: EncodedBatch) -> np.ndarray:
         ts = np.empty(len(batch), np.int64)
