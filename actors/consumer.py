@@ -140,7 +140,7 @@ class Consumer:
     def query(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """A query by name, e.g. `query("last_bars", "SPY", 5)`; the typed methods say more."""
         if name not in QUERIES:
-            raise ValueError(f"unknown query {name!r}; the queries are: {', '.join(QUERIES)}")
+            raise ValueError(f"{name!r} is not a query; the queries are: {', '.join(QUERIES)}")
         return getattr(self, name)(*args, **kwargs)
 
     def bars(

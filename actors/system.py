@@ -267,7 +267,7 @@ class System(Consumer):
 
     def _ask_session_data(self, name: str, *args: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
         if name not in (*QUERIES, "retained_bytes"):
-            raise ValueError(f"unknown query {name!r}; the queries are: {', '.join(QUERIES)}")
+            raise ValueError(f"{name!r} is not a query; the queries are: {', '.join(QUERIES)}")
         ok, answer = self._refs[SESSION_DATA].ask((name, args, kwargs), timeout=timeout)
         if not ok:
             raise answer
