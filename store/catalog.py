@@ -149,17 +149,29 @@ class Manifest:
             raise DataConfigError(message) from None
         if data.get("format") != FORMAT or data.get("version") != VERSION:
             raise DataConfigError(f"{folder / MANIFEST} is not a version {VERSION} catalog")
-        manifest = cls(
-            calendar=data["calendar"],
-            label=data["label"],
-            symbols=data["symbols"],
-            sources=data["sources"],
-            file_rejections=data["file_rejections"],
-            partitions=data["partitions"],
-            undated=data["undated"],
-        )
+        try:
+            manifest = cls(
+                calendar=data["calendar"],
+                label=data["label"],
+                symbols=data["symbols"],
+                sources=data["sources"],
+                file_rejections=data["file_rejections"],
+                partitions=data["partitions"],
+                undated=data["undated"],
+            )
+            parts = list(manifest.parts())
+            for part in parts:
+                if not (
+                    isinstance(part["path"], str)
+                    and isinstance(part["sha256"], str)
+                    and isinstance(part["bytes"], int)
+                ):
+                    raise TypeError(f"partition entry {part!r}")
+        except (KeyError, TypeError, AttributeError) as exc:
+            what = f"lacks {exc}" if isinstance(exc, KeyError) else f"has a bad {exc}"
+            raise DataConfigError(f"catalog manifest {folder / MANIFEST} {what}") from None
         root = folder.resolve()
-        for part in manifest.parts():
+        for part in parts:
             path = PurePosixPath(part["path"])
             inside = (folder / path).resolve().is_relative_to(root)
             if path.is_absolute() or ".." in path.parts or not inside:

@@ -108,6 +108,25 @@ def test_paths_in_the_manifest_stay_inside_the_catalog(
     assert "outside itself" in err and repr(path) in err
 
 
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (lambda m: m.pop("calendar"), "lacks 'calendar'"),
+        (lambda m: next(iter(m["partitions"].values()))["kinds"]["bars"].pop("bytes"), "lacks"),
+        (lambda m: next(iter(m["partitions"].values()))["kinds"].update(bars=7), "has a bad"),
+        (lambda m: m.update(partitions=[]), "has a bad"),
+    ],
+)
+def test_a_manifest_with_missing_or_mistyped_entries_is_one_line(
+    catalog: Path, tmp_path: Path, edit: object, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = json.loads((catalog / MANIFEST).read_text())
+    edit(manifest)  # type: ignore[operator]
+    (catalog / MANIFEST).write_text(json.dumps(manifest))
+    err = refused(run_args(catalog, tmp_path / "log"), capsys)
+    assert said in err and "manifest" in err
+
+
 def test_resume_refuses_inputs_that_changed_since_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
