@@ -23,7 +23,7 @@ from ticktape.messages.config import RunConfig
 from ticktape.messages.events import SCHEMA_VERSION, RunStarted
 from ticktape.messages.session import Session
 from ticktape.store.calendar import CalendarError, TradingCalendar
-from ticktape.store.catalog import CatalogRepository
+from ticktape.store.catalog_reader import CatalogRepository
 from ticktape.store.repository import DataConfigError, MarketDataRepository
 from ticktape.store.sources import open_repository
 

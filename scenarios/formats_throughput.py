@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import pyarrow as pa
 
-from ticktape.store.catalog import ingest
+from ticktape.store.catalog_ingest import ingest
 from ticktape.store.formats import open_source
 
 OPEN_NS = 1_704_205_800_000_000_000  # 2024-01-02 09:30 New York

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ticktape.store.catalog import _TIME, Manifest, ingest, is_catalog
+from ticktape.store.catalog import TIME_COLUMN, Manifest, is_catalog
+from ticktape.store.catalog_ingest import ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +43,16 @@ def describe_catalog(folder: str | Path) -> list[Coverage]:
     parts: dict[tuple[str, str], list[tuple[str, int, int, int]]] = {}
     for label in sorted(manifest.partitions):
         for kind, entry in sorted(manifest.partitions[label]["kinds"].items()):
-            table = pq.read_table(folder / entry["path"], columns=["symbol", _TIME[kind]])
+            table = pq.read_table(folder / entry["path"], columns=["symbol", TIME_COLUMN[kind]])
             if not table.num_rows:
                 continue
             table = table.set_column(0, "symbol", pc.cast(table["symbol"], pa.string()))
             grouped = table.group_by("symbol").aggregate(
-                [(_TIME[kind], "min"), (_TIME[kind], "max"), (_TIME[kind], "count")]
+                [
+                    (TIME_COLUMN[kind], "min"),
+                    (TIME_COLUMN[kind], "max"),
+                    (TIME_COLUMN[kind], "count"),
+                ]
             )
             for symbol, lo, hi, rows in zip(*(c.to_pylist() for c in grouped.columns), strict=True):
                 parts.setdefault((symbol, kind), []).append((label, lo, hi, rows))

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticktape.messages.session import Session
-from ticktape.store.catalog import CatalogRepository, is_catalog
+from ticktape.store.catalog import is_catalog
+from ticktape.store.catalog_reader import CatalogRepository
 from ticktape.store.repository import DataConfigError, MarketDataRepository
 
 

@@ -24,7 +24,9 @@ from ticktape.messages.columns import SessionInput
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.calendar import TradingCalendar
-from ticktape.store.catalog import MANIFEST, CatalogRepository, ingest
+from ticktape.store.catalog import MANIFEST
+from ticktape.store.catalog_ingest import ingest
+from ticktape.store.catalog_reader import CatalogRepository
 from ticktape.store.eventlog import EventLog
 from ticktape.store.repository import DataConfigError, MarketDataRepository
 from ticktape.store.sources import open_repository

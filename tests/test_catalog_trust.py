@@ -19,7 +19,8 @@ from tests.conftest import ROOT
 from tests.helpers import run_argv
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
-from ticktape.store.catalog import MANIFEST, _sha256, ingest
+from ticktape.store.catalog import MANIFEST, sha256_of
+from ticktape.store.catalog_ingest import ingest
 from ticktape.store.eventlog import EventLog
 
 SPEC = DemoSpec(symbols=("ACME",), start="2024-11-26", end="2024-11-27", extended_hours=False)
@@ -57,7 +58,7 @@ def record(catalog: Path, name: str) -> None:
     for entry in manifest["partitions"].values():
         for part in entry["kinds"].values():
             if part["path"] == name:
-                part["sha256"] = _sha256(catalog / name)
+                part["sha256"] = sha256_of(catalog / name)
                 part["bytes"] = (catalog / name).stat().st_size
     (catalog / MANIFEST).write_text(json.dumps(manifest))
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import config, run
-from ticktape.store.catalog import ingest
+from ticktape.store.catalog_ingest import ingest
 from ticktape.store.formats import detect
 
 dbn = pytest.importorskip("databento_dbn")

@@ -21,7 +21,8 @@ import pytest
 from tests.helpers import config, run
 from ticktape.scenarios.cli import main
 from ticktape.store.calendar import TradingCalendar
-from ticktape.store.catalog import CatalogRepository, ingest
+from ticktape.store.catalog_ingest import ingest
+from ticktape.store.catalog_reader import CatalogRepository
 from ticktape.store.formats import detect
 
 DAY = "20131007"

@@ -21,7 +21,8 @@ from tests.test_catalog import same_input
 from ticktape.messages import rejections as why
 from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.calendar import TradingCalendar
-from ticktape.store.catalog import CatalogRepository, ingest
+from ticktape.store.catalog_ingest import ingest
+from ticktape.store.catalog_reader import CatalogRepository
 from ticktape.store.repository import MarketDataRepository
 
 SPEC = DemoSpec(

@@ -18,7 +18,7 @@ from tests.test_catalog import files_hashes
 from tests.test_eventlog import bars
 from ticktape.messages.events import ActorFailed, RunFinished
 from ticktape.scenarios.demo_data import DemoSpec, generate
-from ticktape.store.catalog import ingest
+from ticktape.store.catalog_ingest import ingest
 from ticktape.store.eventlog import EventLog, LogError
 from ticktape.store.writer_lock import WriterLock
 

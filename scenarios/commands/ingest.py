@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ticktape.scenarios.commands.common import UsageError, console, key_values, stderr_progress
 from ticktape.store.calendar import CalendarError
-from ticktape.store.catalog import IngestSummary, ingest
+from ticktape.store.catalog_ingest import IngestSummary, ingest
 from ticktape.store.formats import FORMATS
 from ticktape.store.repository import DataConfigError
 
