@@ -5,7 +5,9 @@ repository's, unchanged) and writes each session window's rows, kind by kind, so
 (time, symbol, file, line), with the original file name and line of every row. A run over the
 catalog then reads only its sessions' partitions, symbols and columns (DESIGN §13), and
 `CatalogRepository` hands it exactly what the raw folder would have: the same rows in the same
-order, the same rejections at the same moments, so the digest is the same.
+order, the same rejections at the same moments, so the digest is the same. One exception, on
+purpose: ingest sorts each session's rows by time, where a raw run rejects the rows of an
+unsorted file that come behind their symbol's latest time (and says so once per file).
 
 Three rooms: this module is the catalog's format (its manifest and the few column helpers both
 sides share); `store.catalog_ingest` writes a catalog; `store.catalog_reader` reads one for a run.

@@ -13,6 +13,12 @@ rows and rejections each session gets. Every bad row becomes one `DataRejected`,
 - a file that cannot be used, or a folder entry the walk skipped, in `file_rejections` (row 0);
 - a bar another file already gave (same symbol and minute), in the later file.
 
+A run takes each file's rows in file order: a row behind its symbol's latest accepted time is
+out of order, and a file that has any is named once, in a warning that points to `ingest`.
+`ingest` opens the folder with `sort=True`: each session's rows are sorted by time instead
+(ties keep file order), so an unsorted file costs nothing; a bar repeated at the same minute is
+still a duplicate, the first in file order kept.
+
 `source` of a row, and `row` of its rejection, is `file_index << 32 | line`: `file_index` is the
 place of the file's name in the sorted list of all data files (relative posix paths), `line` the
 physical line number in the file, the header being line 1 (for Parquet, the 1-based row).
@@ -155,8 +161,10 @@ class MarketDataRepository:
         label: str = "start",
         role: str = "data",
         block_bytes: int = BLOCK_BYTES,
+        sort: bool = False,
     ) -> None:
-        """`symbols=None` takes every symbol the folder holds (what ingest wants)."""
+        """`symbols=None` takes every symbol the folder holds (what ingest wants); `sort=True`
+        sorts each session's rows by time rather than rejecting rows out of order (ingest)."""
         if label not in LABELS:
             raise DataConfigError(f"label must be 'start' or 'end', not {label!r}")
         if isinstance(symbols, str):
@@ -181,6 +189,7 @@ class MarketDataRepository:
 
         self.label = label
         self._block_bytes = block_bytes
+        self._sort = sort
         self._wanted = None if names is None else frozenset(names)
         self._names = [p.relative_to(self.folder).as_posix() for p in found.files]
         self._digests: dict[int, str] = {}
@@ -259,7 +268,7 @@ class MarketDataRepository:
                     files[info.kind] += 1
 
             bars = _released(BarColumns, parts["bars"])
-            if files["bars"] > 1:
+            if files["bars"] > 1 or self._sort:  # sorted, a file's repeated bars are neighbours
                 duplicates = rejected if first_visit else None
                 bars = drop_duplicate_bars(bars, self._names, self.symbols, duplicates)
             return session_input(session, self.symbols, bars, parts, rejected, self._position)
@@ -341,12 +350,13 @@ class MarketDataRepository:
             return DataRejected(ts=0, reason=kind, file=name, row=0)
         kind, at = kind
         source = _Source(index, path, None, len(fields), header_line, at, (), frozenset(), 0, {})  # type: ignore[arg-type]
-        carry: Carry = {}
+        carry: Carry | None = None if self._sort else {}
         index_rows: list[_Block] = []
         symbols: set[str] = set()
         ranges: dict[str, tuple[int, int]] = {}
+        late = 0  # rows out of order
         for block in _chain(first, cut):
-            before = dict(carry)
+            before = dict(carry or {})
             lines = split_lines(block, header_line, len(fields), at["symbol"], tuple(at.values()))
             table, line = csv_rows(lines, len(fields), at)
             checked = check(kind, table, line, self._wanted, self.label, carry)
@@ -365,6 +375,8 @@ class MarketDataRepository:
                 self._last_block[index] = _Read(entry, checked, bad_lines)
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
             _widen(ranges, checked.dated_ranges())
+            late += _out_of_order(checked)
+        self._warn_unsorted(name, late)
         return self._source(source, kind, index_rows, symbols, damage.line, ranges)
 
     def _scan_parquet(self, index: int, path: Path) -> _Source | DataRejected:
@@ -376,14 +388,14 @@ class MarketDataRepository:
             return DataRejected(ts=0, reason=kind, file=name, row=0)
         kind, at = kind
         source = _Source(index, path, None, len(fields), 0, at, (), frozenset(), 0, {})  # type: ignore[arg-type]
-        carry: Carry = {}
+        carry: Carry | None = None if self._sort else {}
         index_rows: list[_Block] = []
         symbols: set[str] = set()
         ranges: dict[str, tuple[int, int]] = {}
-        first_row, damaged_from = 1, 0
+        first_row, damaged_from, late = 1, 0, 0
         for group in range(parquet.num_row_groups):
             rows = parquet.metadata.row_group(group).num_rows
-            before = dict(carry)
+            before = dict(carry or {})
             try:
                 table, line = _row_group(parquet, source, group, first_row)
             except _READ_ERRORS as exc:
@@ -394,8 +406,19 @@ class MarketDataRepository:
             index_rows.append(_index_entry(group, 0, rows, first_row, checked, False, before))
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
             _widen(ranges, checked.dated_ranges())
+            late += _out_of_order(checked)
             first_row += rows
+        self._warn_unsorted(name, late)
         return self._source(source, kind, index_rows, symbols, damaged_from, ranges)
+
+    def _warn_unsorted(self, name: str, late: int) -> None:
+        if late:
+            logger.warning(
+                "{} is not sorted by time: {:,} of its rows are rejected as out of order "
+                "(`ticktape ingest` sorts each session's rows by time)",
+                self.folder / name,
+                late,
+            )
 
     def _source(
         self,
@@ -436,7 +459,7 @@ class MarketDataRepository:
             parquet = pq.ParquetFile(source.path)
             for b in wanted:
                 table, line = _row_group(parquet, source, b.number, b.first_line)
-                checked = check(kind, table, line, self._wanted, self.label, dict(b.carry))
+                checked = check(kind, table, line, self._wanted, self.label, self._order(b.carry))
                 yield _Read(b, checked, [])
             return
         numbers = {b.number: b for b in wanted}
@@ -465,12 +488,16 @@ class MarketDataRepository:
                 tuple(source.at.values()),
             )
             table, line = csv_rows(lines, source.width, source.at)
-            checked = check(kind, table, line, self._wanted, self.label, dict(b.carry))
+            checked = check(kind, table, line, self._wanted, self.label, self._order(b.carry))
             read = _Read(b, checked, self._line_rejections(source, lines))
             self._last_block[source.index] = read
             yield read
             if block.number == last:
                 return
+
+    def _order(self, carry: Carry) -> Carry | None:
+        """The order-check state a block starts from (a copy), or None when rows are sorted."""
+        return None if self._sort else dict(carry)
 
     def _line_rejections(self, source: _Source, lines: Lines) -> list[DataRejected]:
         """Lines that could not be delimited or decoded; those of a symbol not asked for (one
@@ -534,6 +561,10 @@ def drop_duplicate_bars(
     keep = np.ones(len(bars), dtype=bool)
     keep[duplicates] = False
     return bars.take(keep)
+
+
+def _out_of_order(checked: Checked) -> int:
+    return sum(reason == why.OUT_OF_ORDER for _, reason, _, _ in checked.rejected)
 
 
 def _widen(ranges: dict[str, tuple[int, int]], more: dict[str, tuple[int, int]]) -> None:

@@ -4,7 +4,9 @@ Checks run in a fixed order and a row gets the first that fails. The order check
 out-of-order) compare each row with the latest accepted time of its symbol earlier in the file;
 that time is carried from block to block (`Carry`), so the verdicts never depend on where the
 blocks were cut. Within a file: a bar at the latest accepted time is a duplicate, any row before
-it is out of order (ticks may share a time).
+it is out of order (ticks may share a time). Ingest, which sorts each session's rows by time,
+runs no order check here (`carry=None`) and rejects repeated bars once they are sorted
+(`repository.drop_duplicate_bars`).
 """
 
 from __future__ import annotations
@@ -91,9 +93,10 @@ def check(
     line: np.ndarray,
     wanted: frozenset[str] | None,
     label: str,
-    carry: Carry,
+    carry: Carry | None,
 ) -> Checked:
-    """Validate one block's rows of the wanted symbols (None: all); updates `carry`."""
+    """Validate one block's rows of the wanted symbols (None: all); updates `carry`, or runs no
+    order check when it is None (the rows are sorted later)."""
     names, symbol = symbol_codes(table.column("symbol"))
     if wanted is not None:
         asked = np.array([n in wanted or n == "" for n in names], dtype=bool)[symbol]
@@ -114,7 +117,8 @@ def check(
         values[name], garbage = numbers(table.column(name))
         verdicts.flag(why.unparseable(name), garbage)
     _CHECKS[kind](verdicts, values, ts)
-    _check_order(verdicts, kind, symbol, names, ts, carry)
+    if carry is not None:
+        _check_order(verdicts, kind, symbol, names, ts, carry)
 
     ok = verdicts.ok
     bad = np.flatnonzero(~ok)

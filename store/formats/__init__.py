@@ -26,7 +26,8 @@ def open_source(
     """The repository that reads `folder` in format `fmt` (`auto`: the one `detect` finds).
 
     `csv` and `parquet` both name the project's own columns (a folder may mix them); LEAN and DBN
-    stamp their bars at the start, so `label` applies to the project's own files only.
+    stamp their bars at the start, so `label` applies to the project's own files only. Every
+    format's rows are sorted by time, session by session (what `ingest` promises).
     """
     if fmt not in FORMATS:
         raise DataConfigError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -40,7 +41,7 @@ def open_source(
         from ticktape.store.formats.dbn import Dbn
 
         return VendorRepository(folder, Dbn())
-    return MarketDataRepository(folder, None, label=label)
+    return MarketDataRepository(folder, None, label=label, sort=True)
 
 
 def detect(folder: Path) -> str:

@@ -258,7 +258,7 @@ class VendorRepository:
                 if ts is not None
             ]
         table = pa.concat_tables(keyed, promote_options="permissive")
-        checked = check(kind, table, np.concatenate(source), None, "start", {})
+        checked = check(kind, table, np.concatenate(source), None, "start", None)  # sorted later
         universe = np.array(
             [self._symbol_id.get(n.split(_KEY, 1)[1], -1) for n in checked.names], np.int32
         )
