@@ -119,11 +119,15 @@ class _Read:
 
     def rows_in(self, start: int, end: int) -> slice | np.ndarray:
         """The accepted rows with start <= ts < end: a slice (views, no copies) when in order."""
-        ts = self.checked.ts
-        if self.in_order:
-            lo, hi = np.searchsorted(ts, (start, end)).tolist()
-            return slice(lo, hi)
-        return (ts >= start) & (ts < end)
+        return rows_between(self.checked.ts, self.in_order, start, end)
+
+
+def rows_between(ts: np.ndarray, in_order: bool, start: int, end: int) -> slice | np.ndarray:
+    """The rows with start <= ts < end: a slice (views, no copies) when `ts` is in order."""
+    if in_order:
+        lo, hi = np.searchsorted(ts, (start, end)).tolist()
+        return slice(lo, hi)
+    return (ts >= start) & (ts < end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -648,12 +652,35 @@ def _released(columns: type[_C], parts: list[_Rows]) -> _C:
     symbol = np.concatenate([p.symbol for p in parts])
     ts = np.concatenate([p.ts for p in parts])
     source = np.concatenate([p.source for p in parts])
-    order = np.lexsort((source, symbol, ts))
+    order = _release_order(ts, symbol, source)
     time_field = "ts_start" if columns is BarColumns else "ts"
     fields = parts[0].values
+    if order is None:  # already in release order (a vendor file sorted by time and symbol)
+        values = {f: np.concatenate([p.values[f] for p in parts]) for f in fields}
+        return columns(symbol=symbol, **{time_field: ts}, **values, source=source)
     return columns(
         symbol=symbol[order],
         **{time_field: ts[order]},
         **{f: np.concatenate([p.values[f] for p in parts])[order] for f in fields},
         source=source[order],
     )
+
+
+def _release_order(ts: np.ndarray, symbol: np.ndarray, source: np.ndarray) -> np.ndarray | None:
+    """The order of (time, symbol, source), or None when the rows are in it already.
+
+    Rows in source order (one file's, or files' in name order) need only a stable sort by time
+    and symbol; when their times are in order too (a vendor file), the rank of the time and the
+    symbol pack into one key, whose stable sort is several times faster than `lexsort`."""
+    if len(ts) < 2:
+        return None
+    if not (source[1:] > source[:-1]).all():
+        return np.lexsort((source, symbol, ts))
+    if not (ts[1:] >= ts[:-1]).all():
+        return np.lexsort((symbol, ts))
+    rank = np.zeros(len(ts), dtype=np.int64)
+    np.cumsum(ts[1:] != ts[:-1], out=rank[1:])
+    key = (rank << 32) | (symbol.astype(np.int64) - int(symbol.min()))  # ids span < 2**32
+    if (key[1:] >= key[:-1]).all():
+        return None
+    return np.argsort(key, kind="stable")

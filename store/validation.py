@@ -131,15 +131,18 @@ def check(
         )
         for i in bad.tolist()
     ]
+    every = slice(None)  # a block of good rows (the usual) is passed on as views, not copies
+    keep = ok if len(bad) else every
+    dated = dated_rows if not dated_rows.all() else every
     return Checked(
         names=names,
-        symbol=symbol[ok],
-        ts=ts[ok],
-        values={name: v[ok] for name, v in values.items()},
-        line=line[ok],
+        symbol=symbol[keep],
+        ts=ts[keep],
+        values={name: v[keep] for name, v in values.items()},
+        line=line[keep],
         rejected=rejected,
-        dated=ts[dated_rows],
-        dated_symbol=symbol[dated_rows],
+        dated=ts[dated],
+        dated_symbol=symbol[dated],
     )
 
 

@@ -169,7 +169,7 @@ def decode_records(
     symbology: Symbology,
 ) -> Decoded:
     """The records' columns; what the format itself rejects goes to `rejected`."""
-    ts = records["ts_event"].view(np.int64)
+    ts = np.ascontiguousarray(records["ts_event"]).view(np.int64)
     symbol = symbology.lookup(records["instrument_id"].astype(np.int64), ts)
     rejected: list[tuple[int, str, str, int | None]] = [
         (int(n), why.DBN_OTHER_RECORD, "", None) for n in others.tolist()
@@ -209,15 +209,20 @@ def _table(
     return pa.table(
         {
             "symbol": pa.DictionaryArray.from_arrays(pa.array(symbol), names),
-            "timestamp": np.ascontiguousarray(ts),
+            "timestamp": ts,
             **values,
         }
     )
 
 
 def _price(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    undefined = column == _UNDEF_PRICE
-    return column / _PRICE_SCALE, undefined
+    """Prices and where they are DBN's sentinel. The sentinel is looked for in the prices (one
+    pass over the strided records saved), then confirmed in the fixed point."""
+    price = column / _PRICE_SCALE
+    undefined = price == _UNDEF_PRICE / _PRICE_SCALE
+    if undefined.any():
+        undefined &= column == _UNDEF_PRICE
+    return price, undefined
 
 
 def _bars(records: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:

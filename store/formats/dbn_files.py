@@ -62,11 +62,15 @@ class _Pieces(io.RawIOBase):
         super().close()
 
 
-def _stream(path: Path, piece: int = _RAW_PIECE) -> Any:
-    """The file's decompressed bytes as a stream (a zstd file is told by its magic)."""
+def _is_zstd(path: Path) -> bool:
+    """Told by its magic, not its name."""
     with path.open("rb") as fh:
-        compressed = fh.read(4) == ZSTD_MAGIC
-    if not compressed:
+        return fh.read(4) == ZSTD_MAGIC
+
+
+def _stream(path: Path, piece: int = _RAW_PIECE) -> Any:
+    """The file's decompressed bytes as a stream."""
+    if not _is_zstd(path):
         return pa.OSFile(str(path), "r")
     return pa.CompressedInputStream(pa.PythonFile(_Pieces(path, piece), mode="r"), "zstd")
 
@@ -100,8 +104,13 @@ def read_header(path: Path) -> Header:
 def read_records(path: Path, header: Header) -> tuple[bytes, bool]:
     """The bytes after the metadata, and whether the stream broke off (a cut-off zstd frame).
 
-    A broken stream is read again up to where the first pass got, then in small pieces, so that
+    A plain file is read in one call (no pieces to join: a copy of the whole file saved). A
+    broken stream is read again up to where the first pass got, then in small pieces, so that
     only the records after the cut (to within a piece) are lost."""
+    if not _is_zstd(path):
+        with path.open("rb") as fh:
+            fh.seek(header.records_at)
+            return fh.read(), False
     parts = _read(path, header.records_at, _READ_BYTES, _RAW_PIECE)
     if parts[-1] is not None:
         return b"".join(parts), False  # type: ignore[arg-type]

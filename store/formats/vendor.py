@@ -42,6 +42,7 @@ from ticktape.store.repository import (
     _Rows,
     _widen,
     drop_duplicate_bars,
+    rows_between,
     session_input,
 )
 from ticktape.store.validation import check
@@ -110,6 +111,13 @@ class _Batch:
     values: dict[str, np.ndarray]
     source: np.ndarray
     dated: list[tuple[int, str, str, int]]  # (source, reason, symbol, ts)
+    in_order: bool  # rows in time order: a session's rows are a slice of them
+
+    def rows_in(self, start: int, end: int) -> slice | np.ndarray | None:
+        """The rows with start <= ts < end (a slice, no copies, when in order), None if none."""
+        inside = rows_between(self.ts, self.in_order, start, end)
+        found = inside.stop > inside.start if isinstance(inside, slice) else inside.any()
+        return inside if found else None
 
 
 class VendorRepository:
@@ -175,8 +183,8 @@ class VendorRepository:
             self._decode(due, rejected)
             parts: dict[str, list[_Rows]] = {kind: [] for kind in KIND_COLUMNS}
             for batch in self._batches:
-                inside = (batch.ts >= start) & (batch.ts < end)
-                if inside.any():
+                inside = batch.rows_in(start, end)
+                if inside is not None:
                     parts[batch.kind].append(
                         _Rows(
                             symbol=batch.ids[inside],
@@ -282,18 +290,21 @@ class VendorRepository:
             values=checked.values,
             source=checked.line,
             dated=dated,
+            in_order=bool((checked.ts[1:] >= checked.ts[:-1]).all()),
         )
 
 
 def _ranges(codes: np.ndarray, ts: np.ndarray) -> Iterable[tuple[int, int, int]]:
-    """(code, first, last) of the times of each code, by one sort."""
+    """(code, first, last) of the times of each code, in one pass each (no sort)."""
     if not len(ts):
         return []
-    order = np.argsort(codes, kind="stable")
-    codes, ts = codes[order], ts[order]
-    starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])
-    lo, hi = np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts)
-    return zip(codes[starts].tolist(), lo.tolist(), hi.tolist(), strict=True)
+    rows = np.bincount(codes)
+    used = np.flatnonzero(rows)
+    lo = np.full(len(rows), np.iinfo(np.int64).max)
+    hi = np.full(len(rows), np.iinfo(np.int64).min)
+    np.minimum.at(lo, codes, ts)
+    np.maximum.at(hi, codes, ts)
+    return zip(used.tolist(), lo[used].tolist(), hi[used].tolist(), strict=True)
 
 
 def _within_bounds(decoded: Decoded, file: VendorFile) -> Decoded:
