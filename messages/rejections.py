@@ -102,6 +102,13 @@ UNPARSEABLE_TIMESTAMP = _reason("unparseable_timestamp", "unparseable timestamp"
 NAIVE_TIMESTAMP = _reason("naive_timestamp", "timestamp has no time zone", UNDATED)
 NOT_NS_TIMESTAMP = _reason("not_ns_timestamp", "timestamp is not ns since the epoch", UNDATED)
 TIMESTAMP_OUT_OF_RANGE = _reason("timestamp_out_of_range", "timestamp outside 1677-2262", UNDATED)
+# with a time zone given for naive timestamps (`ingest --tz`): a wall time at a DST change
+AMBIGUOUS_LOCAL_TIME = _reason(
+    "ambiguous_local_time", "local time occurs twice (a DST change): no unique instant", UNDATED
+)
+NONEXISTENT_LOCAL_TIME = _reason(
+    "nonexistent_local_time", "local time does not exist (skipped by a DST change)", UNDATED
+)
 MISSING_SYMBOL = _reason("missing_symbol", "missing symbol", ROW)
 NAN_PRICE = _reason("nan_price", "NaN price", ROW)
 NON_POSITIVE_PRICE = _reason("non_positive_price", "non-positive price", ROW)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from ticktape.store.catalog import (
     sha256_of,
 )
 from ticktape.store.formats import VendorRepository, open_source
-from ticktape.store.parsing import to_numpy
+from ticktape.store.parsing import ReadAs, to_numpy
 from ticktape.store.repository import (
     KIND_COLUMNS,
     DataConfigError,
@@ -63,6 +63,8 @@ def ingest(
     label: str = "start",
     progress: Callable[[int, int], None] | None = None,
     data_format: str = "auto",
+    columns: Mapping[str, str] | None = None,
+    tz: str | None = None,
 ) -> IngestSummary:
     """Validate the files of each source folder and add the new ones to the catalog.
 
@@ -70,8 +72,12 @@ def ingest(
     again changes nothing. A file of the same name with other content is refused: a changed
     history would silently change the digest of runs already made. `progress(done, total)` is
     called once per session written. `data_format` names the sources' format (`auto`: by
-    content and layout; see `store.formats`).
+    content and layout; see `store.formats`). `columns` maps ticktape's column names to the
+    sources' header names ({"timestamp": "Date", "close": "Last"}), and `tz` is the zone of
+    timestamps written without an offset (by default they are rejected); both are recorded with
+    each file in the manifest.
     """
+    read_as = ReadAs(dict(columns or {}), tz)
     folder = Path(catalog)
     for source in sources:
         if is_catalog(source) or folder.resolve().is_relative_to(Path(source).resolve()):
@@ -83,7 +89,7 @@ def ingest(
     except Busy as e:
         raise DataConfigError(str(e)) from None
     try:
-        return _ingest(sources, folder, calendar, label, progress, data_format)
+        return _ingest(sources, folder, calendar, label, progress, data_format, read_as)
     except BaseException:
         if created and not is_catalog(folder):  # leave no half-made catalog behind
             shutil.rmtree(folder, ignore_errors=True)
@@ -99,6 +105,7 @@ def _ingest(
     label: str,
     progress: Callable[[int, int], None] | None,
     data_format: str,
+    read_as: ReadAs,
 ) -> IngestSummary:
     manifest = Manifest.read(folder) if is_catalog(folder) else Manifest(calendar, label)
     if (manifest.calendar, manifest.label) != (calendar, label):
@@ -109,19 +116,22 @@ def _ingest(
     summary = IngestSummary()
     trading = TradingCalendar(calendar)
     for source in sources:
-        repository = open_source(source, data_format, label=label)
-        new = _new_files(repository, manifest)
+        repository = open_source(source, data_format, label=label, read_as=read_as)
+        new = _new_files(repository, manifest, read_as)
         summary.sources += len(repository.files) + len(repository.file_rejections)
         summary.new_files += len(new)
         if new:
-            _ingest_folder(repository, new, manifest, trading, folder, summary, progress)
+            _ingest_folder(repository, new, manifest, trading, folder, summary, progress, read_as)
     if summary.new_files or not is_catalog(folder):
         manifest.write(folder)
     return summary
 
 
-def _new_files(repository: MarketDataRepository | VendorRepository, manifest: Manifest) -> set[str]:
-    """Names not yet in the catalog; a known name with other content is an error."""
+def _new_files(
+    repository: MarketDataRepository | VendorRepository, manifest: Manifest, read_as: ReadAs
+) -> set[str]:
+    """Names not yet in the catalog; a known name with other content, or read otherwise (column
+    map, time zone), is an error."""
     shas = {f.name: f.sha256 for f in repository.files}
     for rejection in repository.file_rejections:
         shas[rejection.file] = sha256_of(repository.folder / rejection.file)
@@ -131,6 +141,11 @@ def _new_files(repository: MarketDataRepository | VendorRepository, manifest: Ma
             raise DataConfigError(
                 f"{name} in {repository.folder} differs from the file of that name already in "
                 "the catalog; a catalog's files cannot change (ingest into a new catalog)"
+            )
+        if known is not None and _read_as(known) != read_as.to_dict():
+            raise DataConfigError(
+                f"{name} is in the catalog as read with {_read_as(known)}, not "
+                f"{read_as.to_dict()}; ingest into a new catalog to read it otherwise"
             )
     return {name for name in shas if name not in manifest.sources}
 
@@ -143,13 +158,14 @@ def _ingest_folder(
     folder: Path,
     summary: IngestSummary,
     progress: Callable[[int, int], None] | None,
+    read_as: ReadAs,
 ) -> None:
     everything = {f.name for f in repository.files} | {r.file for r in repository.file_rejections}
     names = pa.array(sorted(everything))  # what the repository's source ids index
     for rejection in repository.file_rejections:
         if rejection.file in new:
             sha = sha256_of(repository.folder / rejection.file)
-            manifest.sources[rejection.file] = {"sha256": sha}
+            manifest.sources[rejection.file] = {"sha256": sha, **read_as.to_dict()}
             manifest.file_rejections.append(
                 {"file": rejection.file, "row": rejection.row, "reason": rejection.reason}
             )
@@ -162,6 +178,7 @@ def _ingest_folder(
             "ts_min": info.ts_min,
             "ts_max": info.ts_max,
             "undated": [],  # symbols of its rows rejected with no usable time
+            **read_as.to_dict(),  # how it was read: a re-ingest reads it alike
         }
     ranks = pa.array(manifest.names())
     sessions = _sessions_covering(trading, added)
@@ -187,6 +204,11 @@ def _ingest_folder(
         if manifest.sources[info.name]["undated"]:  # where a run places them: see rejections.py
             ranges = repository.dated_ranges(info.name)
             manifest.sources[info.name]["ranges"] = {s: list(r) for s, r in sorted(ranges.items())}
+
+
+def _read_as(source: dict[str, Any]) -> dict[str, Any]:
+    """How a file in the catalog was read (the defaults for catalogs from before the option)."""
+    return {"columns": source.get("columns", {}), "tz": source.get("tz")}
 
 
 def _sessions_covering(trading: TradingCalendar, files: Iterable[InputFile]) -> list[Session]:

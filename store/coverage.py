@@ -8,6 +8,7 @@ run would accept: one validation, the repository's.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 
 from ticktape.store.catalog import TIME_COLUMN, Manifest, is_catalog
 from ticktape.store.catalog_ingest import ingest
+from ticktape.store.parsing import DataConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +74,29 @@ def describe_catalog(folder: str | Path) -> list[Coverage]:
 
 
 def describe_folder(
-    folder: str | Path, *, calendar: str = "XNYS", label: str = "start", data_format: str = "auto"
+    folder: str | Path,
+    *,
+    calendar: str = "XNYS",
+    label: str = "start",
+    data_format: str = "auto",
+    columns: Mapping[str, str] | None = None,
+    tz: str | None = None,
 ) -> list[Coverage]:
-    """A catalog as it is; a raw folder as `ingest` would store it (nothing is written there)."""
+    """A catalog as it is; a raw folder as `ingest` would store it (nothing is written there),
+    read with `ingest`'s column map and time zone."""
     if is_catalog(folder):
+        if columns or tz:
+            raise DataConfigError(f"{folder} is a catalog: a column map or time zone is for files")
         return describe_catalog(folder)
     with tempfile.TemporaryDirectory(prefix="ticktape-info-") as scratch:
         catalog = Path(scratch) / "catalog"
-        ingest([folder], catalog, calendar=calendar, label=label, data_format=data_format)
+        ingest(
+            [folder],
+            catalog,
+            calendar=calendar,
+            label=label,
+            data_format=data_format,
+            columns=columns,
+            tz=tz,
+        )
         return describe_catalog(catalog)

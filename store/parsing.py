@@ -2,11 +2,19 @@
 
 Every function here works on whole columns (pyarrow compute, numpy) and gives a per-row status,
 so one bad value costs only its row. pyarrow's own parse errors never reach a rejection.
+
+`ReadAs` is how one source's files are read when they are not in the project's own terms: a
+column map from the project's names to the file's header (`timestamp=Date,close=Last`), and the
+time zone of timestamps that carry none (by default such a timestamp is rejected, DESIGN §8).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ticktape.messages import rejections as why
+from ticktape.messages.errors import TicktapeError
 from ticktape.store.reading import Lines
 
 KEY_COLUMNS = ("symbol", "timestamp")
@@ -23,12 +32,16 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "quotes": ("bid", "bid_size", "ask", "ask_size"),
 }
 
+COLUMNS = (*KEY_COLUMNS, *dict.fromkeys(c for cs in KIND_COLUMNS.values() for c in cs))
 TS_OK, TS_UNPARSEABLE, TS_NAIVE, TS_NOT_NS, TS_OUT_OF_RANGE = 0, 1, 2, 3, 4
+TS_AMBIGUOUS, TS_NONEXISTENT = 5, 6
 TS_REASONS = {
     TS_UNPARSEABLE: why.UNPARSEABLE_TIMESTAMP,
     TS_NAIVE: why.NAIVE_TIMESTAMP,
     TS_NOT_NS: why.NOT_NS_TIMESTAMP,
     TS_OUT_OF_RANGE: why.TIMESTAMP_OUT_OF_RANGE,
+    TS_AMBIGUOUS: why.AMBIGUOUS_LOCAL_TIME,
+    TS_NONEXISTENT: why.NONEXISTENT_LOCAL_TIME,
 }
 _EARLIEST_NS = 10**17  # 1973-03-03: an integer below this is seconds or millis, not ns
 _NS_PER_S = 10**9
@@ -40,6 +53,61 @@ _ISO = (
 _INTEGER = r"^[+-]?\d{1,19}$"
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _MISSING_NUMBER = r"^(|[+-]?nan|na|n/a|null|none)$"  # lower-cased; read as NaN
+
+
+class DataConfigError(TicktapeError, ValueError):
+    """A bad data config; str(e) is one clear sentence naming the problem, shown as-is."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAs:
+    """How a source's files are read: `columns` maps the project's column names to the file's
+    header names (matched as the header is: trimmed, any case); `tz` is the IANA zone in which
+    timestamps without an offset are read (None: they are rejected)."""
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    tz: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.columns if name not in COLUMNS]
+        if unknown:
+            raise DataConfigError(
+                f"column map: {unknown[0]!r} is not a column of ticktape's "
+                f"(one of {', '.join(COLUMNS)})"
+            )
+        header = [h.strip().lower() for h in self.columns.values()]
+        if not all(header):
+            raise DataConfigError("column map: a header name is blank")
+        if len(set(header)) < len(header):
+            raise DataConfigError("column map: one header name is given for two columns")
+        if self.tz is not None:
+            zone(self.tz)
+
+    @property
+    def given(self) -> bool:
+        return bool(self.columns) or self.tz is not None
+
+    def header(self, fields: Sequence[str]) -> tuple[str, ...]:
+        """The header in the project's names: mapped fields renamed, and a field that already
+        bears a mapped-to name hidden (the map says which column that is)."""
+        if not self.columns:
+            return tuple(fields)
+        renamed = {h.strip().lower(): name for name, h in self.columns.items()}
+        return tuple(
+            renamed.get(f.strip().lower(), "" if f.strip().lower() in self.columns else f)
+            for f in fields
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {"columns": dict(sorted(self.columns.items())), "tz": self.tz}
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"unknown time zone {name!r} (an IANA name, e.g. America/New_York)"
+        raise DataConfigError(message) from None
 
 
 def classify(header: tuple[str, ...]) -> tuple[str, dict[str, int]] | str:
@@ -240,8 +308,9 @@ def _filled(text: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(text, "") if text.null_count else text
 
 
-def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """ns UTC of each row, and its status (TS_OK, or why it has no usable time)."""
+def timestamps(column: pa.ChunkedArray, tz: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """ns UTC of each row, and its status (TS_OK, or why it has no usable time). A timestamp
+    without an offset is read in zone `tz`, or rejected when there is none."""
     column = plain(column)
     rows = len(column)
     ts = np.zeros(rows, dtype=np.int64)
@@ -249,12 +318,15 @@ def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     valid = to_numpy(pc.is_valid(column))
     kind = column.type
     if pa.types.is_timestamp(kind):
-        if kind.tz is None:
+        per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[kind.unit]
+        raw = to_numpy(pc.fill_null(column.cast(pa.int64()), 0))
+        seconds, nanos = raw // per_second, raw % per_second * (10**9 // per_second)
+        if kind.tz is not None:
+            _set_ns(ts, status, valid, seconds, nanos)
+        elif tz is None:
             status[valid] = TS_NAIVE
         else:
-            per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[kind.unit]
-            raw = to_numpy(pc.fill_null(column.cast(pa.int64()), 0))
-            _set_ns(ts, status, valid, raw // per_second, raw % per_second * (10**9 // per_second))
+            _set_local(ts, status, valid, seconds, nanos, tz)
     elif pa.types.is_integer(kind):
         ts[:] = to_numpy(pc.fill_null(pc.cast(column, pa.int64()), 0))
         status[valid] = TS_OK
@@ -264,13 +336,16 @@ def timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
             ts[:] = to_numpy(pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()))
             status[:] = TS_OK
         except pa.ArrowInvalid:
-            _text_timestamps(text, ts, status)
+            _text_timestamps(text, ts, status, tz)
     status[(status == TS_OK) & (ts < _EARLIEST_NS)] = TS_NOT_NS
     return ts, status
 
 
-def _text_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) -> None:
-    """ISO-8601 with an offset, or integer ns; rows of any other form keep TS_UNPARSEABLE."""
+def _text_timestamps(
+    text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray, tz: str | None
+) -> None:
+    """ISO-8601 with an offset (or without, given `tz`), or integer ns; rows of any other form
+    keep TS_UNPARSEABLE."""
     integer = to_numpy(pc.match_substring_regex(text, _INTEGER))
     if integer.any():
         where = np.flatnonzero(integer)
@@ -296,7 +371,8 @@ def _text_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) 
     frac = pc.utf8_rpad(pc.struct_field(parts, "frac"), 9, "0")
     nanos = to_numpy(pc.cast(pc.if_else(pc.equal(frac, "000000000"), "0", frac), pa.int64()))
     offset = _offset_seconds(zone)
-    zoned = ~naive & (seconds != np.iinfo(np.int64).min)
+    real = seconds != np.iinfo(np.int64).min
+    zoned = ~naive & real
     _set_ns(
         ts,
         status,
@@ -304,6 +380,15 @@ def _text_timestamps(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray) 
         _scatter(len(ts), where, seconds - offset),
         _scatter(len(ts), where, nanos),
     )
+    if tz is not None and (naive & real).any():
+        _set_local(
+            ts,
+            status,
+            np.isin(np.arange(len(ts)), where[naive & real]),
+            _scatter(len(ts), where, seconds),
+            _scatter(len(ts), where, nanos),
+            tz,
+        )
 
 
 def _scatter(rows: int, where: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -348,6 +433,69 @@ def _set_ns(
     ts[fits] = seconds[fits] * _NS_PER_S + nanos[fits]
     status[fits] = TS_OK
     status[valid & ~fits] = TS_OUT_OF_RANGE
+
+
+def _set_local(
+    ts: np.ndarray,
+    status: np.ndarray,
+    valid: np.ndarray,
+    wall: np.ndarray,
+    nanos: np.ndarray,
+    tz: str,
+) -> None:
+    """`_set_ns` of wall-clock seconds in zone `tz`. A wall time that a DST change skips, or
+    passes twice, names no instant: its row is rejected, never guessed."""
+    rows = np.flatnonzero(valid & (np.abs(wall) <= _MAX_S))
+    if not len(rows):
+        _set_ns(ts, status, valid, wall, nanos)  # out of range, all of them
+        return
+    local = wall[rows]
+    starts, offsets = _offsets(tz, int(local.min()), int(local.max()))
+    fits = np.zeros(len(rows), dtype=np.int64)  # offsets under which the wall time is real
+    chosen = np.zeros(len(rows), dtype=np.int64)
+    for offset in np.unique(offsets).tolist():  # a zone has few: e.g. -5 h and -4 h
+        at = offsets[np.searchsorted(starts, local - offset, side="right") - 1]
+        real = at == offset
+        fits += real
+        chosen[real] = offset
+    utc = wall.copy()
+    utc[rows] = local - chosen
+    _set_ns(ts, status, valid, utc, nanos)
+    status[rows[fits == 0]] = TS_NONEXISTENT
+    status[rows[fits > 1]] = TS_AMBIGUOUS
+
+
+def _offsets(tz: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The zone's UTC offsets (s) over wall seconds lo..hi: from `starts[i]` (s UTC) on, the
+    offset is `offsets[i]`; the first start lies before lo."""
+    first, last = (dt.datetime.fromtimestamp(t, dt.UTC).year for t in (lo - 86_400, hi + 86_400))
+    years = [_year_offsets(tz, year) for year in range(first, last + 1)]
+    return np.concatenate([y[0] for y in years]), np.concatenate([y[1] for y in years])
+
+
+@functools.lru_cache(maxsize=256)
+def _year_offsets(tz: str, year: int) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets of zone `tz` through one year (UTC): its start, then each change, found to
+    the second by bisecting the day it happens in."""
+    where = ZoneInfo(tz)
+
+    def offset(t: int) -> int:
+        return int(dt.datetime.fromtimestamp(t, where).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    start = int(dt.datetime(year, 1, 1, tzinfo=dt.UTC).timestamp())
+    end = int(dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC).timestamp())
+    starts, offsets = [start], [offset(start)]
+    for day in range(start + 86_400, end + 1, 86_400):
+        if offset(day) != offsets[-1]:
+            before, after = day - 86_400, day
+            while after - before > 1:
+                middle = (before + after) // 2
+                before, after = (
+                    (middle, after) if offset(middle) == offsets[-1] else (before, middle)
+                )
+            starts.append(after)
+            offsets.append(offset(after))
+    return np.array(starts, dtype=np.int64), np.array(offsets, dtype=np.int64)
 
 
 def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -43,11 +43,10 @@ from loguru import logger
 
 from ticktape.messages import rejections as why
 from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
-from ticktape.messages.errors import TicktapeError
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
 from ticktape.store import stopping
-from ticktape.store.parsing import KIND_COLUMNS, classify, csv_rows
+from ticktape.store.parsing import KIND_COLUMNS, DataConfigError, ReadAs, classify, csv_rows
 from ticktape.store.reading import (
     BLOCK_BYTES,
     Lines,
@@ -67,10 +66,6 @@ _ROW_MASK = (1 << _ROW_BITS) - 1
 _C = TypeVar("_C", BarColumns, TradeColumns, QuoteColumns)
 _READ_ERRORS = (OSError, ValueError, EOFError, pa.ArrowException)
 _SCAN_THREADS = min(8, os.cpu_count() or 1)
-
-
-class DataConfigError(TicktapeError, ValueError):
-    """A bad data config; str(e) is one clear sentence naming the problem, shown as-is."""
 
 
 class InputFile(msgspec.Struct, frozen=True):
@@ -166,9 +161,11 @@ class MarketDataRepository:
         role: str = "data",
         block_bytes: int = BLOCK_BYTES,
         sort: bool = False,
+        read_as: ReadAs | None = None,
     ) -> None:
         """`symbols=None` takes every symbol the folder holds (what ingest wants); `sort=True`
-        sorts each session's rows by time rather than rejecting rows out of order (ingest)."""
+        sorts each session's rows by time rather than rejecting rows out of order (ingest);
+        `read_as` maps the files' header names and zones their naive timestamps."""
         if label not in LABELS:
             raise DataConfigError(f"label must be 'start' or 'end', not {label!r}")
         if isinstance(symbols, str):
@@ -194,6 +191,8 @@ class MarketDataRepository:
         self.label = label
         self._block_bytes = block_bytes
         self._sort = sort
+        self._read_as = read_as or ReadAs()
+        self._header_names: set[str] = set()  # every header field seen, trimmed and lower-case
         self._wanted = None if names is None else frozenset(names)
         self._names = [p.relative_to(self.folder).as_posix() for p in found.files]
         self._digests: dict[int, str] = {}
@@ -209,6 +208,7 @@ class MarketDataRepository:
             else:
                 sources.append(scanned)
         self._sources = tuple(sources)
+        self._check_column_map()
         if names is None:
             names = sorted(frozenset().union(*(s.symbols for s in sources)))
         self.symbols: tuple[str, ...] = tuple(sorted(set(names)))
@@ -349,7 +349,7 @@ class MarketDataRepository:
         if isinstance(header, str):
             return DataRejected(ts=0, reason=header, file=name, row=0)
         fields, header_line = header
-        kind = classify(fields)
+        kind = self._classify(fields)
         if isinstance(kind, str):
             return DataRejected(ts=0, reason=kind, file=name, row=0)
         kind, at = kind
@@ -363,7 +363,7 @@ class MarketDataRepository:
             before = dict(carry or {})
             lines = split_lines(block, header_line, len(fields), at["symbol"], tuple(at.values()))
             table, line = csv_rows(lines, len(fields), at)
-            checked = check(kind, table, line, self._wanted, self.label, carry)
+            checked = self._check(kind, table, line, carry)
             bad_lines = self._line_rejections(source, lines)
             entry = _index_entry(
                 block.number,
@@ -387,7 +387,7 @@ class MarketDataRepository:
         name = self._names[index]
         parquet = pq.ParquetFile(path)
         fields = tuple(parquet.schema_arrow.names)
-        kind = classify(fields)
+        kind = self._classify(fields)
         if isinstance(kind, str):
             return DataRejected(ts=0, reason=kind, file=name, row=0)
         kind, at = kind
@@ -406,7 +406,7 @@ class MarketDataRepository:
                 logger.warning("{}: unreadable row group {}: {}", path, group, exc)
                 damaged_from = first_row
                 break
-            checked = check(kind, table, line, self._wanted, self.label, carry)
+            checked = self._check(kind, table, line, carry)
             index_rows.append(_index_entry(group, 0, rows, first_row, checked, False, before))
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
             _widen(ranges, checked.dated_ranges())
@@ -463,7 +463,7 @@ class MarketDataRepository:
             parquet = pq.ParquetFile(source.path)
             for b in wanted:
                 table, line = _row_group(parquet, source, b.number, b.first_line)
-                checked = check(kind, table, line, self._wanted, self.label, self._order(b.carry))
+                checked = self._check(kind, table, line, self._order(b.carry))
                 yield _Read(b, checked, [])
             return
         numbers = {b.number: b for b in wanted}
@@ -492,12 +492,27 @@ class MarketDataRepository:
                 tuple(source.at.values()),
             )
             table, line = csv_rows(lines, source.width, source.at)
-            checked = check(kind, table, line, self._wanted, self.label, self._order(b.carry))
+            checked = self._check(kind, table, line, self._order(b.carry))
             read = _Read(b, checked, self._line_rejections(source, lines))
             self._last_block[source.index] = read
             yield read
             if block.number == last:
                 return
+
+    def _classify(self, fields: tuple[str, ...]) -> tuple[str, dict[str, int]] | str:
+        self._header_names.update([f.strip().lower() for f in fields])
+        return classify(self._read_as.header(fields))
+
+    def _check(self, kind: str, table: pa.Table, line: np.ndarray, carry: Carry | None) -> Checked:
+        return check(kind, table, line, self._wanted, self.label, carry, self._read_as.tz)
+
+    def _check_column_map(self) -> None:
+        """A mapped header name that no file has is a typo, not a file to reject."""
+        for name, header in self._read_as.columns.items():
+            if header.strip().lower() not in self._header_names:
+                raise DataConfigError(
+                    f"column map {name}={header}: no file in {self.folder} has a column {header!r}"
+                )
 
     def _order(self, carry: Carry) -> Carry | None:
         """The order-check state a block starts from (a copy), or None when rows are sorted."""

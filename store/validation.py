@@ -94,16 +94,18 @@ def check(
     wanted: frozenset[str] | None,
     label: str,
     carry: Carry | None,
+    tz: str | None = None,
 ) -> Checked:
     """Validate one block's rows of the wanted symbols (None: all); updates `carry`, or runs no
-    order check when it is None (the rows are sorted later)."""
+    order check when it is None (the rows are sorted later). `tz`: the zone of timestamps
+    without an offset (None: they are rejected)."""
     names, symbol = symbol_codes(table.column("symbol"))
     if wanted is not None:
         asked = np.array([n in wanted or n == "" for n in names], dtype=bool)[symbol]
         if not asked.all():
             table, line, symbol = table.filter(mask(asked)), line[asked], symbol[asked]
 
-    ts, status = timestamps(table.column("timestamp"))
+    ts, status = timestamps(table.column("timestamp"), tz)
     dated_rows = status == TS_OK
     if kind == "bars" and label == "end":
         ts[dated_rows] -= NS_PER_MINUTE

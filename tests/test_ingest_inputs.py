@@ -5,6 +5,7 @@ values come from how the test wrote its files."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,11 +14,12 @@ import pytest
 from tests.helpers import of_kind, read, run_argv
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
+from ticktape.store.catalog_ingest import ingest
+from ticktape.store.repository import DataConfigError
 
 # eight weeks of one symbol's bars: about 1.3 MB, so a raw run reads the file in three blocks
 LONG = DemoSpec(symbols=("ACME",), start="2024-03-04", end="2024-04-26", gap_rate=0.0)
 DAY = "2024-03-05"
-NY = dt.timezone(dt.timedelta(hours=-5))  # March 5: EST
 
 
 def _digest(log: Path) -> str:
@@ -128,3 +130,101 @@ def test_ingest_keeps_the_first_of_repeated_bars_and_ties_in_file_order(tmp_path
         (1.0, 2),
         (3.0, 4),
     ]
+
+
+# -- a column map and a time zone for naive timestamps --------------------------------------------
+
+# across the start of daylight saving time (Sunday 2024-03-10): offsets -05:00, then -04:00
+DST = DemoSpec(symbols=("ACME", "BOLT"), start="2024-03-07", end="2024-03-12")
+
+
+def _vendor_copy(source: Path, target: Path) -> None:
+    """The files as a vendor writes them: other header names, local times without an offset."""
+    target.mkdir()
+    for path in sorted(source.glob("*.csv")):
+        lines = path.read_text().splitlines()
+        header = lines[0].replace("timestamp", "Date").replace("close", "Last")
+        rows = [line.split(",") for line in lines[1:]]
+        assert {r[1][-6:] for r in rows} == {"-05:00", "-04:00"}  # both sides of the change
+        text = "\n".join([header, *(",".join([r[0], r[1][:-6], *r[2:]]) for r in rows)])
+        (target / path.name).write_text(text + "\n")
+
+
+def test_a_column_map_and_a_zone_read_a_vendors_naive_local_times(tmp_path, capsys):
+    zoned = generate(tmp_path / "zoned", DST)
+    _vendor_copy(zoned, tmp_path / "vendor")
+    catalog = tmp_path / "catalog"
+    options = ["--columns", "timestamp=Date,close=Last", "--tz", "America/New_York"]
+    assert main(["ingest", str(tmp_path / "vendor"), "--catalog", str(catalog), *options]) == 0
+    assert "rows rejected" in capsys.readouterr().out
+
+    manifest = json.loads((catalog / "catalog.json").read_text())
+    assert {name: (s["columns"], s["tz"]) for name, s in manifest["sources"].items()} == {
+        name: ({"close": "Last", "timestamp": "Date"}, "America/New_York")
+        for name in ("ACME.csv", "BOLT.csv")
+    }
+    spec = DemoSpec(symbols=DST.symbols, start=DST.start, end=DST.end)
+    assert main(run_argv(zoned, tmp_path / "want.lmdb", spec)) == 0
+    assert main(run_argv(catalog, tmp_path / "got.lmdb", spec)) == 0
+    assert _digest(tmp_path / "got.lmdb") == _digest(tmp_path / "want.lmdb")
+    assert not of_kind(read(tmp_path / "got.lmdb"), "DataRejected")
+
+    # the same files again without the map or zone: refused, the catalog read them otherwise
+    assert main(["ingest", str(tmp_path / "vendor"), "--catalog", str(catalog)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "new catalog" in err and len(err.splitlines()) == 1
+
+
+def test_a_local_time_a_dst_change_skips_or_repeats_is_rejected_with_its_line(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    stamps = [  # lines 2..6, New York wall clock
+        "2024-03-08T09:30:00",
+        "2024-03-10T02:30:00",  # skipped: 02:00 became 03:00
+        "2024-03-10T03:30:00",  # daylight time: 07:30 UTC
+        "2024-11-03T01:30:00",  # passed twice: 01:00 EDT and 01:00 EST
+        "2024-11-04T09:30:00",
+    ]
+    (src / "ACME.csv").write_text(
+        "symbol,timestamp,open,high,low,close,volume\n"
+        + "".join(f"ACME,{t},10,10,10,10,100\n" for t in stamps)
+    )
+    main(["ingest", str(src), "--catalog", str(tmp_path / "catalog"), "--tz", "America/New_York"])
+    capsys.readouterr()
+    undated = pq.read_table(tmp_path / "catalog" / "rejected" / "undated.parquet")
+    assert undated.select(["row", "reason"]).to_pylist() == [
+        {"row": 3, "reason": "local time does not exist (skipped by a DST change)"},
+        {"row": 5, "reason": "local time occurs twice (a DST change): no unique instant"},
+    ]
+    bars = pq.read_table(tmp_path / "catalog" / "bars" / "session=2024-03-08" / "part.parquet")
+    utc = dt.datetime(2024, 3, 8, 14, 30, tzinfo=dt.UTC)  # 09:30 EST
+    assert bars["ts_start"].to_pylist() == [int(utc.timestamp()) * 10**9]
+    assert manifest_rows(tmp_path / "catalog") == 3
+
+
+def manifest_rows(catalog: Path) -> int:
+    manifest = json.loads((catalog / "catalog.json").read_text())
+    return sum(k["rows"] for p in manifest["partitions"].values() for k in p["kinds"].values())
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--columns", "timestamp=Datum"], "no file in"),
+        (["--columns", "time=Date"], "not a column of ticktape's"),
+        (["--columns", "timestamp"], "NAME=HEADER"),
+        (["--tz", "Mars/Olympus"], "unknown time zone"),
+    ],
+)
+def test_a_bad_column_map_or_zone_is_one_line(tmp_path, capsys, options, says):
+    src = generate(tmp_path / "src", DemoSpec(symbols=("ACME",), start=DAY, end=DAY))
+    assert main(["ingest", str(src), "--catalog", str(tmp_path / "catalog"), *options]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "catalog").exists()
+
+
+def test_a_column_map_naming_no_files_column_is_a_data_config_error(tmp_path):
+    src = generate(tmp_path / "src", DemoSpec(symbols=("ACME",), start=DAY, end=DAY))
+    with pytest.raises(DataConfigError, match="column map close=Last"):
+        ingest([src], tmp_path / "catalog", columns={"close": "Last"})

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from rich.table import Table
 
 from ticktape.scenarios.commands.common import UsageError, console
+from ticktape.scenarios.commands.ingest import add_read_as_options, read_as_options
 from ticktape.store.calendar import CalendarError, TradingCalendar
 from ticktape.store.formats import FORMATS
 from ticktape.store.repository import DataConfigError
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="bar stamp convention of CSV/Parquet (a raw folder only)",
     )
     info.add_argument("--format", choices=FORMATS, default="auto", help="format of a raw folder")
+    add_read_as_options(info)
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(handler=cmd_info)
 
@@ -42,7 +44,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     try:
         tz = TradingCalendar(args.calendar).tz
         rows = describe_folder(
-            args.folder, calendar=args.calendar, label=args.label, data_format=args.format
+            args.folder,
+            calendar=args.calendar,
+            label=args.label,
+            data_format=args.format,
+            **read_as_options(args),
         )
     except (DataConfigError, CalendarError) as e:
         raise UsageError(str(e)) from None

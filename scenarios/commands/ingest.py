@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -33,7 +34,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="format of the sources (auto: by content and layout)",
     )
+    add_read_as_options(p)
     p.set_defaults(handler=cmd_ingest)
+
+
+def add_read_as_options(p: argparse.ArgumentParser) -> None:
+    """How CSV/Parquet files not in ticktape's own terms are read (ingest and data info)."""
+    p.add_argument(
+        "--columns",
+        metavar="NAME=HEADER,...",
+        help="the files' header names of ticktape's columns, e.g. timestamp=Date,close=Last",
+    )
+    p.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="IANA zone of timestamps written without an offset, e.g. America/New_York "
+        "(without it they are rejected; a local time a DST change skips or repeats always is)",
+    )
+
+
+def read_as_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `columns` and `tz` keywords of `ingest` from the options."""
+    columns: dict[str, str] = {}
+    for pair in (args.columns or "").split(","):
+        if not pair.strip():
+            continue
+        name, equals, header = pair.partition("=")
+        if not equals or not name.strip() or not header.strip():
+            raise UsageError(f"--columns takes NAME=HEADER pairs, not {pair.strip()!r}")
+        columns[name.strip()] = header.strip()
+    return {"columns": columns, "tz": args.tz}
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -56,6 +86,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 label=args.label,
                 progress=advance,
                 data_format=args.format,
+                **read_as_options(args),
             )
         except (DataConfigError, CalendarError) as e:
             raise UsageError(str(e)) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 from ticktape.store.formats.dbn_files import DBN_MAGIC, ZSTD_MAGIC, is_dbn_name
 from ticktape.store.formats.lean_files import data_root
 from ticktape.store.formats.vendor import VendorRepository
+from ticktape.store.parsing import ReadAs
 from ticktape.store.reading import is_data_name
 from ticktape.store.repository import DataConfigError, MarketDataRepository
 
@@ -21,18 +22,22 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 
 def open_source(
-    folder: str | Path, fmt: str = "auto", *, label: str = "start"
+    folder: str | Path, fmt: str = "auto", *, label: str = "start", read_as: ReadAs | None = None
 ) -> MarketDataRepository | VendorRepository:
     """The repository that reads `folder` in format `fmt` (`auto`: the one `detect` finds).
 
     `csv` and `parquet` both name the project's own columns (a folder may mix them); LEAN and DBN
     stamp their bars at the start, so `label` applies to the project's own files only. Every
-    format's rows are sorted by time, session by session (what `ingest` promises).
+    format's rows are sorted by time, session by session (what `ingest` promises). `read_as` (a
+    column map, a zone for naive times) is for the project's own files: a vendor format knows its
+    columns and zone.
     """
     if fmt not in FORMATS:
         raise DataConfigError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "auto":
         fmt = detect(Path(folder))
+    if fmt in ("lean", "dbn") and read_as is not None and read_as.given:
+        raise DataConfigError(f"a column map or time zone does not apply to {fmt} files")
     if fmt == "lean":
         from ticktape.store.formats.lean import Lean
 
@@ -41,7 +46,7 @@ def open_source(
         from ticktape.store.formats.dbn import Dbn
 
         return VendorRepository(folder, Dbn())
-    return MarketDataRepository(folder, None, label=label, sort=True)
+    return MarketDataRepository(folder, None, label=label, sort=True, read_as=read_as)
 
 
 def detect(folder: Path) -> str:
