@@ -664,21 +664,29 @@ def _released(columns: type[_C], parts: list[_Rows]) -> _C:
     line). Each row has its own source, so the order is the same however the parts were cut."""
     if not parts:
         return columns.empty()
-    symbol = np.concatenate([p.symbol for p in parts])
-    ts = np.concatenate([p.ts for p in parts])
-    source = np.concatenate([p.source for p in parts])
-    order = _release_order(ts, symbol, source)
-    time_field = "ts_start" if columns is BarColumns else "ts"
-    fields = parts[0].values
-    if order is None:  # already in release order (a vendor file sorted by time and symbol)
-        values = {f: np.concatenate([p.values[f] for p in parts]) for f in fields}
-        return columns(symbol=symbol, **{time_field: ts}, **values, source=source)
-    return columns(
-        symbol=symbol[order],
-        **{time_field: ts[order]},
-        **{f: np.concatenate([p.values[f] for p in parts])[order] for f in fields},
-        source=source[order],
+    symbol, ts, source = (
+        _joined([getattr(p, f) for p in parts]) for f in ("symbol", "ts", "source")
     )
+    order = _release_order(ts, symbol, source)
+
+    def released(joined: np.ndarray) -> np.ndarray:
+        """In release order, and never a view of a part's array (a cached block's)."""
+        if order is not None:
+            return joined[order]
+        return joined.copy() if len(parts) == 1 else joined
+
+    time_field = "ts_start" if columns is BarColumns else "ts"
+    return columns(
+        symbol=released(symbol),
+        **{time_field: released(ts)},
+        **{f: released(_joined([p.values[f] for p in parts])) for f in parts[0].values},
+        source=released(source),
+    )
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """The parts' arrays as one (the part's own when it is one: no copy)."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _release_order(ts: np.ndarray, symbol: np.ndarray, source: np.ndarray) -> np.ndarray | None:

@@ -9,6 +9,7 @@ those values, or the same values written as the project's own CSV.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from datetime import datetime
@@ -23,7 +24,7 @@ from ticktape.scenarios.cli import main
 from ticktape.store.calendar import TradingCalendar
 from ticktape.store.catalog_ingest import ingest
 from ticktape.store.catalog_reader import CatalogRepository
-from ticktape.store.formats import detect
+from ticktape.store.formats import detect, lean, lean_files
 
 DAY = "20131007"
 # the index's data zone is Chicago in LEAN's database, not New York: 08:30 there is the open
@@ -139,7 +140,16 @@ def test_lean_zone_scale_and_quote_bars_land_where_lean_means_them(tmp_path: Pat
     assert set(quotes.symbol.tolist()) == {spy}
 
 
-def test_bad_lean_input_costs_its_own_row_or_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("zips", ["kept from the scan", "read again", "never read whole"])
+def test_bad_lean_input_costs_its_own_row_or_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zips: str
+) -> None:
+    """Whether the scan keeps a zip's bytes for its decode, or the decode opens it again (beyond
+    the bytes kept, or a zip too large to read whole), the verdicts are the same."""
+    if zips == "read again":
+        monkeypatch.setattr(lean, "_KEPT_BYTES", 0)
+    if zips == "never read whole":
+        monkeypatch.setattr(lean_files, "READ_WHOLE", 0)
     root = write_lean(tmp_path / "Data", minutes=30)
     minute = root / "equity/usa/minute"
     good = (minute / f"spy/{DAY}_trade.zip").read_bytes()
@@ -178,6 +188,8 @@ def test_bad_lean_input_costs_its_own_row_or_file(tmp_path: Path) -> None:
     }
     # everything else is in: 30 bars each of SPY and SPX, 2 of DIA; 30 quotes; 90 + 2 ticks
     assert summary.rows == 30 + 30 + 2 + 30 + 90 + 2
+    for name, source in manifest["sources"].items():
+        assert source["sha256"] == hashlib.sha256((root / name).read_bytes()).hexdigest()
 
 
 def test_ingest_format_option_reads_lean_and_refuses_a_mixed_folder(

@@ -10,6 +10,7 @@ single-schema file are viewed as one numpy structured array whose fields are the
 from __future__ import annotations
 
 import io
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,25 +102,34 @@ def read_header(path: Path) -> Header:
     return Header(version, metadata, _PREFIX.size + length)
 
 
-def read_records(path: Path, header: Header) -> tuple[bytes, bool]:
+def read_records(path: Path, header: Header) -> tuple[memoryview, bool]:
     """The bytes after the metadata, and whether the stream broke off (a cut-off zstd frame).
 
-    A plain file is read in one call (no pieces to join: a copy of the whole file saved). A
-    broken stream is read again up to where the first pass got, then in small pieces, so that
-    only the records after the cut (to within a piece) are lost."""
+    A plain file is read straight into one buffer (no pieces to join). A broken stream is read
+    again up to where the first pass got, then in small pieces, so that only the records after
+    the cut (to within a piece) are lost."""
     if not _is_zstd(path):
-        with path.open("rb") as fh:
-            fh.seek(header.records_at)
-            return fh.read(), False
+        return _read_plain(path, header.records_at), False
     parts = _read(path, header.records_at, _READ_BYTES, _RAW_PIECE)
     if parts[-1] is not None:
-        return b"".join(parts), False  # type: ignore[arg-type]
+        return memoryview(b"".join(parts)), False  # type: ignore[arg-type]
     good = sum(len(p) for p in parts[:-1])  # type: ignore[arg-type]
     with _stream(path, _SMALL_PIECE) as stream:
         stream.read(header.records_at)
         head = _read_exactly(stream, good)
         tail = _read_until_error(stream, _SMALL_PIECE)
-    return head + tail, True
+    return memoryview(head + tail), True
+
+
+def _read_plain(path: Path, skip: int) -> memoryview:
+    """The file's bytes after `skip`, read into one buffer."""
+    with path.open("rb", buffering=0) as fh:
+        buffer = memoryview(np.empty(max(os.fstat(fh.fileno()).st_size - skip, 0), np.uint8))
+        fh.seek(skip)
+        filled = 0
+        while filled < len(buffer) and (got := fh.readinto(buffer[filled:])):
+            filled += got
+    return buffer[:filled]
 
 
 def _read(path: Path, skip: int, size: int, piece: int) -> list[bytes | None]:
@@ -160,7 +170,9 @@ def _read_until_error(stream: Any, size: int) -> bytes:
         parts.append(part)
 
 
-def record_view(data: bytes, dtype: np.dtype, rtypes: frozenset[int]) -> tuple[np.ndarray, Any]:
+def record_view(
+    data: memoryview, dtype: np.dtype, rtypes: frozenset[int]
+) -> tuple[np.ndarray, Any]:
     """The records of the file's own type, as one structured array, and what else is there.
 
     Returns (records, (numbers, others, tail)): `numbers` the 1-based record number of each
@@ -189,7 +201,7 @@ def record_view(data: bytes, dtype: np.dtype, rtypes: frozenset[int]) -> tuple[n
     return np.frombuffer(gathered.tobytes(), dtype=dtype), (numbers[ours], numbers[~ours], tail)
 
 
-def _walk(data: bytes) -> tuple[np.ndarray, int]:
+def _walk(data: memoryview) -> tuple[np.ndarray, int]:
     """Where each record starts (by its length byte), and the number of a cut-off last one."""
     starts = []
     at, end = 0, len(data)

@@ -15,6 +15,7 @@ How LEAN's rows become the project's (DESIGN §2, §11):
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ticktape.messages import rejections as why
 from ticktape.store.formats.lean_files import (
     SCALED,
     LeanPath,
+    ZipCheck,
     check_zip,
     data_root,
     data_zone,
@@ -32,14 +34,16 @@ from ticktape.store.formats.lean_files import (
     ms_to_ns,
     parse_path,
     read_member,
+    resolved,
 )
 from ticktape.store.formats.vendor import Decoded, Unusable, VendorFile
 from ticktape.store.parsing import csv_rows, numbers
-from ticktape.store.reading import Block, split_lines
+from ticktape.store.reading import Block, count_lines, split_lines
 from ticktape.store.repository import _READ_ERRORS as READ_ERRORS
 from ticktape.store.repository import DataConfigError
 
 _MINUTE_NS = 60 * 1_000_000_000
+_KEPT_BYTES = 256 << 20  # zips the scan read, kept for their decode: at most this many bytes
 _PRICES = frozenset({"open", "high", "low", "close", "price", "bid", "ask"})
 # (resolution, tick type, fields) -> the kind and where its columns are; LEAN's own column order
 _LAYOUTS: dict[tuple[str, str, int], tuple[str, dict[str, int]]] = {
@@ -79,6 +83,10 @@ class Lean:
 
     name = "LEAN"
 
+    def __init__(self) -> None:
+        self._kept: dict[Path, zipfile.ZipFile] = {}  # archives the scan read, until decoded
+        self._room = _KEPT_BYTES
+
     def wanted(self, name: str) -> bool:
         return name.lower().endswith(".zip")
 
@@ -89,19 +97,23 @@ class Lean:
                 f"{folder} is not inside a LEAN data root (no market-hours/"
                 "market-hours-database.json in it or above it)"
             )
-        return [self._scan(folder, root, path) for path in files]
+        return [
+            self._scan(folder, root, path, real)
+            for path, real in zip(files, resolved(files), strict=True)
+        ]
 
-    def _scan(self, folder: Path, root: Path, path: Path) -> VendorFile:
+    def _scan(self, folder: Path, root: Path, path: Path, real: Path) -> VendorFile:
         name = path.relative_to(folder).as_posix()
-        where = parse_path(path.resolve().relative_to(root).parts)
+        where = parse_path(real.relative_to(root).parts)
         if where is None:
             return VendorFile(name, path, reason=why.LEAN_UNSUPPORTED)
         zone = data_zone(root, where)
         if zone is None:
             return VendorFile(name, path, reason=why.LEAN_NO_MARKET_HOURS)
-        reason = check_zip(path, where)
-        if reason:
-            return VendorFile(name, path, reason=reason)
+        checked = check_zip(path, where)
+        if checked.reason:
+            return VendorFile(name, path, reason=checked.reason, sha256=checked.sha256)
+        self._keep(path, checked)
         start, end = day_bounds(where.day, zone)
         bar_quotes = where.resolution == "minute" and where.tick_type == "quote"
         return VendorFile(
@@ -112,7 +124,18 @@ class Lean:
             ts_min=start + (_MINUTE_NS if bar_quotes else 0),
             ts_max=end if bar_quotes else end - 1,
             detail=(where, zone),
+            sha256=checked.sha256,
         )
+
+    def _keep(self, path: Path, checked: ZipCheck) -> None:
+        """Keep a zip the scan read for its decode, while the bytes kept stay within bounds."""
+        if checked.archive is None:
+            return
+        if checked.size > self._room:
+            checked.archive.close()
+            return
+        self._room -= checked.size
+        self._kept[path] = checked.archive
 
     def decode_many(self, files: Sequence[VendorFile]) -> list[Decoded | Exception]:
         """The files' rows; files of one column layout are parsed as one text (a parser call
@@ -122,7 +145,7 @@ class Lean:
         for i, file in enumerate(files):
             where, zone = file.detail
             try:
-                data = read_member(file.path, where)
+                data = read_member(self._kept.pop(file.path, None) or file.path, where)
             except (Unusable, *READ_ERRORS) as exc:
                 results[i] = exc
                 continue
@@ -143,17 +166,12 @@ def _terminated(data: bytes) -> bytes:
     return data if data.endswith(b"\n") or not data else data + b"\n"
 
 
-def _lines_in(data: bytes) -> int:
-    """Lines as `split_lines` counts them: ended by LF, CRLF or a lone CR."""
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
-
-
 def decode_csv(fields: int, files: list[tuple[bytes, LeanPath, str]]) -> list[Decoded]:
     """The rows of LEAN CSVs of one layout (each ending in a line feed), parsed as one text; a
     line that cannot be split is rejected alone (as for CSV)."""
     resolution, tick_type = files[0][1].resolution, files[0][1].tick_type
     kind, at = _LAYOUTS[resolution, tick_type, fields]
-    firsts = np.cumsum([1] + [_lines_in(data) for data, _, _ in files])  # each file's line 1
+    firsts = np.cumsum([1] + [count_lines(data) for data, _, _ in files])  # each file's line 1
     lines = split_lines(Block(0, 0, 1, b"".join(d for d, _, _ in files)), 0, fields, 0)
     table, line = csv_rows(lines, fields, {"ms": 0, **at})
     ms, bad_ms = numbers(table.column("ms"))

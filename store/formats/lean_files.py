@@ -11,6 +11,8 @@ Chicago, crypto and CME futures UTC).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import zipfile
@@ -76,6 +78,21 @@ def data_root(folder: Path) -> Path | None:
     return None
 
 
+def resolved(paths: list[Path]) -> list[Path]:
+    """`path.resolve()` of each path, each folder resolved once: a data root holds thousands of
+    zips in a few folders."""
+    folders: dict[Path, Path] = {}
+    real = []
+    for path in paths:
+        if path.is_symlink():
+            real.append(path.resolve())
+            continue
+        if path.parent not in folders:
+            folders[path.parent] = path.parent.resolve()
+        real.append(folders[path.parent] / path.name)
+    return real
+
+
 def parse_path(relative: tuple[str, ...]) -> LeanPath | None:
     """A zip's path relative to the data root, or None when LEAN's layout has no such file."""
     if len(relative) != 5:
@@ -106,6 +123,7 @@ def data_zone(root: Path, where: LeanPath) -> str | None:
     return zones.get(prefix + where.symbol) or zones.get(prefix + "[*]")
 
 
+@cache
 def day_bounds(day: date, zone: str) -> tuple[int, int]:
     """ns UTC of the day's midnight and the next midnight in `zone`."""
     tz = ZoneInfo(zone)
@@ -136,20 +154,46 @@ def _day_offsets(day: date, zone: str) -> tuple[int, np.ndarray]:
     return day_bounds(day, zone)[0], np.array(offsets, dtype=np.int64)
 
 
-def check_zip(path: Path, where: LeanPath) -> str:
-    """Why the zip cannot be used ("" if it can), from its directory alone."""
+@dataclass(frozen=True, slots=True)
+class ZipCheck:
+    """Why a zip cannot be used ("" if it can), from its directory alone. A zip of at most
+    `READ_WHOLE` bytes is read once, whole: its sha256 comes with the verdict, and its archive,
+    open over those bytes, for `read_member` (a minute zip is opened and read once, not three
+    times)."""
+
+    reason: str
+    sha256: str = ""  # "" when the file was not read whole
+    archive: zipfile.ZipFile | None = None
+    size: int = 0  # bytes the archive holds
+
+
+READ_WHOLE = 1 << 20
+
+
+def check_zip(path: Path, where: LeanPath) -> ZipCheck:
+    sha256 = ""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n.lower() for n in archive.namelist()]
+        if path.stat().st_size > READ_WHOLE:
+            with zipfile.ZipFile(path) as archive:
+                names = [n.lower() for n in archive.namelist()]
+            kept = None
+        else:
+            data = path.read_bytes()
+            sha256 = hashlib.sha256(data).hexdigest()
+            kept = zipfile.ZipFile(io.BytesIO(data))
+            names = [n.lower() for n in kept.namelist()]
     except (zipfile.BadZipFile, OSError, EOFError):
-        return why.DAMAGED_ZIP
-    return "" if where.member in names else why.WRONG_ZIP_MEMBER
+        return ZipCheck(why.DAMAGED_ZIP, sha256)
+    if where.member not in names:
+        return ZipCheck(why.WRONG_ZIP_MEMBER, sha256)
+    return ZipCheck("", sha256, kept, len(data) if kept else 0)
 
 
-def read_member(path: Path, where: LeanPath) -> bytes:
-    """The CSV the zip holds; a zip that breaks while it is read is `Unusable`."""
+def read_member(source: Path | zipfile.ZipFile, where: LeanPath) -> bytes:
+    """The CSV the zip holds (`source`: its file, or the archive its check kept); a zip that
+    breaks while it is read is `Unusable`."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with source if isinstance(source, zipfile.ZipFile) else zipfile.ZipFile(source) as archive:
             for info in archive.infolist():
                 if info.filename.lower() == where.member:
                     return archive.read(info)

@@ -74,6 +74,7 @@ class VendorFile:
     ts_max: int | None = None
     reason: str = ""  # a whole-file rejection
     detail: Any = None  # what the format's decode needs (layout, zone, metadata)
+    sha256: str = ""  # when the scan read the whole file anyway ("": the repository hashes it)
 
 
 @dataclass(slots=True)
@@ -135,12 +136,15 @@ class VendorRepository:
         if not found.files:
             raise DataConfigError(f"source folder {self.folder} holds no {fmt.name} files")
         scanned = fmt.scan(self.folder, found.files)
+        unread = [f.path for f in scanned if not f.sha256]
         with ThreadPoolExecutor(_SCAN_THREADS) as pool:
-            digests = list(pool.map(_sha256, [f.path for f in scanned]))
-        self.digests = dict(zip([f.name for f in scanned], digests, strict=True))
+            hashed = dict(zip(unread, pool.map(_sha256, unread), strict=True))
+        self.digests = {f.name: f.sha256 or hashed[f.path] for f in scanned}
         usable = [f for f in scanned if not f.reason]
         rejections = [DataRejected(ts=0, reason=r, file=n, row=0) for n, r in found.skipped]
-        rejections += [DataRejected(ts=0, reason=f.reason, file=f.name, row=0) for f in scanned]
+        rejections += [
+            DataRejected(ts=0, reason=f.reason, file=f.name, row=0) for f in scanned if f.reason
+        ]
         self.file_rejections = tuple(r for r in sorted(rejections, key=_by_file) if r.reason)
         names = sorted({f.name for f in scanned} | {n for n, _ in found.skipped})
         self._index = {name: i for i, name in enumerate(names)}
