@@ -25,7 +25,7 @@ from ticktape.messages.session import Session
 from ticktape.store.calendar import CalendarError, TradingCalendar
 from ticktape.store.catalog_reader import CatalogRepository
 from ticktape.store.repository import DataConfigError, MarketDataRepository
-from ticktape.store.sources import open_repository
+from ticktape.store.sources import open_repository, warn_uncovered
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ def prepare(config: RunConfig) -> RunSetup:
         repository = open_repository(
             config.data, config.symbols, label=config.label, sessions=[*history, *sessions]
         )
+        warn_uncovered(repository, sessions, calendar.tz)
         if config.backfill and Path(config.backfill).resolve().is_relative_to(
             repository.folder.resolve()
         ):

@@ -42,7 +42,9 @@ from ticktape.store.repository import (
 
 MANIFEST = "catalog.json"
 FORMAT = "ticktape-catalog"
-VERSION = 2  # 2: sources with undated rows keep their dated ranges by symbol
+# 2: sources with undated rows keep their dated ranges by symbol; 3: coverage by kind and symbol,
+# and how each source was read (column map, time zone)
+VERSION = 3
 ROW_GROUP_ROWS = 128 * 1024
 # Text columns repeat a few values; numbers are mostly distinct, so a dictionary tried on them
 # only costs time and bytes before Parquet falls back to plain pages.
@@ -111,6 +113,20 @@ def index_in(column: pa.Array, values: pa.Array) -> np.ndarray:
     return np.where(to_numpy(pc.is_valid(found)), position, -1)
 
 
+def symbol_ranges(table: pa.Table, time: str) -> list[tuple[str, int, int, int]]:
+    """(symbol, first time, last time, rows) of each symbol of a table."""
+    if not table.num_rows:
+        return []
+    grouped = table.group_by("symbol").aggregate([(time, "min"), (time, "max"), (time, "count")])
+    return list(
+        zip(
+            plain_strings(grouped["symbol"]),
+            *(grouped[f"{time}_{f}"].to_pylist() for f in ("min", "max", "count")),
+            strict=True,
+        )
+    )
+
+
 def plain_strings(column: pa.ChunkedArray) -> list[str]:
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
@@ -131,6 +147,8 @@ class Manifest:
     file_rejections: list[dict[str, Any]] = field(default_factory=list)
     partitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # by session label
     undated: dict[str, Any] | None = None
+    # kind -> symbol -> its rows: first, last (ns UTC), rows, sessions, first_session, last_session
+    coverage: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -140,7 +158,10 @@ class Manifest:
             message = f"catalog manifest {folder / MANIFEST} is unreadable ({exc})"
             raise DataConfigError(message) from None
         if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise DataConfigError(f"{folder / MANIFEST} is not a version {VERSION} catalog")
+            raise DataConfigError(
+                f"{folder / MANIFEST} is not a version {VERSION} catalog; ingest its files again "
+                "into a new catalog"
+            )
         try:
             manifest = cls(
                 calendar=data["calendar"],
@@ -150,6 +171,7 @@ class Manifest:
                 file_rejections=data["file_rejections"],
                 partitions=data["partitions"],
                 undated=data["undated"],
+                coverage=data["coverage"],
             )
             parts = list(manifest.parts())
             for part in parts:
@@ -183,6 +205,24 @@ class Manifest:
         data = {"format": FORMAT, "version": VERSION, **self.__dict__}
         text = json.dumps(data, sort_keys=True, indent=1) + "\n"
         write_atomically(folder / MANIFEST, text.encode())
+
+    def cover(self, kind: str, label: str, new: pa.Table, old: set[str], gone: pa.Table) -> None:
+        """Count a session's `new` rows of a kind in the coverage: `old` are the symbols its
+        partition had before, `gone` the rejections of its rows that turned out duplicates."""
+        by_symbol = self.coverage.setdefault(kind, {})
+        for symbol, first, last, rows in symbol_ranges(new, TIME_COLUMN[kind]):
+            seen = by_symbol.setdefault(symbol, {"first": first, "last": last, "rows": 0})
+            seen["first"], seen["last"] = min(seen["first"], first), max(seen["last"], last)
+            seen["rows"] += rows
+            seen["sessions"] = seen.get("sessions", 0) + (symbol not in old)
+            seen["first_session"] = min(seen.get("first_session", label), label)
+            seen["last_session"] = max(seen.get("last_session", label), label)
+        if gone.num_rows:  # a duplicate's time is its kept twin's: only the rows change
+            counts = gone.group_by("symbol").aggregate([("symbol", "count")])
+            for symbol, rows in zip(
+                plain_strings(counts["symbol"]), counts["symbol_count"].to_pylist(), strict=True
+            ):
+                by_symbol[symbol]["rows"] -= rows
 
     def names(self) -> list[str]:
         """Every original data file name, sorted: a row's file rank is its place here."""

@@ -389,14 +389,16 @@ def _write_partition(
         old = entry["kinds"].get(kind)
         if old is None and not table.num_rows:
             continue
+        new, had, gone = table, set(), rejected.slice(0, 0)
         if old is not None:  # new rows are in order among themselves, not among the old
-            table = pa.concat_tables(
-                [pq.read_table(folder / old["path"]).cast(table.schema), table]
-            )
+            before = pq.read_table(folder / old["path"]).cast(table.schema)
+            had = _symbols(before)
+            table = pa.concat_tables([before, table])
             if kind == "bars":
-                table, duplicates = _without_duplicate_bars(table, ranks)
-                rejected_parts.append(duplicates)
+                table, gone = _without_duplicate_bars(table, ranks)
+                rejected_parts.append(gone)
             table = _ordered(table, ranks, (TIME_COLUMN[kind], "symbol", "file", "line"))
+        manifest.cover(kind, session.label, new, had, gone)
         ts = to_numpy(table[TIME_COLUMN[kind]])
         outside = int(((ts < session.open) | (ts >= session.close)).sum())
         written = _write_table(table, folder, _partition_name(kind, session.label))

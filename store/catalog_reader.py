@@ -30,6 +30,7 @@ from ticktape.store.repository import (
     LABELS,
     DataConfigError,
     InputFile,
+    _widen,
 )
 from ticktape.store.validation import failing_values
 
@@ -114,6 +115,15 @@ class CatalogRepository:
         if self.manifest.undated is not None:
             undated = self.manifest.undated
             yield InputFile(undated["path"], "rejected", undated["sha256"], None, None)
+
+    def coverage(self) -> dict[str, tuple[int, int]]:
+        """(first, last) time of each requested symbol's rows, any kind, from the manifest; a
+        symbol with none is absent."""
+        found: dict[str, tuple[int, int]] = {}
+        for by_symbol in self.manifest.coverage.values():
+            wanted = {s: by_symbol[s] for s in self.symbols if by_symbol.get(s, {}).get("rows")}
+            _widen(found, {s: (seen["first"], seen["last"]) for s, seen in wanted.items()})
+        return found
 
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every original data file, as the raw folder's repository gives them."""

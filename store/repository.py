@@ -230,6 +230,14 @@ class MarketDataRepository:
         the blank one): the catalog places a file's undated rejections with these."""
         return next(s.ranges for s in self._sources if s.info.name == name)
 
+    def coverage(self) -> dict[str, tuple[int, int]]:
+        """(first, last) time of each requested symbol's dated rows, any kind, as the scan saw
+        them (rejected rows with a time included); a symbol with none is absent."""
+        found: dict[str, tuple[int, int]] = {}
+        for source in self._sources:
+            _widen(found, {s: r for s, r in source.ranges.items() if s in self._symbol_id})
+        return found
+
     def input_digests(self) -> tuple[str, ...]:
         """sha256 of every data file in the folder, rejected ones too: what the digest sees."""
         return tuple(sorted(self._digests.values()))

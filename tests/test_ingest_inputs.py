@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -228,3 +230,90 @@ def test_a_column_map_naming_no_files_column_is_a_data_config_error(tmp_path):
     src = generate(tmp_path / "src", DemoSpec(symbols=("ACME",), start=DAY, end=DAY))
     with pytest.raises(DataConfigError, match="column map close=Last"):
         ingest([src], tmp_path / "catalog", columns={"close": "Last"})
+
+
+# -- a run window where a symbol has no data ------------------------------------------------------
+
+
+def test_a_symbol_with_no_data_in_the_run_is_named_with_its_coverage(tmp_path, capsys):
+    raw = generate(
+        tmp_path / "raw", DemoSpec(symbols=("ACME",), start="2024-06-03", end="2024-06-07")
+    )
+    generate(raw, DemoSpec(symbols=("XYZ",), start="2024-03-04", end="2024-03-08"))
+    (raw / "NIL.csv").write_text(  # rows, but none with a usable time
+        "symbol,timestamp,open,high,low,close,volume\nNIL,2024-06-04T10:00:00,1,1,1,1,1\n"
+    )
+    assert main(["ingest", str(raw), "--catalog", str(tmp_path / "catalog")]) == 0
+    capsys.readouterr()
+
+    spec = DemoSpec(symbols=("ACME", "NIL", "XYZ"), start="2024-06-04", end="2024-06-05")
+    for source in (raw, tmp_path / "catalog"):
+        assert main(run_argv(source, tmp_path / f"{source.name}.lmdb", spec)) == 0
+        err = capsys.readouterr().err
+        said = [line for line in err.splitlines() if "no data in the run" in line]
+        window = "has no data in the run's sessions (2024-06-04 to 2024-06-05)"
+        assert said == [
+            f"WARNING: NIL {window}: {source} has no dated rows at all",
+            f"WARNING: XYZ {window}: {source} has data from 2024-03-04 to 2024-03-08 only",
+        ], err
+    raw_digest = _digest(tmp_path / "raw.lmdb")
+    assert _digest(tmp_path / "catalog.lmdb") == raw_digest
+
+    # a plain Python run warns nobody, and its log is the one the warned run wrote
+    script = (
+        "import sys, ticktape\n"
+        f"config = ticktape.RunConfig(data={str(raw)!r}, symbols={spec.symbols!r}, "
+        f"start={spec.start!r}, end={spec.end!r}, log={str(tmp_path / 'py.lmdb')!r}, "
+        "sync='none')\n"
+        "print(ticktape.System(config).run(timeout=120).digest)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert (done.stdout.strip(), done.stderr) == (raw_digest, "")
+
+
+def test_a_catalog_of_an_older_version_is_refused_in_one_line(tmp_path, capsys):
+    src = generate(tmp_path / "src", DemoSpec(symbols=("ACME",), start=DAY, end=DAY))
+    ingest([src], tmp_path / "catalog")
+    manifest = json.loads((tmp_path / "catalog" / "catalog.json").read_text())
+    manifest["version"] = 2
+    del manifest["coverage"]
+    (tmp_path / "catalog" / "catalog.json").write_text(json.dumps(manifest))
+    spec = DemoSpec(symbols=("ACME",), start=DAY, end=DAY)
+    assert main(run_argv(tmp_path / "catalog", tmp_path / "run.lmdb", spec)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a version 3 catalog" in err and "ingest" in err and len(err.splitlines()) == 1
+
+
+def test_a_catalogs_coverage_counts_each_bar_once_across_ingests(tmp_path, capsys):
+    """Two ingests whose files share a session: the second's bars at minutes the first had are
+    duplicates, and `data info` (from the manifest) counts what the partitions hold."""
+    first = generate(
+        tmp_path / "a", DemoSpec(symbols=("ACME",), start="2024-11-25", end="2024-11-26")
+    )
+    second = generate(
+        tmp_path / "b", DemoSpec(symbols=("ACME",), start="2024-11-26", end="2024-11-27")
+    )
+    (second / "ACME.csv").rename(second / "ACME_more.csv")
+    catalog = str(tmp_path / "catalog")
+    for folder in (first, second):
+        assert main(["ingest", str(folder), "--catalog", catalog]) == 0
+    capsys.readouterr()
+    assert main(["data", "info", catalog, "--json"]) == 0
+    (got,) = json.loads(capsys.readouterr().out)
+
+    stamps = set()
+    for path in (first / "ACME.csv", second / "ACME_more.csv"):
+        stamps |= {line.split(",")[1] for line in path.read_text().splitlines()[1:]}
+    utc = sorted(int(dt.datetime.fromisoformat(t).timestamp()) * 10**9 for t in stamps)
+    assert (got["rows"], got["first"], got["last"]) == (len(utc), utc[0], utc[-1])
+    assert (got["sessions"], got["first_session"], got["last_session"]) == (
+        3,
+        "2024-11-25",
+        "2024-11-27",
+    )
+    rows = sum(
+        pq.read_table(p).num_rows for p in (tmp_path / "catalog" / "bars").rglob("*.parquet")
+    )
+    assert rows == len(utc)
