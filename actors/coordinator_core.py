@@ -29,6 +29,7 @@ from ticktape.messages.commands import (
     AdvanceTo,
     BeginSession,
     CloseSession,
+    ControlAt,
     LoadSession,
     NextStep,
     OpenSession,
@@ -131,6 +132,7 @@ class CoordinatorCore:
         step_minutes: int,
         speed: float = 0.0,
         pace_from: int = 0,
+        script: tuple[ControlAt, ...] = (),
     ) -> None:
         self.sessions = sessions
         self.history = history
@@ -150,6 +152,8 @@ class CoordinatorCore:
         self.waiting_step = False  # a NextStep is asked for (of the Clock or of itself)
         self.steps_requested = 0  # StepOnce inputs not yet carried out
         self.controls: list[type[Event]] = []
+        self.script = list(script)  # an earlier run's control inputs, still to be taken again
+        self.written = 0  # events written so far: where in the log the next one goes
         self._now_between = run_started.ts  # time while no session is open
         self._rejections: tuple[DataRejected, ...] = ()
         self._out: list[Effect] = []
@@ -177,6 +181,8 @@ class CoordinatorCore:
             elif isinstance(message, NextStep):
                 self.waiting_step = False
             self._HANDLERS[self.phase](self, message)
+        if self.script and self.phase in (Phase.AWAITING_SESSION, Phase.STREAMING):
+            self._take_scripted()  # where a control is written as soon as it comes
         return self._out
 
     def _on_idle(self, message: Any) -> None:
@@ -189,7 +195,7 @@ class CoordinatorCore:
 
     def _on_opening(self, message: Any) -> None:
         if isinstance(message, UpkeepReply):
-            self._emit(Write(message.findings))
+            self._put(message.findings)
             self._write_rejections(self._rejections, self.cursor.now)
             self._ready()
 
@@ -208,7 +214,7 @@ class CoordinatorCore:
 
     def _on_closing(self, message: Any) -> None:
         if isinstance(message, UpkeepReply):
-            self._emit(Write(message.findings))
+            self._put(message.findings)
             self.totals.sessions += 1
             self._emit(Commit())  # a closed session is durable
             self._now_between, self.cursor = self.cursor.now, None
@@ -231,6 +237,10 @@ class CoordinatorCore:
     def _ready(self) -> None:
         """The one way back to streaming, once Upkeep has answered: write the controls that came
         meanwhile, then stop, close the session, open the next one, finish, or take a step."""
+        if self.script:
+            self._take_scripted()  # the earlier run's controls that came meanwhile
+            if self.phase in _ENDED:
+                return
         self.phase = Phase.STREAMING
         self._write_controls()
         cursor = self.cursor
@@ -261,6 +271,7 @@ class CoordinatorCore:
             case Resume():
                 if self.paused:
                     self.paused = False
+                    self.steps_requested = 0  # running again: steps not yet taken are moot
                     self._tell(CLOCK, Resume())
                     self._control(Resumed)
                     if streaming:
@@ -291,7 +302,11 @@ class CoordinatorCore:
 
     def _write(self, events: list[Event]) -> None:
         if events:
-            self._emit(Write(EncodedBatch.of(events)))
+            self._put(EncodedBatch.of(events))
+
+    def _put(self, records: EncodedBatch, parts: np.ndarray | None = None) -> None:
+        self.written += len(records)
+        self._emit(Write(records, parts=parts))
 
     def _write_rejections(self, rejected: tuple[DataRejected, ...], ts: int) -> None:
         self._write([msgspec.structs.replace(r, ts=ts) for r in rejected])
@@ -354,7 +369,7 @@ class CoordinatorCore:
     def _step(self, wake: NextStep) -> None:
         cursor = self.cursor
         if wake.until is not None and self._paced():
-            self._release(max(wake.until, cursor.next_time()), wake)
+            self._release(self._scripted_until(max(wake.until, cursor.next_time())), wake)
             return
         if self.step_minutes:
             until = cursor.boundary_after(self.step_minutes)
@@ -362,7 +377,18 @@ class CoordinatorCore:
             until = cursor.boundary_within(STEP_RECORDS)
         if self.speed > 0 and cursor.now < self.pace_from:
             until = min(until, max(self.pace_from, cursor.next_time()))  # catch-up ends there
-        self._release(until, None)
+        self._release(self._scripted_until(until), None)
+
+    def _scripted_until(self, until: int) -> int:
+        """Where a re-run's step must end so the earlier run's next control lands in its place:
+        at the time it was taken, then boundary by boundary (a paced step may have gone past its
+        last record into empty minutes before the control came)."""
+        if not self.script or self.written >= self.script[0].after:
+            return until
+        cursor, taken = self.cursor, self.script[0].ts
+        if cursor.next_time() <= taken:
+            return min(until, taken)
+        return min(until, cursor.boundary_after(1))
 
     def _release(self, until: int, wake: NextStep | None) -> None:
         step = self.cursor.release(until)
@@ -407,13 +433,26 @@ class CoordinatorCore:
         if cuts is not None and ends is not None and len(cuts):
             record_ends = np.append(np.clip(cuts, first, last), last) - first
             records, parts = EncodedBatch.interleave(records, record_ends, findings, ends)
-            self._emit(Write(records, parts=parts))
+            self._put(records, parts)
         elif len(records):
-            self._emit(Write(records))
+            self._put(records)
         if due is not None and line is not None:  # measured once the whole step is out
             self._emit(Measure(due, line))
 
     # -- controls and the end ----------------------------------------------------------------
+
+    def _take_scripted(self) -> None:
+        """Take the earlier run's controls that are due, once a step's records are all written.
+        A step asked for while paused is due at once (it is carried out at the first chance, as
+        it was then); the others when the log reaches their place, counting the controls taken
+        and not yet written (in a phase that awaits Upkeep they wait, as they did then)."""
+        while self.script and self.phase not in (Phase.IDLE, *_ENDED):
+            due = self.script[0]
+            place = self.written + len(self.controls)
+            if place < due.after and not (self.paused and isinstance(due.control, StepOnce)):
+                return
+            del self.script[0]
+            self._on_control(due.control)
 
     def _control(self, kind: type[Event]) -> None:
         """Control inputs are facts, written after the step in hand so time never runs back."""

@@ -19,6 +19,7 @@ from loguru import logger
 
 from ticktape.actors.coordinator_core import CoordinatorCore
 from ticktape.actors.upkeep_core import UpkeepCore
+from ticktape.messages.commands import ControlAt
 from ticktape.messages.config import RunConfig
 from ticktape.messages.events import SCHEMA_VERSION, RunStarted
 from ticktape.messages.session import Session
@@ -38,7 +39,8 @@ class RunSetup:
     run_started: RunStarted
     pace_from: int  # paced runs release data-driven (catch-up) before this time
 
-    def coordinator_core(self) -> CoordinatorCore:
+    def coordinator_core(self, script: tuple[ControlAt, ...] = ()) -> CoordinatorCore:
+        """`script`: an earlier run's control inputs, for a re-run or resume of it."""
         config = self.config
         return CoordinatorCore(
             sessions=self.sessions,
@@ -48,6 +50,7 @@ class RunSetup:
             step_minutes=config.step_minutes,
             speed=config.speed,
             pace_from=self.pace_from,
+            script=script,
         )
 
     def upkeep_core(self) -> UpkeepCore:
@@ -139,6 +142,12 @@ def manifest(config: RunConfig, setup: RunSetup) -> dict[str, Any]:
         "schema": SCHEMA_VERSION,
         "code_version": code_version(),
         "config": msgspec.to_builtins(config),
+        # Where the inputs were, as the run resolved them: a re-run started elsewhere finds them.
+        "paths": {
+            name: str(Path(folder).resolve())
+            for name, folder in (("data", config.data), ("backfill", config.backfill))
+            if folder
+        },
         "facts": msgspec.to_builtins(config.facts()),
         "inputs": {f.name: f.sha256 for f in setup.repository.files},
         "backfill_inputs": {f.name: f.sha256 for f in backfill.files} if backfill else {},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -36,6 +36,7 @@ from ticktape.messages.commands import (
     PREFETCH,
     SESSION_DATA,
     UPKEEP,
+    ControlAt,
     Pause,
     Resume,
     SetSpeed,
@@ -55,10 +56,18 @@ _POLL = 0.25  # how often a waiting caller checks that every actor is still aliv
 class System(Consumer):
     """One run: `System(config).run()`, or start/events/pause/resume/step/stop for finer control.
 
-    `log` may be an already open log (resume opens one that checks the prefix it regenerates).
+    `log` may be an already open log (resume opens one that checks the prefix it regenerates);
+    `controls` are an earlier run's control inputs, taken again in their places (a re-run or
+    resume of a paused, stepped or stopped run: `ticktape.scenarios.audit`).
     """
 
-    def __init__(self, config: RunConfig, *, log: EventLog | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        log: EventLog | None = None,
+        controls: Sequence[ControlAt] = (),
+    ) -> None:
         try:
             self.setup = prepare(config)
             self.log = log or EventLog.create(
@@ -82,16 +91,19 @@ class System(Consumer):
         self._failure_logged = False
         self.view = SessionView()  # SessionData as of what the consumer took
         self._consuming = False
+        self._controls = tuple(controls)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> System:
+        if self._refs:
+            return self
         config, sup, setup = self.config, self.supervisor, self.setup
         # What exists now (modules, the calendar, the scan) lives as long as the run: frozen, a
         # full collection does not walk it, which otherwise stalls a release for tens of ms.
         gc.freeze()
         self._frozen = True
-        core = setup.coordinator_core()
+        core = setup.coordinator_core(self._controls)
         symbols = setup.repository.symbols
         self._refs = {  # Upkeep first, then the coordinator: the order they stop in (DESIGN §10)
             UPKEEP: Upkeep.start(sup, setup.upkeep_core()),
@@ -231,9 +243,12 @@ class System(Consumer):
         symbol, such as `SessionOpened`, passes a symbol filter); the log is unchanged.
 
         Leaving the loop early stops the run (gracefully, `Stopped` written) within a second.
+        The run starts here if `start()` was not called.
         """
         if self.output is None:
             raise RuntimeError("events() needs a RunConfig with output_queue > 0")
+        if not self._refs:  # not started yet: taking the stream starts the run
+            self.start()
         self._consuming = True
         return self._deliver(self._published(), kinds, symbols)
 

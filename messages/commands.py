@@ -62,6 +62,16 @@ class Stop(msgspec.Struct, frozen=True):
     pass
 
 
+class ControlAt(msgspec.Struct, frozen=True):
+    """A control input of an earlier run, taken again where its log has it: after `after` events
+    of the log, at `ts`. A re-run or resume of a paused, stepped or stopped run applies these, so
+    it writes the same facts in the same places however the original was paced."""
+
+    after: int
+    control: Pause | Resume | StepOnce | Stop
+    ts: int
+
+
 class LoadSession(msgspec.Struct, frozen=True):
     session: Session
     history: bool

@@ -11,7 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ticktape.scenarios.commands.controls import Interrupted, stop_on_signals
+from ticktape.scenarios.commands.controls import Interrupted, interrupted, stop_on_signals
+from ticktape.store.stopping import ScanStopped
 
 # Which module registers each command; only the one asked for is imported, so a command pays
 # for no other's imports (a replay needs neither pandas nor the calendar).
@@ -88,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _main(argv)
         except Interrupted as stopped:  # before a run had started: nothing was logged
+            print(f"ticktape: stopped by {stopped}", file=sys.stderr)
+            return stopped.exit_code
+        except ScanStopped:  # the signal's own exception was lost (raised inside a finalizer)
+            stopped = interrupted()
             print(f"ticktape: stopped by {stopped}", file=sys.stderr)
             return stopped.exit_code
 

@@ -89,11 +89,17 @@ class EventLog(LogReader):
 
     @classmethod
     def open_for_resume(
-        cls, path: str | Path, *, sync: str = "full", group_size: int = 65536
+        cls,
+        path: str | Path,
+        *,
+        sync: str = "full",
+        group_size: int = 65536,
+        replace_last: bool = False,
     ) -> EventLog:
-        """A writable log that starts again from seq 1 over its stored prefix (see LogWriter)."""
+        """A writable log that starts again from seq 1 over its stored prefix (see LogWriter);
+        `replace_last`: the run was stopped, and goes on in place of its `Stopped`."""
         file = _checked(LogFile.open(Path(path), writable=True, sync=sync))
-        return cls._writing(file, group_size=group_size, resume=True)
+        return cls._writing(file, group_size=group_size, resume=True, replace_last=replace_last)
 
     @classmethod
     def _writing(cls, file: LogFile, **options: Any) -> EventLog:

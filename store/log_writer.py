@@ -25,7 +25,8 @@ class LogWriter:
     """Appends events to one log; `resume=True` starts again from seq 1 over the stored prefix:
     the first N appends (N = committed events) are compared byte for byte with the stored records
     instead of written, then appends go on as usual, so the finished log is the one an
-    uninterrupted run writes."""
+    uninterrupted run writes. With `replace_last`, the stored log's last event (a `Stopped`) is
+    not compared: the resumed run writes its next event in that place."""
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class LogWriter:
         group_size: int,
         commit_interval: float = 0.25,
         resume: bool = False,
+        replace_last: bool = False,
     ) -> None:
         self.file = file
         self._reader = LogReader(file)
@@ -43,10 +45,17 @@ class LogWriter:
         self._refused = ""  # why the disk refused a commit, once it has
         block_events = file.block_events
         committed_seq, committed_link = file.head()
+        # A resume of a stopped run goes on where its `Stopped` was: that one event is the only
+        # one ever written over, in the same transaction as what follows it.
+        self._replacing = resume and replace_last and committed_seq > 0
+        if self._replacing:
+            committed_seq -= 1
         self._committed_seq = committed_seq
         self._committed_at = time.monotonic()
         partial = committed_seq % block_events != 0
         self._stored_partial = file.block_start(committed_seq) if partial else None
+        if self._replacing:
+            self._stored_partial = file.block_start(committed_seq + 1)
         self._resume_until = committed_seq if resume else 0
         self._resume_block: Block | None = None
         if resume:
@@ -216,7 +225,7 @@ class LogWriter:
 
     def _end_resume_overlap(self) -> None:
         stored_seq, stored_link = self.file.head()
-        if self._hasher.link != stored_link:
+        if not self._replacing and self._hasher.link != stored_link:
             raise LogError(f"resume diverged at seq {stored_seq}: digest differs from the log's")
         self._resume_until = 0
         self._resume_block = None

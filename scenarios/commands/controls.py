@@ -64,6 +64,11 @@ def stop_on_signals() -> Iterator[None]:
         stopping.clear()
 
 
+def interrupted() -> Interrupted:
+    """The signal that stopped the command (SIGINT if none was seen: the scan was stopped)."""
+    return Interrupted(_Signals.signum or signal.SIGINT)
+
+
 @contextlib.contextmanager
 def graceful(stop_run: Callable[[], object]) -> Iterator[None]:
     """While a run is in hand, a signal calls `stop_run`; afterwards `Interrupted` is raised if

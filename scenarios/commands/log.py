@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ticktape.messages.codec import to_dict
 from ticktape.messages.events import EVENT_TYPES, ActorFailed, Event, RunFinished, Stopped
-from ticktape.scenarios.audit import changed_inputs, rerun
+from ticktape.scenarios.audit import changed_inputs, logged_config, rerun
 from ticktape.scenarios.commands.common import (
     UsageError,
     console,
@@ -191,7 +191,7 @@ def _verify(args: argparse.Namespace) -> int:
         result = log.verify()
         data, changed = args.data or "", []
         if result.ok and args.rerun:
-            data = data or log.manifest().get("config", {}).get("data", "")
+            data = logged_config(log, data=args.data).data
             changed = changed_inputs(log, data)
     if result.ok and not args.rerun:
         print(f"ok: {result.events} events, digest {result.digest}")
@@ -250,12 +250,6 @@ def _appears(path: Path, deadline: float | None) -> bool:
         time.sleep(_FOLLOW_POLL_S)
     time.sleep(_FOLLOW_POLL_S)  # the writer has opened it; its first commit follows
     return True
-
-
-def _rerun_run(path: str, data: str):
-    from ticktape.scenarios.audit import rerun
-
-    return rerun(path, data=data)
 
 
 def _show(args: argparse.Namespace) -> int:
