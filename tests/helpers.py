@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +117,15 @@ def run_argv(data: Path, log: Path, spec: DemoSpec, *more: object) -> list[str]:
     argv = ["run", "--data", data, "--symbols", ",".join(spec.symbols), "--start", spec.start,
             "--end", spec.end, "--log", log, "--sync", "none", *more]  # fmt: skip
     return [str(a) for a in argv]
+
+
+def cli_process(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """`ticktape ARGS` as its own process (signals, kills, another working folder), text pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ticktape.scenarios.cli", *args],
+        cwd=cwd or Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )

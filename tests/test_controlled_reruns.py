@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import read
+from tests.helpers import cli_process, read
 from ticktape.actors.system import System
 from ticktape.messages.config import RunConfig
 from ticktape.messages.events import Paused, Resumed, RunFinished, Stepped, Stopped
@@ -108,16 +108,6 @@ def test_a_consumer_that_pauses_and_steps_at_chosen_events_reruns_to_the_same_lo
     assert main(["log", "verify", str(log), "--rerun"]) == 0
 
 
-def _ticktape(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ticktape.scenarios.cli", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _run_args(data: str, log: Path, *more: str) -> list[str]:
     symbols = ",".join(SPEC.symbols)
     return ["run", "--data", data, "--symbols", symbols, "--start", DAYS["start"],
@@ -136,7 +126,7 @@ def test_a_run_stopped_by_ctrl_c_is_continued_by_resume_to_the_uninterrupted_log
 ) -> None:
     data, whole = demo
     log = tmp_path / "interrupted.lmdb"
-    process = _ticktape(*_run_args(str(data), log, "--speed", "5000"))
+    process = cli_process(*_run_args(str(data), log, "--speed", "5000"))
     deadline = time.monotonic() + 60
     while _committed(log) < len(whole) // 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -193,10 +183,10 @@ def test_verify_rerun_finds_a_relative_data_folder_where_the_run_did(
     workdir.mkdir()
     os.symlink(data, workdir / "data")
     log = tmp_path / "relative.lmdb"
-    run = _ticktape(*_run_args("data", log), cwd=workdir)
+    run = cli_process(*_run_args("data", log), cwd=workdir)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
-    check = _ticktape("log", "verify", str(log), "--rerun")  # from another folder
+    check = cli_process("log", "verify", str(log), "--rerun")  # from another folder
     out, err = check.communicate(timeout=120)
     assert check.returncode == 0, err
     assert "agree" in out or "identical" in out or "same" in out, out

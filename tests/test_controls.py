@@ -4,18 +4,15 @@ promise that every run ends: no thread outlives close(), every failure fail-stop
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.helpers import read
+from tests.helpers import cli_process, read
 from ticktape.actors import clock as clock_module
 from ticktape.actors import prefetch as prefetch_module
 from ticktape.actors.prefetch import prefetch_receive
@@ -168,14 +165,7 @@ def test_a_failure_on_the_timer_thread_fail_stops_the_system(
 
 
 def _ticktape(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ticktape.scenarios.cli", "-v", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return cli_process("-v", *args)
 
 
 def test_sigterm_stops_a_paced_run_gracefully_with_exit_143(demo: Path, tmp_path: Path) -> None:

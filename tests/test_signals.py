@@ -6,17 +6,14 @@ traceback, no `ActorFailed`, and a log that verifies and ends with `Stopped` (or
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.helpers import read
+from tests.helpers import cli_process, read
 from ticktape.messages.events import ActorFailed, RunFinished, Stopped
 from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.eventlog import EventLog, LogError
@@ -37,14 +34,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _start(data: Path, log: Path) -> subprocess.Popen[str]:
     args = ["run", "--data", str(data), "--symbols", ",".join(SPEC.symbols), "--start", SPEC.start,
             "--end", SPEC.end, "--log", str(log), "--sync", "none"]  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, "-m", "ticktape.scenarios.cli", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return cli_process(*args)
 
 
 def _outcome(process: subprocess.Popen[str], log: Path, signum: int) -> str:
