@@ -50,6 +50,7 @@ _ISO = (
     r"^(?P<wall>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?)"
     r"(?:\.(?P<frac>\d{1,9}))?(?P<zone>[Zz]|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?$"
 )
+_NAIVE_ISO = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
 _INTEGER = r"^[+-]?\d{1,19}$"
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _MISSING_NUMBER = r"^(|[+-]?nan|na|n/a|null|none)$"  # lower-cased; read as NaN
@@ -332,13 +333,32 @@ def timestamps(column: pa.ChunkedArray, tz: str | None = None) -> tuple[np.ndarr
         status[valid] = TS_OK
     elif _is_text(kind):
         text = pc.utf8_trim_whitespace(_filled(column))
-        try:  # the common case: every row is ISO-8601 with an offset
-            ts[:] = to_numpy(pc.cast(pc.cast(text, pa.timestamp("ns", tz="UTC")), pa.int64()))
-            status[:] = TS_OK
-        except pa.ArrowInvalid:
-            _text_timestamps(text, ts, status, tz)
+        if tz is not None and _local_times(text, ts, status, tz):  # local times, as was said
+            pass
+        else:
+            try:  # the common case: every row is ISO-8601 with an offset
+                as_utc = pc.cast(text, pa.timestamp("ns", tz="UTC"))
+                ts[:] = to_numpy(pc.cast(as_utc, pa.int64()))
+                status[:] = TS_OK
+            except pa.ArrowInvalid:
+                _text_timestamps(text, ts, status, tz)
     status[(status == TS_OK) & (ts < _EARLIEST_NS)] = TS_NOT_NS
     return ts, status
+
+
+def _local_times(text: pa.ChunkedArray, ts: np.ndarray, status: np.ndarray, tz: str) -> bool:
+    """A block of local times, every row ISO-8601 without an offset, read in one cast (the
+    row-by-row reading gives the same values, some thirty times slower); False if some row is
+    of another form."""
+    for rows in (text.slice(0, 1), text):  # the first row tells most files apart
+        if not pc.all(pc.match_substring_regex(rows, _NAIVE_ISO)).as_py():
+            return False
+    try:
+        wall = to_numpy(pc.cast(pc.cast(text, pa.timestamp("ns")), pa.int64()))
+    except pa.ArrowInvalid:  # e.g. February 30th
+        return False
+    _set_local(ts, status, np.ones(len(ts), dtype=bool), wall // _NS_PER_S, wall % _NS_PER_S, tz)
+    return True
 
 
 def _text_timestamps(

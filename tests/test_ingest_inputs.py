@@ -317,3 +317,27 @@ def test_a_catalogs_coverage_counts_each_bar_once_across_ingests(tmp_path, capsy
         pq.read_table(p).num_rows for p in (tmp_path / "catalog" / "bars").rglob("*.parquet")
     )
     assert rows == len(utc)
+
+
+def test_local_times_read_alike_in_one_cast_and_row_by_row(tmp_path, capsys):
+    """A bad row sends its block to the row-by-row reading: every other row reads the same."""
+    _vendor_copy(generate(tmp_path / "zoned", DST), tmp_path / "clean")
+    _vendor_copy(tmp_path / "zoned", tmp_path / "bad")
+    with (tmp_path / "bad" / "ACME.csv").open("a") as fh:
+        fh.write("ACME,yesterday,1,1,1,1,1\n")
+    options = ["--columns", "timestamp=Date,close=Last", "--tz", "America/New_York"]
+    for name in ("clean", "bad"):
+        folder, catalog = tmp_path / name, tmp_path / f"{name}.catalog"
+        assert main(["ingest", str(folder), "--catalog", str(catalog), *options]) == 0
+    capsys.readouterr()
+    parts = sorted(
+        p.relative_to(tmp_path / "clean.catalog")
+        for p in (tmp_path / "clean.catalog").rglob("bars/*/*.parquet")
+    )
+    assert len(parts) == 4  # the sessions of March 7, 8, 11 and 12
+    for part in parts:
+        assert pq.read_table(tmp_path / "bad.catalog" / part).equals(
+            pq.read_table(tmp_path / "clean.catalog" / part)
+        )
+    undated = pq.read_table(tmp_path / "bad.catalog" / "rejected" / "undated.parquet").to_pylist()
+    assert [(r["file"], r["reason"]) for r in undated] == [("ACME.csv", "unparseable timestamp")]
