@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,8 @@ from ticktape.store.repository import (
     MarketDataRepository,
 )
 from ticktape.store.writer_lock import Busy, WriterLock
+
+_WRITE_SECONDS = 3600  # one partition's write; more means a stuck disk
 
 
 @dataclass
@@ -184,26 +188,66 @@ def _ingest_folder(
     sessions = _sessions_covering(trading, added)
     undated: list[pa.Table] = []
     symbols: set[str] = set()
-    for done, session in enumerate(sessions, start=1):
-        loaded = repository.load_session(session)
-        tables = {
-            kind: _new_rows(getattr(loaded, kind), kind, loaded.symbols, names, new)
-            for kind in KIND_COLUMNS
-        }
-        dated, late = _split_rejections(loaded.rejected, new)
-        undated.append(late)
-        for table in (*tables.values(), dated, late):
-            symbols.update(_symbols(table))
-        if any(t.num_rows for t in (*tables.values(), dated)):
-            _write_partition(session, tables, dated, manifest, ranks, folder, summary)
-        if progress is not None:
-            progress(done, len(sessions))
+    with _Writer(progress, len(sessions)) as writer:
+        for session in sessions:
+            loaded = repository.load_session(session)
+            tables = {
+                kind: _new_rows(getattr(loaded, kind), kind, loaded.symbols, names, new)
+                for kind in KIND_COLUMNS
+            }
+            dated, late = _split_rejections(loaded.rejected, new)
+            undated.append(late)
+            for table in (*tables.values(), dated, late):
+                symbols.update(_symbols(table))
+            written = any(t.num_rows for t in (*tables.values(), dated))
+            writer.submit(
+                partial(_write_partition, session, tables, dated, manifest, ranks, folder, summary)
+                if written
+                else None
+            )
+        writer.finish()
     _write_undated(pa.concat_tables(undated), manifest, folder, summary)
     manifest.symbols = sorted(set(manifest.symbols).union(symbols) - {""})
     for info in added:
         if manifest.sources[info.name]["undated"]:  # where a run places them: see rejections.py
             ranges = repository.dated_ranges(info.name)
             manifest.sources[info.name]["ranges"] = {s: list(r) for s, r in sorted(ranges.items())}
+
+
+class _Writer:
+    """Each session's partition is written on a thread of its own while the next session loads
+    (pyarrow writes and hashes without the GIL): one write at a time, in session order, so the
+    manifest changes as it would in one thread. `progress` is told as each session is done."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, sessions: int) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ticktape-partition")
+        self._pending: Future[None] | None = None
+        self._progress, self._sessions = progress, sessions
+        self._submitted = self._done = 0
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        self._pool.shutdown(wait=True)  # no writer outlives the ingest
+        if self._pending is not None:
+            self._pending.result()  # a failed write is raised, never dropped
+
+    def submit(self, write: Callable[[], None] | None) -> None:
+        """Write the next session's partition (None: it has nothing to write)."""
+        self.finish()
+        self._pending = None if write is None else self._pool.submit(write)
+        self._submitted += 1
+
+    def finish(self) -> None:
+        """Wait for the write in flight."""
+        if self._pending is not None:
+            self._pending.result(timeout=_WRITE_SECONDS)
+            self._pending = None
+        if self._done < self._submitted:
+            self._done = self._submitted
+            if self._progress is not None:
+                self._progress(self._done, self._sessions)
 
 
 def _read_as(source: dict[str, Any]) -> dict[str, Any]:

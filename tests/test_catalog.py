@@ -196,6 +196,23 @@ def test_a_changed_file_is_refused_and_the_catalog_kept(tmp_path: Path) -> None:
     assert files_hashes(tmp_path / "catalog") == before
 
 
+def test_a_partition_that_cannot_be_written_fails_the_ingest_after_the_sessions_before_it(
+    tmp_path: Path,
+) -> None:
+    """Partitions are written on a thread of their own while the next session loads: a write
+    that fails is raised by `ingest` all the same, and progress counts only the sessions done."""
+    raw = generate(tmp_path / "raw", SPEC)
+    catalog = tmp_path / "catalog"
+    (catalog / "bars").mkdir(parents=True)
+    (catalog / "bars" / f"session={SESSIONS[2].label}").write_text("not a folder")
+    done: list[int] = []
+    with pytest.raises(OSError):
+        ingest([raw], catalog, progress=lambda i, n: done.append(i))
+    assert done == [1, 2]
+    assert (catalog / f"bars/session={SESSIONS[1].label}/part.parquet").is_file()
+    assert not (catalog / MANIFEST).exists()
+
+
 def test_rows_with_no_time_follow_their_file_as_in_the_raw_folder(tmp_path: Path) -> None:
     """Undated rows go out with the first session that reads their file; a file with no dated row
     with the first session; a file of other symbols only is not read; a broken file is row 0."""

@@ -101,8 +101,9 @@ def parse_path(relative: tuple[str, ...]) -> LeanPath | None:
     found = _FILE.match(name.lower())
     if security.lower() not in SECURITY_TYPES or resolution.lower() not in RESOLUTIONS or not found:
         return None
+    stamp = found.group(1)
     try:
-        day = datetime.strptime(found.group(1), "%Y%m%d").date()
+        day = date(int(stamp[:4]), int(stamp[4:6]), int(stamp[6:]))  # strptime costs 10x
     except ValueError:
         return None
     return LeanPath(
