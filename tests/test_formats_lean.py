@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -225,3 +226,25 @@ def test_lean_times_follow_the_zone_across_a_daylight_saving_change(tmp_path: Pa
         for s in TradingCalendar().sessions("2013-11-01", "2013-11-04")
     ]
     assert utc == [13, 14]
+
+
+def test_milliseconds_of_many_files_become_utc_by_each_files_day_and_zone() -> None:
+    """Rows of several files converted at once: each by its own day's offsets, including the
+    hours on either side of a daylight saving change (the reference: zoneinfo per row)."""
+    days = [
+        (date(2013, 11, 3), "America/New_York"),  # 02:00 EDT -> 01:00 EST
+        (date(2013, 3, 10), "America/New_York"),  # 02:00 EST -> 03:00 EDT
+        (date(2013, 11, 4), "America/Chicago"),
+        (date(2013, 11, 3), "UTC"),
+    ]
+    hours = [0, 3_599_999, 3_600_000, 7_199_999, 7_200_000, 10_800_001, 34_200_000, 86_399_999]
+    ms = np.array(hours * len(days), dtype=np.float64)
+    owner = np.repeat(np.arange(len(days)), len(hours))
+    expected = []
+    for m, k in zip(ms.tolist(), owner.tolist(), strict=True):
+        day, zone = days[k]
+        local = datetime(day.year, day.month, day.day, int(m // 3_600_000), tzinfo=ZoneInfo(zone))
+        offset = local.utcoffset() or timedelta(0)
+        wall = datetime(day.year, day.month, day.day) + timedelta(milliseconds=m) - offset
+        expected.append(int(wall.replace(tzinfo=UTC).timestamp() * 1000) * 1_000_000)
+    assert lean_files.ms_to_ns(ms, days, owner).tolist() == expected

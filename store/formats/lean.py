@@ -167,80 +167,65 @@ def _terminated(data: bytes) -> bytes:
 
 
 def decode_csv(fields: int, files: list[tuple[bytes, LeanPath, str]]) -> list[Decoded]:
-    """The rows of LEAN CSVs of one layout (each ending in a line feed), parsed as one text; a
-    line that cannot be split is rejected alone (as for CSV)."""
+    """The rows of LEAN CSVs of one layout (each ending in a line feed), parsed as one text and
+    converted as one set of columns; each file's rows are then a slice of them. A line that
+    cannot be split is rejected alone (as for CSV)."""
     resolution, tick_type = files[0][1].resolution, files[0][1].tick_type
     kind, at = _LAYOUTS[resolution, tick_type, fields]
     firsts = np.cumsum([1] + [count_lines(data) for data, _, _ in files])  # each file's line 1
     lines = split_lines(Block(0, 0, 1, b"".join(d for d, _, _ in files)), 0, fields, 0)
     table, line = csv_rows(lines, fields, {"ms": 0, **at})
+    rows = np.searchsorted(line, firsts)  # file k's rows are rows[k]:rows[k + 1]
+    owner = np.repeat(np.arange(len(files)), np.diff(rows))  # the file of each row
     ms, bad_ms = numbers(table.column("ms"))
     good_ms = ~(bad_ms | np.isnan(ms))
     ms = np.where(good_ms, ms, 0)
-    values = {name: _value(table, name) for name in _VALUES[kind]}
-    suspicious = np.zeros(len(line), dtype=bool)
-    if "suspicious" in at:
-        suspicious = (numbers(table.column("suspicious"))[0] == 1) & good_ms  # time first
-    rows = np.searchsorted(line, firsts)  # file k's rows are rows[k]:rows[k + 1]
-    bad_lines: list[list[tuple[int, str]]] = [[] for _ in files]
-    for number, reason, _ in lines.bad:
-        k = int(np.searchsorted(firsts, number, side="right")) - 1
-        bad_lines[k].append((number - int(firsts[k]) + 1, reason))
-    decoded = []
-    for k, (_, where, zone) in enumerate(files):
-        part = slice(rows[k], rows[k + 1])
-        ts = ms_to_ns(ms[part], where.day, zone)
-        if kind == "quotes" and resolution == "minute":
-            ts += _MINUTE_NS  # the bar's closing quote, known at its end
-        own = {name: _scaled(name, column[part], where) for name, column in values.items()}
-        decoded.append(
-            _decoded(where, line[part] - firsts[k] + 1, ts, good_ms[part], own, suspicious[part])
-        )
-        decoded[-1].rejected += [(n, reason, where.symbol, None) for n, reason in bad_lines[k]]
-    return decoded
-
-
-def _decoded(
-    where: LeanPath,
-    line: np.ndarray,
-    ts: np.ndarray,
-    good_ms: np.ndarray,
-    values: dict[str, np.ndarray],
-    suspicious: np.ndarray,
-) -> Decoded:
-    rejected: list[tuple[int, str, str, int | None]] = [
-        (int(line[i]), why.LEAN_SUSPICIOUS, where.symbol, int(ts[i]))
-        for i in np.flatnonzero(suspicious).tolist()
-    ]
-    if "bid" in values:
+    ts = ms_to_ns(ms, [(where.day, zone) for _, where, zone in files], owner)
+    if kind == "quotes" and resolution == "minute":
+        ts += _MINUTE_NS  # the bar's closing quote, known at its end
+    scaled = np.array([where.security in SCALED for _, where, _ in files])[owner]
+    values = {name: _value(table, name, scaled) for name in _VALUES[kind]}
+    if kind == "quotes":
         for side in ("bid", "ask"):
             absent = np.isnan(values[side]) & np.isnan(values[f"{side}_size"])
             values[side][absent] = 0.0
             values[f"{side}_size"][absent] = 0.0
+    suspicious = np.zeros(len(line), dtype=bool)
+    if "suspicious" in at:
+        suspicious = (numbers(table.column("suspicious"))[0] == 1) & good_ms  # time first
+    line = line - (firsts[:-1] - 1)[owner]  # the line in its own file
+    rejected: list[list[tuple[int, str, str, int | None]]] = [[] for _ in files]
+    for i in np.flatnonzero(suspicious).tolist():
+        symbol = files[owner[i]][1].symbol
+        rejected[owner[i]].append((int(line[i]), why.LEAN_SUSPICIOUS, symbol, int(ts[i])))
+    for number, reason, _ in lines.bad:
+        k = int(np.searchsorted(firsts, number, side="right")) - 1
+        rejected[k].append((number - int(firsts[k]) + 1, reason, files[k][1].symbol, None))
     keep = ~suspicious
-    rows = int(keep.sum())
-    columns = {
-        "symbol": pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(rows, dtype=np.int32)), pa.array([where.symbol])
-        ),
-        "timestamp": pa.array(ts[keep], mask=~good_ms[keep]),
-        **{name: column[keep] for name, column in values.items()},
-    }
-    return Decoded(table=pa.table(columns), row=line[keep], rejected=rejected)
+    if not keep.all():
+        ts, good_ms, line, owner = ts[keep], good_ms[keep], line[keep], owner[keep]
+        values = {name: column[keep] for name, column in values.items()}
+    columns = pa.table({"timestamp": pa.array(ts, mask=~good_ms), **values})
+    bounds = np.searchsorted(owner, np.arange(len(files) + 1))  # the rows kept, by file
+    zeros = pa.array(np.zeros(int(np.diff(bounds).max(initial=0)), dtype=np.int32))
+    decoded = []
+    for k, (_, where, _) in enumerate(files):
+        lo, count = int(bounds[k]), int(bounds[k + 1] - bounds[k])
+        symbol = pa.DictionaryArray.from_arrays(zeros.slice(0, count), pa.array([where.symbol]))
+        own = columns.slice(lo, count).add_column(0, "symbol", symbol)
+        decoded.append(Decoded(table=own, row=line[lo : lo + count], rejected=rejected[k]))
+    return decoded
 
 
-def _value(table: pa.Table, name: str) -> np.ndarray:
+def _value(table: pa.Table, name: str, scaled: np.ndarray) -> np.ndarray:
     """A column as float64; a value that is not a number is +inf, which validation calls
-    unparseable (NaN would be a missing value); a column the layout lacks is 0 (no size)."""
+    unparseable (NaN would be a missing value); a column the layout lacks is 0 (no size). A
+    price of a `scaled` row (LEAN's equity scale) is divided by 10,000."""
     if name not in table.column_names:
         return np.zeros(table.num_rows)
     values, garbage = numbers(table.column(name))
     values = values.copy()
     values[garbage] = np.inf
+    if name in _PRICES and scaled.any():
+        values = np.where(scaled, values / 10_000, values)
     return values
-
-
-def _scaled(name: str, column: np.ndarray, where: LeanPath) -> np.ndarray:
-    if name in _PRICES and where.security in SCALED:
-        return column / 10_000
-    return column.copy()

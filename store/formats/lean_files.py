@@ -133,15 +133,18 @@ def day_bounds(day: date, zone: str) -> tuple[int, int]:
     return int(start.timestamp()) * _NS_PER_S, int(end.timestamp()) * _NS_PER_S
 
 
-def ms_to_ns(ms: np.ndarray, day: date, zone: str) -> np.ndarray:
-    """Milliseconds since the local midnight of `day` to ns UTC; a day with an offset change (a
-    daylight saving day) takes each row's offset from its local hour."""
-    midnight, offsets = _day_offsets(day, zone)
-    ns = midnight + ms.astype(np.int64) * _NS_PER_MS
-    if (offsets == offsets[0]).all():
+def ms_to_ns(ms: np.ndarray, days: list[tuple[date, str]], owner: np.ndarray) -> np.ndarray:
+    """Milliseconds since the local midnight of each row's day (`days[owner]`: a day and its
+    zone) to ns UTC; a day with an offset change (a daylight saving day) takes each row's offset
+    from its local hour."""
+    local = [_day_offsets(day, zone) for day, zone in days]
+    midnight = np.array([m for m, _ in local], dtype=np.int64)
+    ns = midnight[owner] + ms.astype(np.int64) * _NS_PER_MS
+    changes = np.array([offsets - offsets[0] for _, offsets in local]).reshape(-1, 24)
+    if not changes.any():
         return ns
     hour = np.clip(ms // 3_600_000, 0, 23).astype(np.int64)
-    return ns - (offsets[hour] - offsets[0]) * _NS_PER_S
+    return ns - changes[owner, hour] * _NS_PER_S
 
 
 @cache
