@@ -43,6 +43,7 @@ from ticktape.store.repository import _READ_ERRORS as READ_ERRORS
 from ticktape.store.repository import DataConfigError
 
 _MINUTE_NS = 60 * 1_000_000_000
+_CR, _LF = 13, 10
 _KEPT_BYTES = 256 << 20  # zips the scan read, kept for their decode: at most this many bytes
 _PRICES = frozenset({"open", "high", "low", "close", "price", "bid", "ask"})
 # (resolution, tick type, fields) -> the kind and where its columns are; LEAN's own column order
@@ -166,14 +167,35 @@ def _terminated(data: bytes) -> bytes:
     return data if data.endswith(b"\n") or not data else data + b"\n"
 
 
+def _lf_only(text: bytes) -> tuple[bytes, bool]:
+    """The text without its CRs when each is the first half of a CRLF (LEAN writes those): the
+    same lines, which `split_lines` then cuts without its passes for lone CRs; and whether
+    every line now ends in an LF (not when a CR ends a line of its own)."""
+    if b"\r" not in text:
+        return text, True
+    data = np.frombuffer(text, np.uint8)
+    returns = data == _CR
+    at = np.flatnonzero(returns)
+    if at[-1] + 1 == len(data) or not (data[at + 1] == _LF).all():
+        return text, False
+    return data[~returns].tobytes(), True
+
+
+def _lf_count(data: bytes) -> int:
+    """Lines of a text whose every CR is part of a CRLF (`count_lines`, without its CR passes)."""
+    return data.count(b"\n")
+
+
 def decode_csv(fields: int, files: list[tuple[bytes, LeanPath, str]]) -> list[Decoded]:
     """The rows of LEAN CSVs of one layout (each ending in a line feed), parsed as one text and
     converted as one set of columns; each file's rows are then a slice of them. A line that
     cannot be split is rejected alone (as for CSV)."""
     resolution, tick_type = files[0][1].resolution, files[0][1].tick_type
     kind, at = _LAYOUTS[resolution, tick_type, fields]
-    firsts = np.cumsum([1] + [count_lines(data) for data, _, _ in files])  # each file's line 1
-    lines = split_lines(Block(0, 0, 1, b"".join(d for d, _, _ in files)), 0, fields, 0)
+    text, lf_only = _lf_only(b"".join(d for d, _, _ in files))
+    count = _lf_count if lf_only else count_lines
+    firsts = np.cumsum([1] + [count(data) for data, _, _ in files])  # each file's line 1
+    lines = split_lines(Block(0, 0, 1, text), 0, fields, 0)
     table, line = csv_rows(lines, fields, {"ms": 0, **at})
     rows = np.searchsorted(line, firsts)  # file k's rows are rows[k]:rows[k + 1]
     owner = np.repeat(np.arange(len(files)), np.diff(rows))  # the file of each row
