@@ -22,7 +22,7 @@ import numpy as np
 from ticktape.actors.consumer import Consumer, Kinds
 from ticktape.actors.coordinator_core import RunTotals
 from ticktape.actors.session_view import SessionView
-from ticktape.messages.codec import EncodedBatch, decode_columns, record_kinds, to_arrow
+from ticktape.messages.codec import EncodedBatch, decode_columns, record_kinds
 from ticktape.messages.events import Event
 from ticktape.store.eventlog import ChainHasher
 from ticktape.store.runset_log import open_log
@@ -137,7 +137,12 @@ class Replay(Consumer):
 
     def batches(self, *, arrow: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
         """(first seq, kind -> columns) per batch of the log: numpy columns, or Arrow record
-        batches with `arrow=True`, for consumers that count or vectorise. No pacing."""
+        batches with `arrow=True` (each kind in its own schema, as `log export` writes it:
+        symbol names, UTC timestamps), for consumers that count or vectorise. No pacing."""
+        if arrow:  # Arrow only when asked
+            from ticktape.store.tables import kind_batches, run_symbols
+
+            symbols = run_symbols(self.log)
         for first, batch in self.log.batches(blocks=_BLOCKS_PER_BATCH):
             columns = decode_columns(batch, first_seq=first)
             if self.start_ts is not None or self.end_ts is not None:
@@ -149,7 +154,7 @@ class Replay(Consumer):
                 self.totals.events += len(fields["ts"])
             self._chain.add(batch if self.start_ts is None and self.end_ts is None else
                             batch.take(_kept(columns, first)))  # fmt: skip
-            yield first, to_arrow(columns) if arrow else columns
+            yield first, kind_batches(columns, symbols) if arrow else columns
         self.totals.state = "finished"
 
     def _at_slice(self, ts: int) -> None:

@@ -6,7 +6,7 @@ per bar. Both paths write the canonical form: the bytes msgspec writes for the s
 their shortest msgpack form, floats as float64), so a decoded event re-encodes to its stored bytes.
 
 Reading back in bulk: `decode_many` turns a batch into Structs with one msgspec call, and
-`decode_columns` / `to_arrow` turn it into numpy columns or Arrow record batches per kind.
+`decode_columns` into numpy columns per kind (`store.tables` makes Arrow batches of those).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import pyarrow as pa
 
 from ticktape.messages.arrays import distinct
 from ticktape.messages.events import EVENT_TYPES, AnyEvent, Event
@@ -514,19 +513,3 @@ def decode_columns(
             columns = {"seq": first_seq + rows.astype(np.int64), **columns}
         out[kind.__name__] = columns
     return out
-
-
-def to_arrow(columns: dict[str, dict[str, Any]]) -> dict[str, pa.RecordBatch]:
-    """`decode_columns` output as one Arrow record batch per kind (symbols dictionary-encoded)."""
-    batches = {}
-    for name, fields in columns.items():
-        arrays = {}
-        for field, values in fields.items():
-            if field == "symbol":
-                arrays[field] = pa.array(values).dictionary_encode()
-            elif values.dtype == object:
-                arrays[field] = pa.array(values.tolist())
-            else:
-                arrays[field] = pa.array(values)
-        batches[name] = pa.RecordBatch.from_pydict(arrays)
-    return batches

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 import pytest
 
 from ticktape.actors.replay import Replay
@@ -88,6 +89,14 @@ def test_replay_needs_no_input_files_and_a_time_range_delivers_a_part(
         query = replay.query("last_bars", "ACME", 3, as_of=end)
     assert part == [e for e in events if start <= e.ts < end]
     assert query.ts_start.tolist()[-1] < end
+    with Replay(log, start_ts=start, end_ts=end) as replay:
+        tables = [tables for _, tables in replay.batches(arrow=True)]
+    bars = pa.Table.from_batches([t["Bar"] for t in tables if "Bar" in t])
+    expected = [e for e in part if isinstance(e, Bar)]
+    assert bars.column("symbol").to_pylist() == [e.symbol for e in expected]  # names, not ids
+    assert bars.schema.field("ts_start").type == pa.timestamp("ns", tz="UTC")
+    assert bars.column("ts_start").cast(pa.int64()).to_pylist() == [e.ts_start for e in expected]
+    assert bars.column("close").to_pylist() == [e.close for e in expected]
 
 
 def test_replay_command_prints_the_digest_of_what_it_delivered(
