@@ -12,6 +12,7 @@ appends through its `LogWriter`. The rooms behind it:
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,15 @@ class EventLog(LogReader):
         """A new, empty log; refuses to write over an existing one."""
         file = LogFile.create(Path(path), sync=sync, map_size=map_size, block_events=block_events)
         log = cls._writing(file, group_size=group_size, commit_interval=commit_interval)
-        log.write_manifest(manifest)
+        try:
+            log.write_manifest(manifest)
+            file.publish()  # in place with its manifest, or not at all
+        except BaseException:
+            staging = file.path
+            log.close()
+            if staging != Path(path):
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
         return log
 
     @classmethod

@@ -14,6 +14,7 @@ Databases:
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -70,27 +71,32 @@ class LogFile:
         self.chain = env.open_db(b"chain", create=writable)
         self.meta = env.open_db(b"meta", create=writable)
         self.map_growths = 0
+        self._final: Path | None = None  # where a log being created goes (`publish`)
+        self._sync = "full"
         layout = self._read_layout()
         self.legacy = layout == 0  # the first layout, read-only: runs of records as blocks
         self.block_events = layout or legacy_log.RUN
 
     @classmethod
     def create(cls, path: Path, *, sync: str, map_size: int, block_events: int) -> LogFile:
-        """A new, empty log; refuses to write over an existing one."""
+        """A new, empty log, made in a staging folder beside `path` and put in place by
+        `publish()`: a log is never seen half made, even if the process dies while making it.
+        Refuses to write over an existing log."""
         if sync not in SYNC_POLICIES:
             raise LogError(f"unknown sync policy {sync!r}: use one of {', '.join(SYNC_POLICIES)}")
-        exists = f"log {path} already exists; choose another --log path or remove it"
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise LogError(exists)
+        _refuse_existing(path)
+        staging = path.parent / f"{_STAGING_PREFIX}{path.name}.{os.getpid()}"
         lock = None
         try:
-            path.mkdir(parents=True, exist_ok=True)
-            lock = _take_lock(path)
-            if (path / "data.mdb").exists():  # another writer created it meanwhile
-                raise LogError(exists)
-            env = _open_env(path, sync=sync, map_size=map_size)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale_staging(path)
+            staging.mkdir()
+            lock = _take_lock(staging)
+            env = _open_env(staging, sync=sync, map_size=map_size)
             initialize(env, block_events)
-            return cls(path, env, lock=lock)
+            file = cls(staging, env, lock=lock)
+            file._final, file._sync = path, sync
+            return file
         except (OSError, lmdb.Error) as e:
             if lock is not None:
                 lock.release()
@@ -100,6 +106,22 @@ class LogFile:
             if lock is not None:
                 lock.release()
             raise
+
+    def publish(self) -> None:
+        """Put a log made by `create` in its place (a rename: all or nothing)."""
+        final = self._final
+        if final is None:
+            return
+        try:
+            _refuse_existing(final)
+            os.rename(self.path, final)  # replaces only an empty folder
+        except OSError as e:
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _already(final) from None
+            raise LogError(f"cannot create log {final}: {e.strerror or e}") from None
+        if self._sync != "none":
+            _sync_folder(final.parent)
+        self.path, self._final = final, None
 
     @classmethod
     def open(cls, path: Path, *, writable: bool, sync: str = "full") -> LogFile:
@@ -298,6 +320,34 @@ def _close(env: lmdb.Environment | None) -> None:
     """Closes an environment an open gave up on (None: lmdb.open itself failed)."""
     if env is not None:
         env.close()
+
+
+_STAGING_PREFIX = ".creating-"
+
+
+def _already(path: Path) -> LogError:
+    return LogError(f"log {path} already exists; choose another --log path or remove it")
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise _already(path)
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """A log whose making was cut short (its process died) left a staging folder: no writer
+    holds it, so it goes."""
+    for stale in path.parent.glob(f"{_STAGING_PREFIX}{path.name}.*"):
+        if stale.is_dir() and not writer_lock.held(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _take_lock(path: Path) -> WriterLock:

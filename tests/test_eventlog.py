@@ -497,6 +497,24 @@ def test_a_log_being_created_reads_as_empty_not_as_an_error(tmp_path: Path) -> N
     assert time.monotonic() - started >= 0.2  # it waited for the creation, not a blind read
 
 
+def test_a_creation_cut_short_leaves_no_log_and_the_next_one_clears_its_remains(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs" / "log"
+    made = log_file.LogFile.create(path, sync="none", map_size=1 << 20, block_events=64)
+    staging = made.path  # its process dies here, before the log is put in place
+    assert staging != path and not path.exists()
+    with pytest.raises(LogError, match="no event log"):
+        EventLog.open(path)
+    made.close()  # as the kernel would on its death: the lock is dropped
+    with EventLog.create(path, {"run": 2}) as log:
+        log.append(TimeAdvanced(ts=1))
+    assert not staging.exists()
+    with EventLog.open(path) as reader:
+        assert reader.manifest() == {"run": 2} and reader.count() == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["log"]
+
+
 def test_a_log_never_created_and_without_a_writer_stays_an_error(tmp_path: Path) -> None:
     path = tmp_path / "log"
     _half_created(path).close()  # its writer died before the first commit
