@@ -341,3 +341,18 @@ def test_local_times_read_alike_in_one_cast_and_row_by_row(tmp_path, capsys):
         )
     undated = pq.read_table(tmp_path / "bad.catalog" / "rejected" / "undated.parquet").to_pylist()
     assert [(r["file"], r["reason"]) for r in undated] == [("ACME.csv", "unparseable timestamp")]
+
+
+def test_data_info_reads_a_raw_folder_with_the_column_map_and_zone(tmp_path, capsys):
+    _vendor_copy(generate(tmp_path / "zoned", DST), tmp_path / "vendor")
+    assert main(["data", "info", str(tmp_path / "zoned"), "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    options = ["--columns", "timestamp=Date,close=Last", "--tz", "America/New_York", "--json"]
+    assert main(["data", "info", str(tmp_path / "vendor"), *options]) == 0
+    assert json.loads(capsys.readouterr().out) == want
+    assert [r["symbol"] for r in want] == ["ACME", "BOLT"]
+
+    assert main(["ingest", str(tmp_path / "zoned"), "--catalog", str(tmp_path / "catalog")]) == 0
+    capsys.readouterr()
+    assert main(["data", "info", str(tmp_path / "catalog"), "--tz", "America/New_York"]) == 2
+    assert "is a catalog" in capsys.readouterr().err
