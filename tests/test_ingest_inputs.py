@@ -17,6 +17,7 @@ from tests.helpers import of_kind, read, run_argv
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.catalog_ingest import ingest
+from ticktape.store.reading import BLOCK_BYTES
 from ticktape.store.repository import DataConfigError
 
 # eight weeks of one symbol's bars: about 1.3 MB, so a raw run reads the file in three blocks
@@ -57,6 +58,7 @@ def test_a_raw_run_over_an_unsorted_file_says_so_once_and_rejects_as_before(
     swapped, tmp_path, capsys
 ):
     _, unsorted, late = swapped
+    assert (unsorted / "ACME.csv").stat().st_size > 2 * BLOCK_BYTES  # read in three blocks
     err = _run(capsys, unsorted, tmp_path / "raw.lmdb")
     warnings = [line for line in err.splitlines() if "not sorted by time" in line]
     assert len(warnings) == 1, err  # one file read in three blocks: one warning
