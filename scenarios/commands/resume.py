@@ -1,4 +1,4 @@
-"""`ticktape resume LOG`: continue a run that died, from its last committed event."""
+"""`ticktape resume LOG`: continue a run that died or was stopped, from its last committed event."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from ticktape.store.runset import is_run_set
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("resume", help="continue a crashed run from its last committed event")
+    p = sub.add_parser(
+        "resume", help="continue a crashed or stopped (Ctrl-C) run from its last committed event"
+    )
     p.add_argument("path", help="the event log of the run, or an incomplete run set")
     p.add_argument("--speed", type=float, default=0.0, help="pacing of the rest (0 = fast)")
     p.add_argument("--data", help="the input folder, if it moved since the run")
