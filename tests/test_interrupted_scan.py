@@ -73,5 +73,6 @@ def test_a_signal_during_the_scan_stops_it_promptly(
         process.kill()
     assert process.returncode == 128 + signum, (out, err)
     assert err.splitlines() == [f"ticktape: stopped by {signal.Signals(signum).name}"]
-    assert took < 2.0, f"the scan went on for {took:.1f} s after the signal"
+    # The whole scan takes ~11 s on an idle 2-core machine; 4 s leaves room for a loaded one.
+    assert took < 4.0, f"the scan went on for {took:.1f} s after the signal"
     assert not (log / "data.mdb").exists()  # no run had begun
