@@ -69,6 +69,7 @@ def ingest(
     data_format: str = "auto",
     columns: Mapping[str, str] | None = None,
     tz: str | None = None,
+    symbol_from_file: bool = False,
 ) -> IngestSummary:
     """Validate the files of each source folder and add the new ones to the catalog.
 
@@ -78,10 +79,11 @@ def ingest(
     called once per session written. `data_format` names the sources' format (`auto`: by
     content and layout; see `store.formats`). `columns` maps ticktape's column names to the
     sources' header names ({"timestamp": "Date", "close": "Last"}), and `tz` is the zone of
-    timestamps written without an offset (by default they are rejected); both are recorded with
-    each file in the manifest.
+    timestamps written without an offset (by default they are rejected). `symbol_from_file`:
+    a file with no symbol column holds one symbol, its name's (`spy.csv.gz`: SPY); a file with
+    one keeps its own. All three are recorded with each file in the manifest.
     """
-    read_as = ReadAs(dict(columns or {}), tz)
+    read_as = ReadAs(dict(columns or {}), tz, symbol_from_file)
     folder = Path(catalog)
     for source in sources:
         if is_catalog(source) or folder.resolve().is_relative_to(Path(source).resolve()):
@@ -251,8 +253,12 @@ class _Writer:
 
 
 def _read_as(source: dict[str, Any]) -> dict[str, Any]:
-    """How a file in the catalog was read (the defaults for catalogs from before the option)."""
-    return {"columns": source.get("columns", {}), "tz": source.get("tz")}
+    """How a file in the catalog was read (the defaults for catalogs from before the options)."""
+    return {
+        "columns": source.get("columns", {}),
+        "tz": source.get("tz"),
+        "symbol_from_file": source.get("symbol_from_file", False),
+    }
 
 
 def _sessions_covering(trading: TradingCalendar, files: Iterable[InputFile]) -> list[Session]:

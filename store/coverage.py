@@ -55,12 +55,16 @@ def describe_folder(
     data_format: str = "auto",
     columns: Mapping[str, str] | None = None,
     tz: str | None = None,
+    symbol_from_file: bool = False,
 ) -> list[Coverage]:
     """A catalog as it is; a raw folder as `ingest` would store it (nothing is written there),
-    read with `ingest`'s column map and time zone."""
+    read with `ingest`'s column map, time zone and symbols from file names."""
     if is_catalog(folder):
-        if columns or tz:
-            raise DataConfigError(f"{folder} is a catalog: a column map or time zone is for files")
+        if columns or tz or symbol_from_file:
+            raise DataConfigError(
+                f"{folder} is a catalog: a column map, time zone or symbol from the file name "
+                "is for files"
+            )
         return describe_catalog(folder)
     with tempfile.TemporaryDirectory(prefix="ticktape-info-") as scratch:
         catalog = Path(scratch) / "catalog"
@@ -72,5 +76,6 @@ def describe_folder(
             data_format=data_format,
             columns=columns,
             tz=tz,
+            symbol_from_file=symbol_from_file,
         )
         return describe_catalog(catalog)

@@ -5,7 +5,9 @@ so one bad value costs only its row. pyarrow's own parse errors never reach a re
 
 `ReadAs` is how one source's files are read when they are not in the project's own terms: a
 column map from the project's names to the file's header (`timestamp=Date,close=Last`), and the
-time zone of timestamps that carry none (by default such a timestamp is rejected, DESIGN §8).
+time zone of timestamps that carry none (by default such a timestamp is rejected, DESIGN §8),
+and, for vendors that write one file per symbol, the symbol of a file without a symbol column
+taken from its name.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pyarrow.csv as pacsv
 
 from ticktape.messages import rejections as why
 from ticktape.messages.errors import TicktapeError
-from ticktape.store.reading import Lines
+from ticktape.store.reading import DATA_SUFFIXES, Lines
 
 KEY_COLUMNS = ("symbol", "timestamp")
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -64,10 +66,12 @@ class DataConfigError(TicktapeError, ValueError):
 class ReadAs:
     """How a source's files are read: `columns` maps the project's column names to the file's
     header names (matched as the header is: trimmed, any case); `tz` is the IANA zone in which
-    timestamps without an offset are read (None: they are rejected)."""
+    timestamps without an offset are read (None: they are rejected); `symbol_from_file`: a file
+    with no symbol column is one symbol's, named by the file (a symbol column, if any, wins)."""
 
     columns: Mapping[str, str] = field(default_factory=dict)
     tz: str | None = None
+    symbol_from_file: bool = False
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.columns if name not in COLUMNS]
@@ -86,7 +90,7 @@ class ReadAs:
 
     @property
     def given(self) -> bool:
-        return bool(self.columns) or self.tz is not None
+        return bool(self.columns) or self.tz is not None or self.symbol_from_file
 
     def header(self, fields: Sequence[str]) -> tuple[str, ...]:
         """The header in the project's names: mapped fields renamed, and a field that already
@@ -99,8 +103,21 @@ class ReadAs:
             for f in fields
         )
 
+    def file_symbol(self, name: str, header: Sequence[str]) -> str | None:
+        """The symbol of every row of file `name` (a relative path) whose `header` (in the
+        project's names) has no symbol column; None when its rows name their own."""
+        if not self.symbol_from_file or "symbol" in (f.strip().lower() for f in header):
+            return None
+        base = name.rpartition("/")[2]
+        suffix = next(s for s in DATA_SUFFIXES if base.lower().endswith(s))
+        return base[: -len(suffix)].strip().upper()
+
     def to_dict(self) -> dict[str, object]:
-        return {"columns": dict(sorted(self.columns.items())), "tz": self.tz}
+        return {
+            "columns": dict(sorted(self.columns.items())),
+            "tz": self.tz,
+            "symbol_from_file": self.symbol_from_file,
+        }
 
 
 def zone(name: str) -> ZoneInfo:
@@ -264,10 +281,21 @@ def symbol_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(_filled(pc.cast(plain(column), pa.string())))
 
 
+def repeated(text: str, rows: int) -> pa.DictionaryArray:
+    """`text` on every row as one dictionary value (the symbol column of a file of one symbol)."""
+    zeros = pa.py_buffer(np.zeros(rows, dtype=np.int32))
+    indices = pa.Array.from_buffers(pa.int32(), rows, [None, zeros])
+    return pa.DictionaryArray.from_arrays(indices, strings([text]))
+
+
 def symbol_codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
     """The distinct symbols (trimmed, in order of first appearance) and each row's index into
     them. A block usually holds one symbol, which needs no hashing."""
     if pa.types.is_dictionary(column.type):
+        chunks = column.chunks
+        one = len(chunks) == 1 and len(chunks[0].dictionary) == 1
+        if one and len(column) and not column.null_count:
+            return symbol_text(chunks[0].dictionary).to_pylist(), np.zeros(len(column), np.int32)
         return _dictionary_codes(column)
     if len(column) and not column.null_count and _is_text(column.type):
         first = column.slice(0, 1)

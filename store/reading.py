@@ -285,11 +285,16 @@ def _leading_lines(data: bytes) -> Iterator[bytes]:
 
 
 def split_lines(
-    block: Block, after: int, fields: int, symbol_at: int, used: tuple[int, ...] | None = None
+    block: Block,
+    after: int,
+    fields: int,
+    symbol_at: int | None,
+    used: tuple[int, ...] | None = None,
 ) -> Lines:
     """Cut a block into lines and check each for shape; lines up to `after` (the header) are
     skipped, and blank lines are not rows. Only the `used` fields (all when None) must be
-    UTF-8: the bytes of a column no kind reads are never decoded."""
+    UTF-8: the bytes of a column no kind reads are never decoded. A bad line's symbol is its
+    field `symbol_at` (None: the file has no symbol column)."""
     data = block.data
     if block.offset == 0 and data.startswith(_BOM):
         data = b"   " + data[3:]  # keep byte positions; the header is not read from here
@@ -342,7 +347,9 @@ def split_lines(
     for i in sorted(bad_reason):
         good[i] = False
         raw = data[starts[i] : stops[i]].split(b",")
-        symbol = raw[symbol_at].strip().strip(b'"').strip() if len(raw) > symbol_at else b""
+        symbol = b""
+        if symbol_at is not None and len(raw) > symbol_at:
+            symbol = raw[symbol_at].strip().strip(b'"').strip()
         bad.append((int(line[i]), bad_reason[i], symbol))
     return Lines(
         good=_joined(a, starts[good], stops[good]),

@@ -46,7 +46,14 @@ from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, Tr
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
 from ticktape.store import stopping
-from ticktape.store.parsing import KIND_COLUMNS, DataConfigError, ReadAs, classify, csv_rows
+from ticktape.store.parsing import (
+    KIND_COLUMNS,
+    DataConfigError,
+    ReadAs,
+    classify,
+    csv_rows,
+    repeated,
+)
 from ticktape.store.reading import (
     BLOCK_BYTES,
     Lines,
@@ -139,6 +146,7 @@ class _Source:
     symbols: frozenset[str]
     damaged_from: int  # first line lost to a damaged gzip stream or row group; 0 if none
     ranges: dict[str, tuple[int, int]]  # (first, last) time of the dated rows, by symbol
+    symbol: str | None = None  # every row's, when the file has no symbol column (named by it)
 
     @property
     def undated(self) -> bool:
@@ -357,11 +365,23 @@ class MarketDataRepository:
         if isinstance(header, str):
             return DataRejected(ts=0, reason=header, file=name, row=0)
         fields, header_line = header
-        kind = self._classify(fields)
+        kind = self._classify(name, fields)
         if isinstance(kind, str):
             return DataRejected(ts=0, reason=kind, file=name, row=0)
-        kind, at = kind
-        source = _Source(index, path, None, len(fields), header_line, at, (), frozenset(), 0, {})  # type: ignore[arg-type]
+        kind, at, symbol = kind
+        source = _Source(
+            index,
+            path,
+            None,  # type: ignore[arg-type]
+            len(fields),
+            header_line,
+            at,
+            (),
+            frozenset(),
+            0,
+            {},
+            symbol,
+        )
         carry: Carry | None = None if self._sort else {}
         index_rows: list[_Block] = []
         symbols: set[str] = set()
@@ -369,9 +389,11 @@ class MarketDataRepository:
         late = 0  # rows out of order
         for block in _chain(first, cut):
             before = dict(carry or {})
-            lines = split_lines(block, header_line, len(fields), at["symbol"], tuple(at.values()))
+            lines = split_lines(
+                block, header_line, len(fields), at.get("symbol"), tuple(at.values())
+            )
             table, line = csv_rows(lines, len(fields), at)
-            checked = self._check(kind, table, line, carry)
+            checked = self._check(source, kind, table, line, carry)
             bad_lines = self._line_rejections(source, lines)
             entry = _index_entry(
                 block.number,
@@ -395,11 +417,11 @@ class MarketDataRepository:
         name = self._names[index]
         parquet = pq.ParquetFile(path)
         fields = tuple(parquet.schema_arrow.names)
-        kind = self._classify(fields)
+        kind = self._classify(name, fields)
         if isinstance(kind, str):
             return DataRejected(ts=0, reason=kind, file=name, row=0)
-        kind, at = kind
-        source = _Source(index, path, None, len(fields), 0, at, (), frozenset(), 0, {})  # type: ignore[arg-type]
+        kind, at, symbol = kind
+        source = _Source(index, path, None, len(fields), 0, at, (), frozenset(), 0, {}, symbol)  # type: ignore[arg-type]
         carry: Carry | None = None if self._sort else {}
         index_rows: list[_Block] = []
         symbols: set[str] = set()
@@ -414,7 +436,7 @@ class MarketDataRepository:
                 logger.warning("{}: unreadable row group {}: {}", path, group, exc)
                 damaged_from = first_row
                 break
-            checked = self._check(kind, table, line, carry)
+            checked = self._check(source, kind, table, line, carry)
             index_rows.append(_index_entry(group, 0, rows, first_row, checked, False, before))
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
             _widen(ranges, checked.dated_ranges())
@@ -460,6 +482,7 @@ class MarketDataRepository:
             symbols=frozenset(symbols - {""}),
             damaged_from=damaged,
             ranges=ranges,
+            symbol=draft.symbol,
         )
 
     def _checked_blocks(self, source: _Source, wanted: list[_Block]) -> Iterator[_Read]:
@@ -471,7 +494,7 @@ class MarketDataRepository:
             parquet = pq.ParquetFile(source.path)
             for b in wanted:
                 table, line = _row_group(parquet, source, b.number, b.first_line)
-                checked = self._check(kind, table, line, self._order(b.carry))
+                checked = self._check(source, kind, table, line, self._order(b.carry))
                 yield _Read(b, checked, [])
             return
         numbers = {b.number: b for b in wanted}
@@ -496,22 +519,38 @@ class MarketDataRepository:
                 block,
                 source.header_line,
                 source.width,
-                source.at["symbol"],
+                source.at.get("symbol"),
                 tuple(source.at.values()),
             )
             table, line = csv_rows(lines, source.width, source.at)
-            checked = self._check(kind, table, line, self._order(b.carry))
+            checked = self._check(source, kind, table, line, self._order(b.carry))
             read = _Read(b, checked, self._line_rejections(source, lines))
             self._last_block[source.index] = read
             yield read
             if block.number == last:
                 return
 
-    def _classify(self, fields: tuple[str, ...]) -> tuple[str, dict[str, int]] | str:
+    def _classify(
+        self, name: str, fields: tuple[str, ...]
+    ) -> tuple[str, dict[str, int], str | None] | str:
+        """The kind, the places of its columns and the file's symbol when its rows name none
+        (then the symbol has no place), else the reason the file is rejected."""
         self._header_names.update([f.strip().lower() for f in fields])
-        return classify(self._read_as.header(fields))
+        header = self._read_as.header(fields)
+        symbol = self._read_as.file_symbol(name, header)
+        found = classify(header if symbol is None else (*header, "symbol"))
+        if isinstance(found, str):
+            return found
+        kind, at = found
+        if symbol is not None:
+            del at["symbol"]
+        return kind, at, symbol
 
-    def _check(self, kind: str, table: pa.Table, line: np.ndarray, carry: Carry | None) -> Checked:
+    def _check(
+        self, source: _Source, kind: str, table: pa.Table, line: np.ndarray, carry: Carry | None
+    ) -> Checked:
+        if source.symbol is not None:
+            table = table.append_column("symbol", repeated(source.symbol, table.num_rows))
         return check(kind, table, line, self._wanted, self.label, carry, self._read_as.tz)
 
     def _check_column_map(self) -> None:
@@ -532,7 +571,7 @@ class MarketDataRepository:
         found = []
         for line, reason, raw in lines.bad:
             try:
-                symbol = raw.decode("utf-8")
+                symbol = raw.decode("utf-8") if source.symbol is None else source.symbol
             except UnicodeDecodeError:
                 symbol = ""
             if symbol and self._wanted is not None and symbol not in self._wanted:

@@ -5,11 +5,14 @@ values come from how the test wrote its files."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,6 +20,7 @@ from tests.helpers import of_kind, read, run_argv
 from ticktape.scenarios.cli import main
 from ticktape.scenarios.demo_data import DemoSpec, generate
 from ticktape.store.catalog_ingest import ingest
+from ticktape.store.parsing import ReadAs
 from ticktape.store.reading import BLOCK_BYTES
 from ticktape.store.repository import DataConfigError
 
@@ -358,3 +362,118 @@ def test_data_info_reads_a_raw_folder_with_the_column_map_and_zone(tmp_path, cap
     capsys.readouterr()
     assert main(["data", "info", str(tmp_path / "catalog"), "--tz", "America/New_York"]) == 2
     assert "is a catalog" in capsys.readouterr().err
+
+
+# -- one file per symbol, no symbol column ---------------------------------------------------------
+
+ONE_EACH = DemoSpec(symbols=("ACME", "BOLT", "CRUX"), start=DAY, end=DAY)
+
+
+def _without_symbol(path: Path) -> str:
+    """The CSV text of `path` as a one-file-per-symbol vendor writes it: no symbol column."""
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("symbol,")
+    return "".join(line.partition(",")[2] + "\n" for line in lines)
+
+
+def test_files_of_one_symbol_take_it_from_their_names(tmp_path, capsys):
+    """acme.csv.gz and bolt.parquet have no symbol column; crux_all.csv keeps its own."""
+    named = generate(tmp_path / "named", ONE_EACH)
+    files = tmp_path / "files"
+    files.mkdir()
+    with gzip.open(files / "acme.csv.gz", "wt") as fh:
+        fh.write(_without_symbol(named / "ACME.csv"))
+    text = pa.py_buffer(_without_symbol(named / "BOLT.csv").encode())
+    bolt = pacsv.read_csv(text, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+    bolt = bolt.set_column(0, "timestamp", pa.array([str(t) for t in _stamps(named / "BOLT.csv")]))
+    pq.write_table(bolt, files / "bolt.parquet")
+    (files / "crux_all.csv").write_text((named / "CRUX.csv").read_text())
+
+    catalog = tmp_path / "catalog"
+    assert main(["ingest", str(files), "--catalog", str(catalog), "--symbol-from-file"]) == 0
+    capsys.readouterr()
+    manifest = json.loads((catalog / "catalog.json").read_text())
+    assert manifest["file_rejections"] == []
+    assert {name: s["symbol_from_file"] for name, s in manifest["sources"].items()} == {
+        "acme.csv.gz": True,
+        "bolt.parquet": True,
+        "crux_all.csv": True,
+    }
+    assert main(run_argv(named, tmp_path / "want.lmdb", ONE_EACH)) == 0
+    assert main(run_argv(catalog, tmp_path / "got.lmdb", ONE_EACH)) == 0
+    assert _digest(tmp_path / "got.lmdb") == _digest(tmp_path / "want.lmdb")
+    assert not of_kind(read(tmp_path / "got.lmdb"), "DataRejected")
+    capsys.readouterr()
+
+    assert main(["data", "info", str(named), "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    assert main(["data", "info", str(files), "--symbol-from-file", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == want
+
+    # without the option: the catalog read these files otherwise; a new one rejects them as today
+    assert main(["ingest", str(files), "--catalog", str(catalog)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "new catalog" in err and len(err.splitlines()) == 1
+    assert main(["ingest", str(files), "--catalog", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    manifest = json.loads((tmp_path / "plain" / "catalog.json").read_text())
+    missing = "missing column symbol (closest kind: bars)"
+    assert manifest["file_rejections"] == [
+        {"file": "acme.csv.gz", "row": 0, "reason": missing},
+        {"file": "bolt.parquet", "row": 0, "reason": missing},
+    ]
+
+
+def _stamps(path: Path) -> list[str]:
+    return [line.split(",")[1] for line in path.read_text().splitlines()[1:]]
+
+
+def test_a_bad_row_of_a_file_of_one_symbol_is_rejected_with_its_file_and_line(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / " spy .csv").write_text(  # lines 2..5; the name is trimmed and upper-cased
+        "timestamp,open,high,low,close,volume\n"
+        f"{_stamp(30)},10,10,10,10,100\n"
+        f"{_stamp(31)},10,10,10,ten,100\n"
+        f"{_stamp(32)},10,10,10,100\n"
+        f"{_stamp(33)},11,11,11,11,100\n"
+    )
+    catalog = tmp_path / "catalog"
+    assert main(["ingest", str(src), "--catalog", str(catalog), "--symbol-from-file"]) == 0
+    capsys.readouterr()
+    bars = pq.read_table(catalog / f"bars/session={DAY}/part.parquet")
+    assert bars.select(["symbol", "close", "file", "line"]).to_pylist() == [
+        {"symbol": "SPY", "close": 10.0, "file": " spy .csv", "line": 2},
+        {"symbol": "SPY", "close": 11.0, "file": " spy .csv", "line": 5},
+    ]
+    rejected = pq.read_table(catalog / f"rejected/session={DAY}/part.parquet")
+    undated = pq.read_table(catalog / "rejected" / "undated.parquet")
+    assert [
+        r.select(["file", "row", "reason", "symbol"]).to_pylist() for r in (rejected, undated)
+    ] == [
+        [{"file": " spy .csv", "row": 3, "reason": "unparseable close", "symbol": "SPY"}],
+        [
+            {
+                "file": " spy .csv",
+                "row": 4,
+                "reason": "malformed row (5 fields, header has 6)",
+                "symbol": "SPY",
+            }
+        ],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol"),
+    [
+        ("SPY.csv", "SPY"),
+        ("by_symbol/spy.csv.gz", "SPY"),
+        ("spy.PARQUET", "SPY"),
+        ("BRK.B.csv", "BRK.B"),  # only the data extension goes
+    ],
+)
+def test_a_files_symbol_is_its_name_without_the_data_extension(name, symbol):
+    header = ("timestamp", "open", "high", "low", "close", "volume")
+    assert ReadAs(symbol_from_file=True).file_symbol(name, header) == symbol
+    assert ReadAs(symbol_from_file=True).file_symbol(name, (" Symbol", *header)) is None
+    assert ReadAs().file_symbol(name, header) is None

@@ -51,10 +51,16 @@ def add_read_as_options(p: argparse.ArgumentParser) -> None:
         help="IANA zone of timestamps written without an offset, e.g. America/New_York "
         "(without it they are rejected; a local time a DST change skips or repeats always is)",
     )
+    p.add_argument(
+        "--symbol-from-file",
+        action="store_true",
+        help="a file with no symbol column holds one symbol, named by the file "
+        "(SPY.csv, spy.csv.gz: SPY); a file with a symbol column keeps its own",
+    )
 
 
 def read_as_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The `columns` and `tz` keywords of `ingest` from the options."""
+    """The `columns`, `tz` and `symbol_from_file` keywords of `ingest` from the options."""
     columns: dict[str, str] = {}
     for pair in (args.columns or "").split(","):
         if not pair.strip():
@@ -63,7 +69,7 @@ def read_as_options(args: argparse.Namespace) -> dict[str, Any]:
         if not equals or not name.strip() or not header.strip():
             raise UsageError(f"--columns takes NAME=HEADER pairs, not {pair.strip()!r}")
         columns[name.strip()] = header.strip()
-    return {"columns": columns, "tz": args.tz}
+    return {"columns": columns, "tz": args.tz, "symbol_from_file": args.symbol_from_file}
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

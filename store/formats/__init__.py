@@ -37,7 +37,9 @@ def open_source(
     if fmt == "auto":
         fmt = detect(Path(folder))
     if fmt in ("lean", "dbn") and read_as is not None and read_as.given:
-        raise DataConfigError(f"a column map or time zone does not apply to {fmt} files")
+        raise DataConfigError(
+            f"a column map, time zone or symbol from the file name does not apply to {fmt} files"
+        )
     if fmt == "lean":
         from ticktape.store.formats.lean import Lean
 
