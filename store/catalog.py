@@ -52,8 +52,6 @@ _DICTIONARY_COLUMNS = ["symbol", "file", "reason"]
 # Times and line numbers rise through a partition: delta encoding stores their steps.
 _DELTA_COLUMNS = {name: "DELTA_BINARY_PACKED" for name in ("ts_start", "ts", "line", "row")}
 
-ROW_BITS = 32
-ROW_MASK = (1 << ROW_BITS) - 1
 TIME_COLUMN = {"bars": "ts_start", "trades": "ts", "quotes": "ts"}
 COLUMN_TYPES = {"bars": BarColumns, "trades": TradeColumns, "quotes": QuoteColumns}
 REJECTED_SCHEMA = pa.schema(

@@ -25,9 +25,7 @@ from ticktape.store.catalog import (
     _DELTA_COLUMNS,
     _DICTIONARY_COLUMNS,
     REJECTED_SCHEMA,
-    ROW_BITS,
     ROW_GROUP_ROWS,
-    ROW_MASK,
     TIME_COLUMN,
     Manifest,
     is_catalog,
@@ -38,6 +36,7 @@ from ticktape.store.catalog import (
 )
 from ticktape.store.formats import VendorRepository, open_source
 from ticktape.store.parsing import ReadAs, to_numpy
+from ticktape.store.release import SOURCE_BITS, SOURCE_MASK
 from ticktape.store.repository import (
     KIND_COLUMNS,
     DataConfigError,
@@ -290,7 +289,7 @@ def _new_rows(
     order among the catalog's, so that is (time, symbol, file, line) in the catalog too.
     """
     source = columns.source
-    file = source >> ROW_BITS
+    file = source >> SOURCE_BITS
     fresh = np.array([name in new for name in names.to_pylist()], dtype=bool)
     keep = fresh[file]
     if not keep.all():
@@ -301,7 +300,7 @@ def _new_rows(
             TIME_COLUMN[kind]: getattr(columns, TIME_COLUMN[kind]),
             **{name: getattr(columns, name) for name in KIND_COLUMNS[kind]},
             "file": _dictionary(file, names),
-            "line": source & ROW_MASK,
+            "line": source & SOURCE_MASK,
         }
     )
     return table.cast(kind_schema(kind))

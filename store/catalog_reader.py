@@ -18,21 +18,20 @@ from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
 from ticktape.store.catalog import (
     COLUMN_TYPES,
-    ROW_BITS,
     TIME_COLUMN,
     Manifest,
     plain_strings,
     positions,
 )
 from ticktape.store.parsing import strings, to_numpy
+from ticktape.store.release import SOURCE_BITS
 from ticktape.store.repository import (
     KIND_COLUMNS,
     LABELS,
     DataConfigError,
     InputFile,
-    _widen,
 )
-from ticktape.store.validation import failing_values
+from ticktape.store.validation import failing_values, widen
 
 
 class CatalogRepository:
@@ -122,7 +121,7 @@ class CatalogRepository:
         found: dict[str, tuple[int, int]] = {}
         for by_symbol in self.manifest.coverage.values():
             wanted = {s: by_symbol[s] for s in self.symbols if by_symbol.get(s, {}).get("rows")}
-            _widen(found, {s: (seen["first"], seen["last"]) for s, seen in wanted.items()})
+            widen(found, {s: (seen["first"], seen["last"]) for s, seen in wanted.items()})
         return found
 
     def input_digests(self) -> tuple[str, ...]:
@@ -210,7 +209,7 @@ class CatalogRepository:
         time, values = TIME_COLUMN[kind], KIND_COLUMNS[kind]
         wanted = {} if self._filter is None else {"symbol": self._filter}
         table = self._read(name, ["symbol", time, *values, "file", "line"], wanted)
-        source = (positions(table["file"], self._ranks) << ROW_BITS) | to_numpy(table["line"])
+        source = (positions(table["file"], self._ranks) << SOURCE_BITS) | to_numpy(table["line"])
         reason = failing_values(
             kind, {v: to_numpy(table[v]) for v in values}, to_numpy(table[time])
         )

@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from loguru import logger
 
 from ticktape.messages import rejections as why
 from ticktape.store import stopping
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+READ_ERRORS = (OSError, ValueError, EOFError, pa.ArrowException)  # what reading a file may raise
+SCAN_THREADS = min(8, os.cpu_count() or 1)  # files scanned at once (pyarrow, zlib, numpy: no GIL)
 BLOCK_BYTES = 1 << 19  # a larger block costs more memory per open file, a smaller one more time
 _BOM = b"\xef\xbb\xbf"
 _LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44

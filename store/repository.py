@@ -19,21 +19,18 @@ out of order, and a file that has any is named once, in a warning that points to
 (ties keep file order), so an unsorted file costs nothing; a bar repeated at the same minute is
 still a duplicate, the first in file order kept.
 
-`source` of a row, and `row` of its rejection, is `file_index << 32 | line`: `file_index` is the
-place of the file's name in the sorted list of all data files (relative posix paths), `line` the
-physical line number in the file, the header being line 1 (for Parquet, the 1-based row).
+Each row keeps its `source` (`store.release`: the file's place among the folder's sorted data
+files, and the row's physical line, the header being line 1; for Parquet, the 1-based row).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import msgspec
 import numpy as np
@@ -42,7 +39,7 @@ import pyarrow.parquet as pq
 from loguru import logger
 
 from ticktape.messages import rejections as why
-from ticktape.messages.columns import BarColumns, QuoteColumns, SessionInput, TradeColumns
+from ticktape.messages.columns import BarColumns, SessionInput
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
 from ticktape.store import stopping
@@ -56,6 +53,8 @@ from ticktape.store.parsing import (
 )
 from ticktape.store.reading import (
     BLOCK_BYTES,
+    READ_ERRORS,
+    SCAN_THREADS,
     Lines,
     blocks,
     header_fields,
@@ -65,14 +64,17 @@ from ticktape.store.reading import (
     split_lines,
     walk,
 )
-from ticktape.store.validation import Carry, Checked, check
+from ticktape.store.release import (
+    SOURCE_BITS,
+    Rows,
+    drop_duplicate_bars,
+    in_release_order,
+    rows_between,
+    session_input,
+)
+from ticktape.store.validation import Carry, Checked, check, widen
 
 LABELS = ("start", "end")
-_ROW_BITS = 32
-_ROW_MASK = (1 << _ROW_BITS) - 1
-_C = TypeVar("_C", BarColumns, TradeColumns, QuoteColumns)
-_READ_ERRORS = (OSError, ValueError, EOFError, pa.ArrowException)
-_SCAN_THREADS = min(8, os.cpu_count() or 1)
 
 
 class InputFile(msgspec.Struct, frozen=True):
@@ -122,14 +124,6 @@ class _Read:
     def rows_in(self, start: int, end: int) -> slice | np.ndarray:
         """The accepted rows with start <= ts < end: a slice (views, no copies) when in order."""
         return rows_between(self.checked.ts, self.in_order, start, end)
-
-
-def rows_between(ts: np.ndarray, in_order: bool, start: int, end: int) -> slice | np.ndarray:
-    """The rows with start <= ts < end: a slice (views, no copies) when `ts` is in order."""
-    if in_order:
-        lo, hi = np.searchsorted(ts, (start, end)).tolist()
-        return slice(lo, hi)
-    return (ts >= start) & (ts < end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +202,7 @@ class MarketDataRepository:
         rejections = [DataRejected(ts=0, reason=r, file=n, row=0) for n, r in found.skipped]
         # each file's last block read, checked: a block that straddles two sessions is read once
         self._last_block: dict[int, _Read] = {}
-        with ThreadPoolExecutor(_SCAN_THREADS) as pool:  # pyarrow and numpy release the GIL
+        with ThreadPoolExecutor(SCAN_THREADS) as pool:  # pyarrow and numpy release the GIL
             scans = list(pool.map(self._scan, range(len(found.files)), found.files))
         for scanned in scans:
             if isinstance(scanned, DataRejected):
@@ -243,7 +237,7 @@ class MarketDataRepository:
         them (rejected rows with a time included); a symbol with none is absent."""
         found: dict[str, tuple[int, int]] = {}
         for source in self._sources:
-            _widen(found, {s: r for s, r in source.ranges.items() if s in self._symbol_id})
+            widen(found, {s: r for s, r in source.ranges.items() if s in self._symbol_id})
         return found
 
     def input_digests(self) -> tuple[str, ...]:
@@ -257,7 +251,7 @@ class MarketDataRepository:
         with self._lock:
             first_visit = (start, end) not in self._windows_loaded
             self._windows_loaded.add((start, end))
-            parts: dict[str, list[_Rows]] = {kind: [] for kind in KIND_COLUMNS}
+            parts: dict[str, list[Rows]] = {kind: [] for kind in KIND_COLUMNS}
             files: dict[str, int] = dict.fromkeys(KIND_COLUMNS, 0)  # files with rows, by kind
             rejected: list[DataRejected] = []
             for source in self._sources:
@@ -276,7 +270,7 @@ class MarketDataRepository:
                     self._undated_reported.add(source.index)
                 try:
                     rows = self._load(source, wanted, start, end, first_visit, undated, rejected)
-                except _READ_ERRORS as exc:
+                except READ_ERRORS as exc:
                     logger.warning("{} became unreadable: {}", source.path, exc)
                     self._broken.add(source.index)
                     rejected.append(
@@ -287,7 +281,7 @@ class MarketDataRepository:
                     parts[info.kind].extend(rows)
                     files[info.kind] += 1
 
-            bars = _released(BarColumns, parts["bars"])
+            bars = in_release_order(BarColumns, parts["bars"])
             if files["bars"] > 1 or self._sort:  # sorted, a file's repeated bars are neighbours
                 duplicates = rejected if first_visit else None
                 bars = drop_duplicate_bars(bars, self._names, self.symbols, duplicates)
@@ -302,11 +296,11 @@ class MarketDataRepository:
         first_visit: bool,
         undated: bool,
         rejected: list[DataRejected],
-    ) -> list[_Rows]:
+    ) -> list[Rows]:
         """The file's rows in [start, end) from the wanted blocks, unsorted; its rejections for
         this load go to `rejected`."""
         name = source.info.name
-        rows: list[_Rows] = []
+        rows: list[Rows] = []
         for read in self._checked_blocks(source, wanted):
             checked = read.checked
             for line, reason, symbol, ts in checked.rejected:
@@ -325,11 +319,11 @@ class MarketDataRepository:
             ts = checked.ts[inside]
             if ts.size:
                 rows.append(
-                    _Rows(
+                    Rows(
                         symbol=read.ids[inside],  # type: ignore[index]
                         ts=ts,
                         values={k: v[inside] for k, v in checked.values.items()},
-                        source=(np.int64(source.index) << _ROW_BITS) | checked.line[inside],
+                        source=(np.int64(source.index) << SOURCE_BITS) | checked.line[inside],
                     )
                 )
         if undated and source.damaged_from:
@@ -349,7 +343,7 @@ class MarketDataRepository:
             if is_parquet(path):
                 return self._scan_parquet(index, path)
             return self._scan_csv(index, path)
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             logger.warning("cannot read {}: {}", path, exc)
             self._last_block.pop(index, None)
             return DataRejected(ts=0, reason=why.UNREADABLE_FILE, file=name, row=0)
@@ -408,7 +402,7 @@ class MarketDataRepository:
             if block.number == 0:  # kept as if just loaded: a run usually starts in it
                 self._last_block[index] = _Read(entry, checked, bad_lines)
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
-            _widen(ranges, checked.dated_ranges())
+            widen(ranges, checked.dated_ranges())
             late += _out_of_order(checked)
         self._warn_unsorted(name, late)
         return self._source(source, kind, index_rows, symbols, damage.line, ranges)
@@ -432,14 +426,14 @@ class MarketDataRepository:
             before = dict(carry or {})
             try:
                 table, line = _row_group(parquet, source, group, first_row)
-            except _READ_ERRORS as exc:
+            except READ_ERRORS as exc:
                 logger.warning("{}: unreadable row group {}: {}", path, group, exc)
                 damaged_from = first_row
                 break
             checked = self._check(source, kind, table, line, carry)
             index_rows.append(_index_entry(group, 0, rows, first_row, checked, False, before))
             symbols.update(n for n in checked.names if self._wanted is None or n in self._wanted)
-            _widen(ranges, checked.dated_ranges())
+            widen(ranges, checked.dated_ranges())
             late += _out_of_order(checked)
             first_row += rows
         self._warn_unsorted(name, late)
@@ -598,45 +592,8 @@ class MarketDataRepository:
         )
 
 
-def drop_duplicate_bars(
-    bars: BarColumns,
-    names: Sequence[str],
-    symbols: Sequence[str],
-    rejected: list[DataRejected] | None,
-) -> BarColumns:
-    """A bar that another file already gave (same symbol and start) is a duplicate; `bars` are
-    in release order, so a bar and its duplicates are neighbours, the first file first. `names`
-    are the files that sources index, `symbols` the universe that symbol ids index."""
-    symbol, ts = bars.symbol, bars.ts_start
-    duplicates = np.flatnonzero((symbol[1:] == symbol[:-1]) & (ts[1:] == ts[:-1])) + 1
-    if not len(duplicates):
-        return bars
-    if rejected is not None:
-        for source, symbol_id in zip(
-            bars.source[duplicates].tolist(), symbol[duplicates].tolist(), strict=True
-        ):
-            rejected.append(
-                DataRejected(
-                    ts=0,
-                    reason=why.DUPLICATE,
-                    file=names[source >> _ROW_BITS],
-                    row=source & _ROW_MASK,
-                    symbol=symbols[symbol_id],
-                )
-            )
-    keep = np.ones(len(bars), dtype=bool)
-    keep[duplicates] = False
-    return bars.take(keep)
-
-
 def _out_of_order(checked: Checked) -> int:
     return sum(reason == why.OUT_OF_ORDER for _, reason, _, _ in checked.rejected)
-
-
-def _widen(ranges: dict[str, tuple[int, int]], more: dict[str, tuple[int, int]]) -> None:
-    for symbol, (lo, hi) in more.items():
-        was = ranges.get(symbol, (lo, hi))
-        ranges[symbol] = (min(was[0], lo), max(was[1], hi))
 
 
 def _chain(first: object, rest: Iterator) -> Iterator:
@@ -674,83 +631,3 @@ def _row_group(
     table = parquet.read_row_group(group, columns=wanted)
     table = table.rename_columns(list(source.at))
     return table, first_row + np.arange(table.num_rows, dtype=np.int64)
-
-
-@dataclass(frozen=True, slots=True)
-class _Rows:
-    """Accepted rows of one block inside a session window, as views where possible."""
-
-    symbol: np.ndarray  # run symbol ids
-    ts: np.ndarray
-    values: dict[str, np.ndarray]
-    source: np.ndarray
-
-
-def session_input(
-    session: Session,
-    symbols: tuple[str, ...],
-    bars: BarColumns,
-    parts: dict[str, list[_Rows]],
-    rejected: list[DataRejected],
-    position: dict[str, int],
-) -> SessionInput:
-    """A session's load: ticks in release order, rejections by file (`position`) and row."""
-    rejected.sort(key=lambda r: (position[r.file], r.row))
-    return SessionInput(
-        session=session,
-        symbols=symbols,
-        bars=bars,
-        trades=_released(TradeColumns, parts["trades"]),
-        quotes=_released(QuoteColumns, parts["quotes"]),
-        rejected=tuple(rejected),
-    )
-
-
-def _released(columns: type[_C], parts: list[_Rows]) -> _C:
-    """The rows of every file in release order: time, then symbol id, then source (file, then
-    line). Each row has its own source, so the order is the same however the parts were cut."""
-    if not parts:
-        return columns.empty()
-    symbol, ts, source = (
-        _joined([getattr(p, f) for p in parts]) for f in ("symbol", "ts", "source")
-    )
-    order = _release_order(ts, symbol, source)
-
-    def released(joined: np.ndarray) -> np.ndarray:
-        """In release order, and never a view of a part's array (a cached block's)."""
-        if order is not None:
-            return joined[order]
-        return joined.copy() if len(parts) == 1 else joined
-
-    time_field = "ts_start" if columns is BarColumns else "ts"
-    return columns(
-        symbol=released(symbol),
-        **{time_field: released(ts)},
-        **{f: released(_joined([p.values[f] for p in parts])) for f in parts[0].values},
-        source=released(source),
-    )
-
-
-def _joined(arrays: list[np.ndarray]) -> np.ndarray:
-    """The parts' arrays as one (the part's own when it is one: no copy)."""
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-
-
-def _release_order(ts: np.ndarray, symbol: np.ndarray, source: np.ndarray) -> np.ndarray | None:
-    """The order of (time, symbol, source), or None when the rows are in it already.
-
-    Rows in source order (one file's, or files' in name order) need only a stable sort by time
-    and symbol; when their times are in order too (a vendor file), the rank of the time and the
-    symbol pack into one key, whose stable sort is several times faster than `lexsort`."""
-    if len(ts) < 2:
-        return None
-    if not (source[1:] > source[:-1]).all():
-        return np.lexsort((source, symbol, ts))
-    if not (ts[1:] >= ts[:-1]).all():
-        return np.lexsort((symbol, ts))
-    rank = np.zeros(len(ts), dtype=np.int64)
-    np.cumsum(ts[1:] != ts[:-1], out=rank[1:])
-    key = (rank << 32) | (symbol.astype(np.int64) - int(symbol.min()))  # ids span < 2**32
-    if (key[1:] >= key[:-1]).all():
-        return None
-    return np.argsort(key, kind="stable")

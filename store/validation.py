@@ -231,3 +231,10 @@ def _check_quotes(verdicts: _Verdicts, v: dict[str, np.ndarray], ts: np.ndarray)
 
 
 _CHECKS = {"bars": _check_bars, "trades": _check_trades, "quotes": _check_quotes}
+
+
+def widen(ranges: dict[str, tuple[int, int]], more: dict[str, tuple[int, int]]) -> None:
+    """Grow `ranges` (first, last by symbol) to take in `more`."""
+    for symbol, (lo, hi) in more.items():
+        was = ranges.get(symbol, (lo, hi))
+        ranges[symbol] = (min(was[0], lo), max(was[1], hi))

@@ -29,7 +29,7 @@ from ticktape.store.formats.dbn_files import (
     record_view,
 )
 from ticktape.store.formats.vendor import Decoded, Unusable, VendorFile
-from ticktape.store.repository import _READ_ERRORS as READ_ERRORS
+from ticktape.store.reading import READ_ERRORS
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _DAY_BITS = 20  # days since 1970 fit 20 bits until the year 4840

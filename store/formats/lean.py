@@ -37,10 +37,8 @@ from ticktape.store.formats.lean_files import (
     resolved,
 )
 from ticktape.store.formats.vendor import Decoded, Unusable, VendorFile
-from ticktape.store.parsing import csv_rows, numbers
-from ticktape.store.reading import Block, count_lines, split_lines
-from ticktape.store.repository import _READ_ERRORS as READ_ERRORS
-from ticktape.store.repository import DataConfigError
+from ticktape.store.parsing import DataConfigError, csv_rows, numbers
+from ticktape.store.reading import READ_ERRORS, Block, count_lines, split_lines
 
 _MINUTE_NS = 60 * 1_000_000_000
 _CR, _LF = 13, 10

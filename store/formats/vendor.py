@@ -33,22 +33,19 @@ from ticktape.messages.columns import BarColumns, SessionInput
 from ticktape.messages.events import DataRejected
 from ticktape.messages.session import Session
 from ticktape.store.parsing import KIND_COLUMNS, to_numpy
-from ticktape.store.reading import walk
-from ticktape.store.repository import (
-    _SCAN_THREADS,
-    DataConfigError,
-    InputFile,
-    _released,
-    _Rows,
-    _widen,
+from ticktape.store.reading import SCAN_THREADS, walk
+from ticktape.store.release import (
+    SOURCE_BITS,
+    SOURCE_MASK,
+    Rows,
     drop_duplicate_bars,
+    in_release_order,
     rows_between,
     session_input,
 )
-from ticktape.store.validation import check
+from ticktape.store.repository import DataConfigError, InputFile
+from ticktape.store.validation import check, widen
 
-_ROW_BITS = 32
-_ROW_MASK = (1 << _ROW_BITS) - 1
 _KEY = "\x1f"  # joins a file's index to a symbol: the order checks run per file and symbol
 
 Rejection = tuple[int, str, str, int | None]  # (line or record, reason, symbol, ts if dated)
@@ -137,7 +134,7 @@ class VendorRepository:
             raise DataConfigError(f"source folder {self.folder} holds no {fmt.name} files")
         scanned = fmt.scan(self.folder, found.files)
         unread = [f.path for f in scanned if not f.sha256]
-        with ThreadPoolExecutor(_SCAN_THREADS) as pool:
+        with ThreadPoolExecutor(SCAN_THREADS) as pool:
             hashed = dict(zip(unread, pool.map(_sha256, unread), strict=True))
         self.digests = {f.name: f.sha256 or hashed[f.path] for f in scanned}
         usable = [f for f in scanned if not f.reason]
@@ -185,12 +182,12 @@ class VendorRepository:
             due = [self._files[i] for i in overlapping.tolist()]
             due = [f for f in due if f.name not in self._decoded]
             self._decode(due, rejected)
-            parts: dict[str, list[_Rows]] = {kind: [] for kind in KIND_COLUMNS}
+            parts: dict[str, list[Rows]] = {kind: [] for kind in KIND_COLUMNS}
             for batch in self._batches:
                 inside = batch.rows_in(start, end)
                 if inside is not None:
                     parts[batch.kind].append(
-                        _Rows(
+                        Rows(
                             symbol=batch.ids[inside],
                             ts=batch.ts[inside],
                             values={k: v[inside] for k, v in batch.values.items()},
@@ -203,7 +200,7 @@ class VendorRepository:
                         for source, reason, symbol, ts in batch.dated
                         if start <= ts < end
                     ]
-            bars = _released(BarColumns, parts["bars"])
+            bars = in_release_order(BarColumns, parts["bars"])
             bars = drop_duplicate_bars(
                 bars, self._names, self.symbols, rejected if first_visit else None
             )
@@ -213,8 +210,8 @@ class VendorRepository:
         return DataRejected(
             ts=0,
             reason=reason,
-            file=self._names[source >> _ROW_BITS],
-            row=source & _ROW_MASK,
+            file=self._names[source >> SOURCE_BITS],
+            row=source & SOURCE_MASK,
             symbol=symbol,
         )
 
@@ -263,9 +260,9 @@ class VendorRepository:
                     pa.DictionaryArray.from_arrays(symbols.indices, pa.array(names, pa.string())),
                 )
             )
-            source.append((np.int64(index) << _ROW_BITS) | decoded.row)
+            source.append((np.int64(index) << SOURCE_BITS) | decoded.row)
             dated += [
-                ((index << _ROW_BITS) | row, reason, symbol, ts)
+                ((index << SOURCE_BITS) | row, reason, symbol, ts)
                 for row, reason, symbol, ts in decoded.rejected
                 if ts is not None
             ]
@@ -282,10 +279,10 @@ class VendorRepository:
                 dated.append((source_row, reason, symbol, ts))
         for code, lo, hi in _ranges(checked.dated_symbol, checked.dated):
             index, symbol = checked.names[code].split(_KEY, 1)
-            _widen(self._ranges.setdefault(self._names[int(index)], {}), {symbol: (lo, hi)})
+            widen(self._ranges.setdefault(self._names[int(index)], {}), {symbol: (lo, hi)})
         for source_row, _, symbol, ts in dated:
-            name = self._names[source_row >> _ROW_BITS]
-            _widen(self._ranges.setdefault(name, {}), {symbol: (ts, ts)})
+            name = self._names[source_row >> SOURCE_BITS]
+            widen(self._ranges.setdefault(name, {}), {symbol: (ts, ts)})
         return _Batch(
             kind=kind,
             ts_max=max(f.ts_max for f, _ in files),  # type: ignore[type-var]
