@@ -1,7 +1,8 @@
 """`ticktape bench`: whole-process and streaming throughput, against baselines in the same run.
 
-Every measurement is a fresh `python -m scenarios.bench` process, so its wall time includes the
-interpreter, the imports and the loading, and its peak RSS is its own (from `wait4`). Engines:
+Every measurement is a fresh `python -m ticktape.scenarios.bench` process, so its wall time
+includes the interpreter, the imports and the loading, and its peak RSS is its own (from
+`wait4`). Engines:
 - `ticktape`: a whole run, durable log on (sync=full, the default).
 - `log ceiling`: the same bars, encoded by columns and appended to a fresh log with no actors;
   the best a run could do with the log on.
@@ -258,7 +259,8 @@ def bench(
 
 
 def main(argv: list[str]) -> None:
-    """Child entry: `python -m scenarios.bench ENGINE DATA SYMBOLS START END` prints one JSON."""
+    """Child entry: `python -m ticktape.scenarios.bench ENGINE DATA SYMBOLS START END` prints
+    one JSON."""
     engine, data, symbols, start, end = argv
     result = _MEASURES[engine](Path(data), tuple(symbols.split(",")), start, end)
     sys.stdout.write(json.dumps(msgspec.to_builtins(result)) + "\n")

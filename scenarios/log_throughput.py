@@ -1,6 +1,6 @@
 """Event-log throughput: append 1M Bar records, then read them back as batches, columns, events.
 
-    .venv/bin/python -m scenarios.log_throughput [--events 1000000] [--repeat 5]
+    .venv/bin/python -m ticktape.scenarios.log_throughput [--events 1000000] [--repeat 5]
 
 Prints the median of `--repeat` runs for each step (events per second).
 """

@@ -1,6 +1,6 @@
 """Peak RSS and start-up time of the raw-folder repository over a large generated folder.
 
-    python -m scenarios.repository_memory FOLDER SESSIONS
+    python -m ticktape.scenarios.repository_memory FOLDER SESSIONS
 
 FOLDER is created with 100 symbols x ~100 sessions (one CSV per symbol) when it does not exist.
 Each call measures one process: start-up (the folder scan) and the peak RSS after loading the
@@ -26,6 +26,8 @@ SPEC = DemoSpec(
 
 
 def main() -> None:
+    if len(sys.argv) != 3 or not sys.argv[2].isdigit():
+        sys.exit(__doc__)
     folder, count = Path(sys.argv[1]), int(sys.argv[2])
     if not folder.exists():
         generate(folder, SPEC)

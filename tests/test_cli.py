@@ -1,8 +1,8 @@
 """The `ticktape` command line, for real: no mocks, real files, real LMDB logs.
 
 Commands run in-process through `scenarios.cli.main` (output read with capsys), plus one
-subprocess run of `python -m scenarios.cli demo`. Logs to inspect come from generated data, so only
-the tests over the real bar files skip when `../shared/realdata` is absent.
+subprocess run of `python -m ticktape.scenarios.cli demo`. Logs to inspect come from generated
+data, so only the tests over the real bar files skip when `../shared/realdata` is absent.
 """
 
 from __future__ import annotations
