@@ -443,13 +443,16 @@ class CoordinatorCore:
 
     def _take_scripted(self) -> None:
         """Take the earlier run's controls that are due, once a step's records are all written.
-        A step asked for while paused is due at once (it is carried out at the first chance, as
-        it was then); the others when the log reaches their place, counting the controls taken
-        and not yet written (in a phase that awaits Upkeep they wait, as they did then)."""
+        A step asked for while paused is due once the controls before it are written (it is
+        carried out at the first chance, as it was then); the others when the log reaches their
+        place, counting the controls taken and not yet written (in a phase that awaits Upkeep
+        they wait, as they did then)."""
         while self.script and self.phase not in (Phase.IDLE, *_ENDED):
             due = self.script[0]
-            place = self.written + len(self.controls)
-            if place < due.after and not (self.paused and isinstance(due.control, StepOnce)):
+            if isinstance(due.control, StepOnce):
+                if not self.paused or self.controls:
+                    return
+            elif self.written + len(self.controls) < due.after:
                 return
             del self.script[0]
             self._on_control(due.control)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -32,6 +32,7 @@ from ticktape.messages.commands import (
     PREFETCH,
     SESSION_DATA,
     UPKEEP,
+    ControlAt,
     NextStep,
     Start,
 )
@@ -55,13 +56,14 @@ class _VirtualWall:
         return self.now
 
 
-def simulate(config: RunConfig, seed: int) -> RunTotals:
-    """Run `config` to the end in one thread, delivering messages in the order `seed` picks."""
+def simulate(config: RunConfig, seed: int, controls: Sequence[ControlAt] = ()) -> RunTotals:
+    """Run `config` to the end in one thread, delivering messages in the order `seed` picks;
+    `controls`, an earlier run's control inputs, are taken in their places (as a re-run does)."""
     setup = prepare(config)
     rng = random.Random(seed)
     wall = _VirtualWall()
     clock = ClockCore(config.speed)
-    coordinator = setup.coordinator_core()
+    coordinator = setup.coordinator_core(tuple(controls))
     mailboxes: dict[str, deque[Any]] = {
         name: deque() for name in (COORDINATOR, UPKEEP, PREFETCH, SESSION_DATA, CLOCK)
     }
