@@ -237,10 +237,8 @@ class CoordinatorCore:
     def _ready(self) -> None:
         """The one way back to streaming, once Upkeep has answered: write the controls that came
         meanwhile, then stop, close the session, open the next one, finish, or take a step."""
-        if self.script:
-            self._take_scripted()  # the earlier run's controls that came meanwhile
-            if self.phase in _ENDED:
-                return
+        if self.script and self.phase in _AWAITING_REPLY:
+            self._take_scripted()  # the earlier run's controls that came meanwhile: they wait
         self.phase = Phase.STREAMING
         self._write_controls()
         cursor = self.cursor
