@@ -88,13 +88,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     with stop_on_signals():
         try:
             return _main(argv)
-        except Interrupted as stopped:  # before a run had started: nothing was logged
+        except Exception as error:  # before a run had started: nothing was logged
+            stopped = _interruption(error)
+            if stopped is None:
+                raise
             print(f"ticktape: stopped by {stopped}", file=sys.stderr)
             return stopped.exit_code
-        except ScanStopped:  # the signal's own exception was lost (raised inside a finalizer)
-            stopped = interrupted()
-            print(f"ticktape: stopped by {stopped}", file=sys.stderr)
-            return stopped.exit_code
+
+
+def _interruption(error: BaseException | None) -> Interrupted | None:
+    """The signal behind `error`: itself, or wrapped by the code it interrupted (an import turns
+    it into a RuntimeError), or lost and seen by the scan as a stop request."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, Interrupted):
+            return error
+        if isinstance(error, ScanStopped):
+            return interrupted()
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return None
 
 
 def _main(argv: Sequence[str] | None) -> int:

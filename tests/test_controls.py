@@ -217,3 +217,28 @@ def test_the_control_keys_drive_the_run(demo: Path, tmp_path: Path) -> None:
     kinds = [type(e).__name__ for e in read(tmp_path / "log")]
     controls = [k for k in kinds if k in ("Paused", "Stepped", "Resumed", "Stopped")]
     assert controls == ["Paused", "Stepped", "Resumed", "Stopped"]
+
+
+def test_a_signal_wrapped_by_the_code_it_interrupted_still_stops_the_command() -> None:
+    """A signal that lands in an import's class body comes back as a RuntimeError whose cause is
+    the signal's exception; a lost one is seen by the scan as a stop request."""
+    from ticktape.scenarios.cli import _interruption
+    from ticktape.scenarios.commands.controls import Interrupted
+    from ticktape.store.stopping import ScanStopped
+
+    try:
+        try:
+            raise Interrupted(signal.SIGTERM)
+        except Interrupted as signalled:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from signalled
+    except RuntimeError as wrapped:
+        assert _interruption(wrapped).exit_code == 143
+    try:
+        try:
+            raise ScanStopped("the input scan was stopped")
+        except ScanStopped:
+            raise OSError("while closing") from None
+    except OSError as unrelated:
+        assert _interruption(unrelated) is None  # `from None`: not caused by the stop
+    assert _interruption(ScanStopped("stopped")).exit_code in (130, 143)
+    assert _interruption(ValueError("a bug")) is None
