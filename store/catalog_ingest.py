@@ -147,9 +147,9 @@ def _new_files(
                 f"{name} in {repository.folder} differs from the file of that name already in "
                 "the catalog; a catalog's files cannot change (ingest into a new catalog)"
             )
-        if known is not None and _read_as(known) != read_as.to_dict():
+        if known is not None and ReadAs.of(known) != read_as:
             raise DataConfigError(
-                f"{name} is in the catalog as read with {_read_as(known)}, not "
+                f"{name} is in the catalog as read with {ReadAs.of(known).to_dict()}, not "
                 f"{read_as.to_dict()}; ingest into a new catalog to read it otherwise"
             )
     return {name for name in shas if name not in manifest.sources}
@@ -249,15 +249,6 @@ class _Writer:
             self._done = self._submitted
             if self._progress is not None:
                 self._progress(self._done, self._sessions)
-
-
-def _read_as(source: dict[str, Any]) -> dict[str, Any]:
-    """How a file in the catalog was read (the defaults for catalogs from before the options)."""
-    return {
-        "columns": source.get("columns", {}),
-        "tz": source.get("tz"),
-        "symbol_from_file": source.get("symbol_from_file", False),
-    }
 
 
 def _sessions_covering(trading: TradingCalendar, files: Iterable[InputFile]) -> list[Session]:

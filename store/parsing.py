@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -111,6 +112,12 @@ class ReadAs:
         base = name.rpartition("/")[2]
         suffix = next(s for s in DATA_SUFFIXES if base.lower().endswith(s))
         return base[: -len(suffix)].strip().upper()
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any]) -> ReadAs:
+        """How a catalog's manifest says a file was read (the defaults for older entries)."""
+        columns, tz = dict(entry.get("columns", {})), entry.get("tz")
+        return cls(columns, tz, entry.get("symbol_from_file", False))
 
     def to_dict(self) -> dict[str, object]:
         return {
